@@ -1,0 +1,174 @@
+"""The one place that hands out work. Read assignment.md beside this file first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import Assignment, BatchEntry, BatchSlot, Judgment, Participant, Study
+
+
+@dataclass(frozen=True)
+class WorkResult:
+    """What `request_work` decided: an assignment, or why there is none."""
+
+    assignment: Assignment | None
+    reason: str  # "resumed" | "revived" | "new" | "none_left"
+
+
+def lease_length(study: Study) -> timedelta:
+    return timedelta(minutes=study.lease_minutes)
+
+
+def expire_stale_leases(study: Study, now: datetime | None = None) -> int:
+    """Return expired leases of `study` to the pool; keep (and label) their judgments.
+
+    Must run inside the caller's transaction. Returns how many leases expired.
+    """
+    now = now or timezone.now()
+    stale = list(
+        _lock(
+            BatchSlot.objects.filter(
+                batch__study=study, state=BatchSlot.State.LEASED, lease_expires_at__lt=now
+            ),
+            skip_locked=False,
+        ).values_list("id", flat=True)
+    )
+    if not stale:
+        return 0
+    Assignment.objects.filter(slot_id__in=stale, status=Assignment.Status.ACTIVE).update(
+        status=Assignment.Status.EXPIRED, expired_at=now
+    )
+    BatchSlot.objects.filter(id__in=stale).update(
+        state=BatchSlot.State.FREE, participant=None, lease_expires_at=None
+    )
+    return len(stale)
+
+
+def request_work(participant: Participant, now: datetime | None = None) -> WorkResult:
+    """Give `participant` their live lease, or a fresh slot they may take, atomically."""
+    now = now or timezone.now()
+    study = participant.study
+    with transaction.atomic():
+        # One request per participant at a time (double clicks, two tabs): lock their row.
+        _lock(Participant.objects.filter(pk=participant.pk)).get()
+        expire_stale_leases(study, now)
+        live = (
+            _lock(Assignment.objects.filter(participant=participant, status=Assignment.Status.ACTIVE))
+            .select_related("slot__batch")
+            .first()
+        )
+        if live is not None:
+            return WorkResult(live, "resumed")
+
+        # Coming back after the lease ran out: take the same slot again if nobody has it,
+        # so the partial work goes on where it stopped.
+        expired = (
+            Assignment.objects.filter(participant=participant, status=Assignment.Status.EXPIRED)
+            .order_by("-started_at")
+            .first()
+        )
+        if expired is not None:
+            slot = _lock(BatchSlot.objects.filter(id=expired.slot_id, state=BatchSlot.State.FREE)).first()
+            if slot is not None and not _participant_finished_elsewhere(participant, slot):
+                _lease(slot, participant, study, now)
+                expired.status = Assignment.Status.ACTIVE
+                expired.lease_expires_at = slot.lease_expires_at
+                expired.expired_at = None
+                expired.save(update_fields=["status", "lease_expires_at", "expired_at"])
+                return WorkResult(expired, "revived")
+
+        excluded = _batches_excluded_for(participant)
+        free = (
+            BatchSlot.objects.filter(batch__study=study, state=BatchSlot.State.FREE)
+            .exclude(batch_id__in=excluded)
+            # Breadth first: every batch's first slot before any second slot, so completed
+            # counts stay level across batches (fewest completed first).
+            .order_by("slot_index", "batch__index")
+        )
+        slot = _lock(free, skip_locked=True).first()
+        if slot is None:
+            return WorkResult(None, "none_left")
+        _lease(slot, participant, study, now)
+        assignment = Assignment.objects.create(
+            slot=slot,
+            participant=participant,
+            status=Assignment.Status.ACTIVE,
+            started_at=now,
+            lease_expires_at=slot.lease_expires_at,
+        )
+        return WorkResult(assignment, "new")
+
+
+def extend_lease(assignment: Assignment, now: datetime | None = None) -> None:
+    """Push the lease forward after activity (called inside the judgment transaction)."""
+    now = now or timezone.now()
+    expires = now + lease_length(assignment.participant.study)
+    BatchSlot.objects.filter(id=assignment.slot_id).update(lease_expires_at=expires)
+    Assignment.objects.filter(id=assignment.id).update(lease_expires_at=expires)
+    assignment.lease_expires_at = expires
+
+
+def _lease(slot: BatchSlot, participant: Participant, study: Study, now: datetime) -> None:
+    slot.state = BatchSlot.State.LEASED
+    slot.participant = participant
+    slot.lease_expires_at = now + lease_length(study)
+    slot.save(update_fields=["state", "participant", "lease_expires_at"])
+
+
+def _participant_finished_elsewhere(participant: Participant, slot: BatchSlot) -> bool:
+    return Assignment.objects.filter(
+        participant=participant, slot__batch_id=slot.batch_id, status=Assignment.Status.COMPLETED
+    ).exists()
+
+
+def _batches_excluded_for(participant: Participant) -> set[int]:
+    """Batches holding an output (or, unless the spec allows it, a context) already seen.
+
+    "Seen" means in any batch the participant ever held, judged or not: they have read it.
+    """
+    held_batches = set(
+        Assignment.objects.filter(participant=participant).values_list("slot__batch_id", flat=True)
+    )
+    if not held_batches:
+        return set()
+    seen = BatchEntry.objects.filter(batch_id__in=held_batches)
+    seen_outputs = set(seen.values_list("item__output_key", flat=True))
+    excluded = set(
+        BatchEntry.objects.filter(
+            batch__study_id=participant.study_id, item__output_key__in=seen_outputs
+        ).values_list("batch_id", flat=True)
+    )
+    design = participant.study.spec.get("design", {})
+    if not design.get("repeat_context_in_batch", False):
+        seen_contexts = set(seen.values_list("item__context_id", flat=True))
+        excluded |= set(
+            BatchEntry.objects.filter(
+                batch__study_id=participant.study_id, item__context_id__in=seen_contexts
+            ).values_list("batch_id", flat=True)
+        )
+    return excluded | held_batches
+
+
+def _lock(queryset: QuerySet, skip_locked: bool = False) -> QuerySet:
+    """Row locks on PostgreSQL; SQLite serialises whole write transactions instead."""
+    if connection.features.has_select_for_update:
+        return queryset.select_for_update(skip_locked=skip_locked, of=("self",))
+    return queryset
+
+
+def slot_counts(study: Study) -> dict[int, dict[str, int]]:
+    """batch id → {"completed": n, "leased": n, "free": n} (for invariants and progress)."""
+    counts: dict[int, dict[str, int]] = {}
+    for batch_id, state in BatchSlot.objects.filter(batch__study=study).values_list("batch_id", "state"):
+        row = counts.setdefault(batch_id, {"completed": 0, "leased": 0, "free": 0})
+        row[state] += 1
+    return counts
+
+
+def judged_entry_ids(assignment: Assignment) -> set[int]:
+    return set(Judgment.objects.filter(assignment=assignment).values_list("entry_id", flat=True))

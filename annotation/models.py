@@ -1,0 +1,213 @@
+"""Studies, their items and batches, annotators' leases and judgments.
+
+A study's batches are designed once from its spec (see design.py) and never change.
+Each batch has `slots` copies; an annotator holds one slot through an Assignment (a lease).
+Judgments are append-only facts tied to the assignment they were made in.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class Study(models.Model):
+    class Protocol(models.TextChoices):
+        RATING = "rating"
+        PAIRWISE = "pairwise"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+
+    name = models.SlugField(max_length=120, unique=True)
+    title = models.CharField(max_length=300, blank=True)
+    protocol = models.CharField(max_length=20, choices=Protocol.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    spec = models.JSONField(help_text="the normalised spec; frozen once the study exists")
+    spec_hash = models.CharField(max_length=64)
+    spec_source = models.TextField(blank=True, help_text="the spec file as written")
+    design_report = models.JSONField(default=dict, blank=True)
+    lease_minutes = models.PositiveIntegerField(default=60)
+    overlap = models.PositiveIntegerField(help_text="judgments per output (k)")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def dimensions(self) -> list[dict]:
+        return self.spec["dimensions"]
+
+
+class Item(models.Model):
+    """What an annotator judges: one candidate (rating) or a left/right pair (pairwise).
+
+    `output_key` names the output being evaluated independent of screen side:
+    `context|system` for ratings, `context|system_a~system_b` (sorted) for pairs.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
+    context = models.ForeignKey("generation.Context", on_delete=models.PROTECT)
+    candidate = models.ForeignKey(
+        "generation.Candidate", on_delete=models.PROTECT, related_name="+", help_text="left for pairs"
+    )
+    candidate_right = models.ForeignKey(
+        "generation.Candidate", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    output_key = models.CharField(max_length=400)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "candidate", "candidate_right"], name="item_unique_per_study"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.name}:{self.output_key}"
+
+
+class Batch(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="batches")
+    index = models.PositiveIntegerField()
+    kind = models.CharField(max_length=30)
+    ordering = models.JSONField(default=list, blank=True, help_text="block order of systems")
+    slots = models.PositiveIntegerField(help_text="how many annotators do this exact batch")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "index"], name="batch_unique_index")]
+        ordering = ["study_id", "index"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"{self.study.name} batch {self.index}"
+
+
+class BatchEntry(models.Model):
+    """An item at a fixed position inside a batch (position 0 is shown first)."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="entries")
+    position = models.PositiveIntegerField()
+    block_index = models.PositiveIntegerField(default=0)
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="entries")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "position"], name="entry_unique_position")
+        ]
+        ordering = ["batch_id", "position"]
+        verbose_name_plural = "batch entries"
+
+
+class Participant(models.Model):
+    """An annotator in one study, identified by a crowd id or a generated id."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
+    external_id = models.CharField(max_length=200)
+    source = models.CharField(max_length=20, help_text="prolific | cookie")
+    platform_study_id = models.CharField(max_length=200, blank=True)
+    platform_session_id = models.CharField(max_length=200, blank=True)
+    user_agent = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    warning_acknowledged_at = models.DateTimeField(null=True, blank=True)
+    instructions_read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "external_id"], name="participant_unique_id")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.name}:{self.external_id}"
+
+
+class BatchSlot(models.Model):
+    """One of a batch's `slots` places. The row that assignment locks.
+
+    state `free` → `leased` (an assignment holds it until `lease_expires_at`) →
+    `completed`; an expired lease puts it back to `free`.
+    """
+
+    class State(models.TextChoices):
+        FREE = "free"
+        LEASED = "leased"
+        COMPLETED = "completed"
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="slot_rows")
+    slot_index = models.PositiveIntegerField()
+    state = models.CharField(max_length=20, choices=State.choices, default=State.FREE)
+    participant = models.ForeignKey(Participant, on_delete=models.SET_NULL, null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "slot_index"], name="slot_unique_index"),
+            models.CheckConstraint(
+                condition=Q(state="free") | Q(participant__isnull=False), name="slot_held_has_participant"
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "slot_index"])]
+
+    def __str__(self) -> str:
+        return f"{self.batch} slot {self.slot_index} ({self.state})"
+
+
+class Assignment(models.Model):
+    """A participant's lease on a slot. Kept forever; an expired one labels its judgments."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        COMPLETED = "completed"
+        EXPIRED = "expired"
+
+    slot = models.ForeignKey(BatchSlot, on_delete=models.CASCADE, related_name="assignments")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    started_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # Nobody holds two live leases in a study (participants are per study).
+            models.UniqueConstraint(
+                fields=["participant"], condition=Q(status="active"), name="one_active_assignment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant} on {self.slot} ({self.status})"
+
+
+class Judgment(models.Model):
+    """An append-only fact: one annotator's answers for one item in one assignment."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="judgments")
+    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="judgments")
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="judgments")
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="judgments")
+    slot = models.ForeignKey(BatchSlot, on_delete=models.PROTECT, related_name="judgments")
+    entry = models.ForeignKey(BatchEntry, on_delete=models.PROTECT, related_name="judgments")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="judgments")
+    position = models.PositiveIntegerField(help_text="position in the batch, 0-based")
+    values = models.JSONField(help_text="dimension key → value")
+    rationales = models.JSONField(default=dict, blank=True)
+    time_on_item_ms = models.PositiveIntegerField(null=True, blank=True)
+    client_submitted_at = models.DateTimeField(null=True, blank=True)
+    server_received_at = models.DateTimeField()
+    idempotency_key = models.CharField(max_length=100, unique=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "entry"], name="judgment_once_per_entry")
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.participant} → {self.item} @{self.position}"

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import console
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", console.home, name="home"),
+    path("console/", console.study_list, name="console"),
+    path("console/<slug:study_name>/", console.study_detail, name="console-study"),
+    path("console/<slug:study_name>/progress.json", console.study_progress_json, name="console-progress"),
+    path("", include("annotation.urls")),
+]

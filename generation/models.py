@@ -1,0 +1,81 @@
+"""Datasets of dialogue contexts, systems (sources of candidates) and candidates."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Dataset(models.Model):
+    """A named collection of dialogue contexts imported from one file."""
+
+    name = models.SlugField(max_length=120, unique=True)
+    format = models.CharField(max_length=40, help_text="importer used, e.g. empathetic_dialogues")
+    source_path = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Context(models.Model):
+    """One dialogue context: ordered speaker turns, the human reference, metadata."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="contexts")
+    external_id = models.CharField(max_length=200)
+    turns = models.JSONField(help_text='list of {"speaker": ..., "text": ...}, in dialogue order')
+    reference_response = models.TextField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "external_id"], name="context_unique_per_dataset")
+        ]
+        ordering = ["dataset_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.dataset.name}/{self.external_id}"
+
+
+class System(models.Model):
+    """A source of candidate responses (a model, the human reference, a file)."""
+
+    class Kind(models.TextChoices):
+        HF_CAUSAL = "hf_causal"
+        HF_SEQ2SEQ = "hf_seq2seq"
+        DEXPERTS = "dexperts"
+        REFERENCE = "reference"
+        IMPORTED = "imported"
+
+    name = models.SlugField(max_length=120, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    config = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Candidate(models.Model):
+    """One candidate response of a system to a context, with where it came from.
+
+    `source_key` is unique: for a file it names the file and context; for generation it is
+    the job's (job, context, sample index) key, so a retried task writes nothing twice.
+    """
+
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="candidates")
+    context = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="candidates")
+    sample_index = models.PositiveIntegerField(default=0)
+    text = models.TextField()
+    source_key = models.CharField(max_length=300, unique=True)
+    provenance = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="rendered prompt, decoding parameters, seed, token counts, timing, backend version or file",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["system", "context"])]
+
+    def __str__(self) -> str:
+        return f"{self.system.name} → {self.context.external_id}#{self.sample_index}"
