@@ -1,0 +1,30 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation import spec as spec_module
+from annotation.study_builder import StudyBuildError, build_study
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a study from a spec (YAML or JSON): sample contexts, design the batches, "
+        "print the design report and the annotator link. Nothing is created if anything fails."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("spec", help="path to the spec file")
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000",
+                            help="where the site is served, for the printed link")
+
+    def handle(self, *args, **options):
+        try:
+            built = build_study(options["spec"])
+        except spec_module.SpecError as error:
+            raise CommandError(f"{options['spec']}: the spec is invalid:\n{error}") from None
+        except StudyBuildError as error:
+            raise CommandError(f"{options['spec']}: {error}") from None
+        except OSError as error:
+            raise CommandError(f"{options['spec']}: {error.strerror or error}") from None
+        study = built.study
+        self.stdout.write(built.report_text)
+        self.stdout.write(f"created study {study.name!r} ({study.protocol})")
+        self.stdout.write(f"annotator link: {options['base_url'].rstrip('/')}/a/{study.name}/")

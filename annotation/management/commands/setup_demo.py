@@ -1,0 +1,41 @@
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from annotation.models import Study
+from annotation.spec import load_spec
+from annotation.study_builder import build_study
+
+DEMO_SPECS = ["examples/demo_rating.yaml", "examples/demo_pairwise.yaml"]
+
+
+class Command(BaseCommand):
+    help = "Migrate, create the researcher account and load the demo studies (idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+
+    def handle(self, *args, **options):
+        call_command("migrate", verbosity=0, interactive=False)
+        password_file = Path(settings.VAR_DIR) / "researcher-password.txt"
+        user_model = get_user_model()
+        if not user_model.objects.filter(username="researcher").exists():
+            password = secrets.token_urlsafe(12)
+            user_model.objects.create_superuser("researcher", "researcher@example.org", password)
+            password_file.write_text(password + "\n")
+        password = password_file.read_text().strip() if password_file.exists() else "(set with manage.py changepassword researcher)"
+        base = options["base_url"].rstrip("/")
+        for relative in DEMO_SPECS:
+            path = Path(settings.BASE_DIR) / relative
+            name = load_spec(path).to_dict()["name"]
+            if not Study.objects.filter(name=name).exists():
+                built = build_study(path)
+                self.stdout.write(f"loaded {relative}: study {built.study.name!r}")
+        self.stdout.write("")
+        self.stdout.write(f"researcher console: {base}/console/  (user: researcher, password: {password})")
+        for study in Study.objects.order_by("name"):
+            self.stdout.write(f"annotator link ({study.protocol}): {base}/a/{study.name}/")
