@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set everything up on a fresh machine and run the demo on the embedded default:
+# SQLite, in-process tasks, in-memory channel layer. Needs only Python 3.11+.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT="${PORT:-8000}"
+HOST="${HOST:-127.0.0.1}"
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -r requirements.txt
+.venv/bin/python manage.py collectstatic --noinput -v 0
+.venv/bin/python manage.py setup_demo --base-url "http://$HOST:$PORT"
+echo
+echo "Serving on http://$HOST:$PORT/ (Ctrl-C to stop)"
+exec .venv/bin/daphne -b "$HOST" -p "$PORT" evalsite.asgi:application
