@@ -42,46 +42,19 @@ def build_study_from_spec(spec, source: str = "") -> BuiltStudy:
     if Study.objects.filter(name=name).exists():
         raise StudyBuildError(f"name: a study named {name!r} already exists; choose another name")
 
-    contexts_path = Path(data["contexts"]["file"])
+    contexts_path = spec.contexts_path
     records = spec_module.load_contexts(contexts_path)
     by_id = {r.id: r for r in records}
-    sampling = data.get("sampling") or {}
-    chosen_ids = design_module.sample_contexts(
-        records,
-        n_contexts=sampling.get("n_contexts"),
-        stratify_by=sampling.get("stratify_by"),
-        per_stratum=sampling.get("per_stratum"),
-        seed=sampling.get("seed", 0),
-    )
+    chosen_ids = spec.sample(records)
+    design = spec.make_design(chosen_ids)
     design_spec = data["design"]
-    if data["protocol"] == "rating":
-        design = design_module.design_rating_batches(
-            chosen_ids,
-            [s["name"] for s in data["systems"]],
-            batch_size=design_spec["batch_size"],
-            block_size=design_spec.get("block_size") or design_spec["batch_size"],
-            overlap=design_spec["overlap"],
-            ordering=design_spec["ordering"],
-            repeat_context_in_batch=design_spec.get("repeat_context_in_batch", False),
-            block_randomised_systems=design_spec.get("block_randomised_systems"),
-            seed=design_spec.get("seed", sampling.get("seed", 0)),
-        )
-    else:
-        design = design_module.design_pairwise_batches(
-            chosen_ids,
-            [tuple(p) for p in design_spec["pairs"]],
-            batch_size=design_spec["batch_size"],
-            overlap=design_spec["overlap"],
-            repeat_context_in_batch=design_spec.get("repeat_context_in_batch", False),
-            seed=design_spec.get("seed", sampling.get("seed", 0)),
-        )
 
     with transaction.atomic():
         dataset, _ = Dataset.objects.get_or_create(
             name=f"{name}-contexts", defaults={"format": "jsonl", "source_path": str(contexts_path)}
         )
         context_rows = _store_contexts(dataset, [by_id[c] for c in chosen_ids])
-        candidates = _store_candidates(name, data["systems"], context_rows, by_id)
+        candidates = _store_candidates(spec, context_rows, by_id)
         study = Study.objects.create(
             name=name,
             title=data.get("title") or name,
@@ -91,7 +64,11 @@ def build_study_from_spec(spec, source: str = "") -> BuiltStudy:
             spec_source=source,
             lease_minutes=data.get("lease_minutes", 60),
             overlap=design_spec["overlap"],
-            design_report={"report": design.report, "text": design_module.design_report_text(design.report)},
+            design_report={
+                "report": design.report,
+                "text": design_module.design_report_text(design.report),
+                "data_digests": spec.data_digests(),
+            },
         )
         _store_batches(study, design, context_rows, candidates)
     return BuiltStudy(study, study.design_report["text"])
@@ -125,10 +102,11 @@ def _turn_dicts(turns) -> list[dict]:
     return out
 
 
-def _store_candidates(study_name, systems, context_rows, records) -> dict[tuple[str, str], Candidate]:
+def _store_candidates(spec, context_rows, records) -> dict[tuple[str, str], Candidate]:
     """One candidate per (system, sampled context), keyed for the designer's ids."""
+    study_name = spec.name
     result: dict[tuple[str, str], Candidate] = {}
-    for system_spec in systems:
+    for system_spec in spec.to_dict()["systems"]:
         kind = system_spec["kind"]
         system, created = System.objects.get_or_create(
             name=system_spec["name"], defaults={"kind": kind, "config": _system_config(system_spec)}
@@ -139,8 +117,8 @@ def _store_candidates(study_name, systems, context_rows, records) -> dict[tuple[
                 f"not {kind!r}; use another name"
             )
         if kind == "imported":
-            path = Path(system_spec["responses"])
-            responses = spec_module.load_responses(path)
+            path = spec.responses_path(system_spec["name"])
+            responses = spec_module.load_responses(path, known_ids=set(records))
             texts = {cid: responses.get(cid) for cid in context_rows}
             provenance = {"source": "file", "path": str(path)}
             key_prefix = f"file:{study_name}:{system.name}"

@@ -12,6 +12,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    if not settings.configured:  # pure tests run with -p no:django
+        return
     from django.db import connection
 
     on_postgres = connection.vendor == "postgresql"

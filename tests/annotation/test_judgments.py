@@ -7,7 +7,12 @@ from django.test import Client
 
 from annotation.assignment import request_work
 from annotation.models import Judgment, Participant
-from annotation.services import JudgmentRefused, get_or_create_participant, next_entry, record_judgment
+from annotation.services import (
+    JudgmentRefused,
+    get_or_create_participant,
+    next_entry,
+    record_judgment,
+)
 from tests.factories import make_study
 
 pytestmark = pytest.mark.django_db
