@@ -1134,6 +1134,10 @@ def _parse(data: Any, problems: list[SpecProblem]) -> StudySpec | None:
 
     lease_minutes = c.integer(top, "lease_minutes", "", default=60, minimum=1, maximum=24 * 60)
     allow_back = c.boolean(top, "allow_back", "", default=False)
+    if allow_back:
+        # Judgments are append-only and the server expects the next unjudged item; a
+        # revision model is needed before annotators can go back.
+        c.add("allow_back", "going back to change an answer is not supported yet; leave it false")
 
     comp = c.mapping(top.get("completion"), "completion", ("code", "redirect_url"))
     completion = None

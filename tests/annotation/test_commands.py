@@ -123,3 +123,12 @@ def test_export_pairwise_names_the_preferred_system(tmp_path):
 def test_export_unknown_study_is_a_clear_error(tmp_path):
     with pytest.raises(CommandError, match="no study named 'nope'"):
         run("export_judgments", "nope", "--out", str(tmp_path / "x.csv"))
+
+
+def test_allow_back_is_refused_rather_than_ignored(tmp_path):
+    shutil.copytree(EXAMPLES / "data", tmp_path / "data")
+    text = (EXAMPLES / "demo_rating.yaml").read_text().replace("allow_back: false", "allow_back: true")
+    path = tmp_path / "back.yaml"
+    path.write_text(text)
+    with pytest.raises(CommandError, match="allow_back: going back"):
+        run("validate_spec", str(path))
