@@ -1,0 +1,470 @@
+"""The part every text system shares: prompt rendering and encoding, the `generate` driver
+(work items, chunks, out-of-memory retries, seeds), the step-loop and HF-`generate` batch
+decoders, and turning token ids into `GeneratedText` records."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .base import (
+    FINISH_EOS,
+    FINISH_LENGTH,
+    FINISH_STOP_SEQUENCE,
+    DecodingParameters,
+    GeneratedText,
+    InvalidParameters,
+    backend_version,
+    cut_at_stop_sequences,
+    derive_seed,
+    prompt_seeds_for,
+)
+from .batching import PackedBatch, WorkItem, generate_chunked, make_work, pack, seen_mask
+from .loop import decode_loop
+from .sampling import uniforms_for_seeds
+
+STEP_LOOP = "step_loop"
+HF_GENERATE = "hf_generate"
+
+Turn = tuple[str, str]
+
+
+def _as_id_list(value: Any) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, int):
+        return [value]
+    return [int(v) for v in value]
+
+
+def collect_eos_ids(tokenizer, model) -> list[int]:
+    """Every id that ends a sequence: tokenizer, model config and generation config."""
+    ids: list[int] = []
+    for source in (
+        getattr(tokenizer, "eos_token_id", None),
+        getattr(getattr(model, "generation_config", None), "eos_token_id", None),
+        getattr(model.config, "eos_token_id", None),
+    ):
+        for i in _as_id_list(source):
+            if i not in ids:
+                ids.append(i)
+    return ids
+
+
+class TextSystem:
+    """Base of `CausalSystem`, `Seq2SeqSystem` and `DExpertsSystem`.
+
+    Subclasses set `backend_name`, `padding_side`, `is_encoder_decoder` and implement
+    `_open(packed, max_new_tokens) -> (first_logits, step_fn, finish_fn)`.
+    """
+
+    backend_name = "text"
+    padding_side = "left"
+    is_encoder_decoder = False
+    supports_hf_generate = True
+
+    def __init__(
+        self,
+        *,
+        tokenizer,
+        model_for_ids,
+        device: torch.device,
+        dtype: torch.dtype,
+        chat_template: bool,
+        system_prompt: str | None,
+        listener_label: str,
+        max_prompt_positions: int | None,
+        info: dict[str, Any],
+        with_peft: bool = False,
+    ):
+        self.tokenizer = tokenizer
+        self.device = device
+        self.dtype = dtype
+        self.chat_template = chat_template
+        self.system_prompt = system_prompt
+        self.listener_label = listener_label
+        self.max_prompt_positions = max_prompt_positions
+        self.eos_ids = collect_eos_ids(tokenizer, model_for_ids)
+        if tokenizer.pad_token_id is not None:
+            self.pad_id = int(tokenizer.pad_token_id)
+        elif self.eos_ids:
+            self.pad_id = self.eos_ids[0]
+        else:
+            self.pad_id = 0
+        self.version = backend_version(self.backend_name, with_peft=with_peft)
+        self.hf_generate_version = backend_version(HF_GENERATE, with_peft=with_peft)
+        self.info = dict(info)
+        self.sync_every = 8 if device.type == "cuda" else 1
+        self._lock = threading.Lock()
+
+    # -- description ---------------------------------------------------------------------------
+
+    @property
+    def variant(self) -> str:
+        return ""
+
+    def describe(self) -> dict[str, Any]:
+        """What to store with a system: enough to know exactly what produced a candidate."""
+        return {
+            "backend": self.backend_name,
+            "backend_version": self.version,
+            "variant": self.variant,
+            "device": str(self.device),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "chat_template": self.chat_template,
+            "system_prompt": self.system_prompt,
+            "listener_label": self.listener_label,
+            **self.info,
+        }
+
+    # -- prompts -------------------------------------------------------------------------------
+
+    def render_prompt(self, turns: Sequence[Turn]) -> str:
+        """The exact text fed to the tokenizer for a dialogue context.
+
+        With a chat template, the last turn is the "user" and roles alternate backwards, so the
+        model answers as the listener; `system_prompt` becomes a system message (or is put in
+        front of the first user message when the template has no system role). Without one:
+        an optional system prompt line, "Speaker: text" lines, and a final "Listener:".
+        """
+        clean: list[Turn] = []
+        for turn in turns:
+            if not isinstance(turn, list | tuple) or len(turn) != 2:
+                raise ValueError(f"each turn must be a (speaker, text) pair, not {turn!r}")
+            speaker, text = turn
+            clean.append((str(speaker), str(text)))
+        if not clean:
+            raise ValueError("a dialogue context needs at least one turn")
+        if self.chat_template:
+            return self._render_chat(clean)
+        lines = [self.system_prompt] if self.system_prompt else []
+        lines += [f"{speaker}: {text}" for speaker, text in clean]
+        lines.append(f"{self.listener_label}:")
+        return "\n".join(lines)
+
+    def _render_chat(self, turns: list[Turn]) -> str:
+        n = len(turns)
+        messages = [
+            {"role": "user" if (n - 1 - i) % 2 == 0 else "assistant", "content": text}
+            for i, (_, text) in enumerate(turns)
+        ]
+        attempts = []
+        if self.system_prompt:
+            attempts.append([{"role": "system", "content": self.system_prompt}, *messages])
+            merged = [dict(m) for m in messages]
+            first_user = next(i for i, m in enumerate(merged) if m["role"] == "user")
+            merged[first_user]["content"] = (
+                f"{self.system_prompt}\n\n{merged[first_user]['content']}"
+            )
+            attempts.append(merged)
+        else:
+            attempts.append(messages)
+        error: Exception | None = None
+        for msgs in attempts:
+            try:
+                out = self.tokenizer.apply_chat_template(
+                    msgs, tokenize=False, add_generation_prompt=True
+                )
+            except Exception as exc:  # jinja TemplateError and friends
+                error = exc
+                continue
+            return out if isinstance(out, str) else str(out)
+        roles = "/".join(m["role"] for m in attempts[-1])
+        raise ValueError(
+            f"the chat template rejected a dialogue with roles {roles}: {error}"
+        ) from error
+
+    def _add_special_tokens(self, text: str) -> bool:
+        bos = getattr(self.tokenizer, "bos_token", None)
+        return not (bos and text.startswith(bos))
+
+    def encode_prompt(self, text: str, max_new_tokens: int) -> tuple[list[int], int]:
+        """Token ids of a rendered prompt, cut from the left to fit the model; (ids, tokens cut)."""
+        if not isinstance(text, str):
+            raise InvalidParameters(f"prompts must be strings, not {type(text).__name__}")
+        ids = list(
+            self.tokenizer(text, add_special_tokens=self._add_special_tokens(text))["input_ids"]
+        )
+        if not ids:
+            bos = getattr(self.tokenizer, "bos_token_id", None)
+            if bos is None:
+                raise InvalidParameters(
+                    "empty prompt and the tokenizer has no BOS token to start from"
+                )
+            ids = [int(bos)]
+        limit = self.max_prompt_positions
+        if limit is not None and not self.is_encoder_decoder:
+            limit -= max_new_tokens
+            if limit < 1:
+                raise InvalidParameters(
+                    f"max_new_tokens={max_new_tokens} leaves no room for a prompt "
+                    f"(the model has {self.max_prompt_positions} positions)"
+                )
+        cut = 0
+        if limit is not None and len(ids) > limit:
+            cut = len(ids) - limit
+            ids = ids[cut:]
+        return ids, cut
+
+    def single_token_stop_ids(self, params: DecodingParameters) -> list[int]:
+        out = []
+        for s in params.stop_sequences:
+            ids = self.tokenizer(s, add_special_tokens=False)["input_ids"]
+            if len(ids) == 1 and ids[0] not in out:
+                out.append(int(ids[0]))
+        return out
+
+    # -- generate ------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        params: DecodingParameters,
+        batch_size: int = 16,
+        *,
+        prompt_seeds: Sequence[int] | None = None,
+        backend: str = STEP_LOOP,
+        batch_sizes_used: list[int] | None = None,
+    ) -> list[list[GeneratedText]]:
+        """Generate `params.num_return_sequences` continuations of each rendered prompt.
+
+        Returns one list per prompt (in the given order) of `GeneratedText`, sample 0 first.
+        `batch_size` counts sequences (prompt x sample rows) decoded together. `backend`:
+        "step_loop" (ours) or "hf_generate" (Hugging Face `generate`, for comparison).
+        """
+        if isinstance(prompts, str):
+            raise InvalidParameters("prompts must be a list of strings, not one string")
+        self._check_call(params, backend, batch_size)
+        prompts = list(prompts)
+        encoded = [self.encode_prompt(p, params.max_new_tokens) for p in prompts]
+        return self._generate_encoded(
+            prompts, encoded, params, batch_size, prompt_seeds, backend, batch_sizes_used
+        )
+
+    def generate_ids(
+        self,
+        prompt_ids: Sequence[Sequence[int]],
+        params: DecodingParameters,
+        batch_size: int = 16,
+        *,
+        prompt_seeds: Sequence[int] | None = None,
+        backend: str = STEP_LOOP,
+        batch_sizes_used: list[int] | None = None,
+    ) -> list[list[GeneratedText]]:
+        """Like `generate` for prompts that are already token ids (used as given, no special
+        tokens added, no truncation); `rendered_prompt` is their decoded text."""
+        self._check_call(params, backend, batch_size)
+        encoded = []
+        for ids in prompt_ids:
+            ids = [int(i) for i in ids]
+            if not ids:
+                raise InvalidParameters("an empty list of prompt ids")
+            encoded.append((ids, 0))
+        texts = [self.tokenizer.decode(ids) for ids, _ in encoded]
+        return self._generate_encoded(
+            texts, encoded, params, batch_size, prompt_seeds, backend, batch_sizes_used
+        )
+
+    def _check_call(self, params, backend: str, batch_size) -> None:
+        if not isinstance(params, DecodingParameters):
+            raise InvalidParameters("params must be a DecodingParameters")
+        if backend not in (STEP_LOOP, HF_GENERATE):
+            raise InvalidParameters(
+                f"backend must be {STEP_LOOP!r} or {HF_GENERATE!r}, not {backend!r}"
+            )
+        if backend == HF_GENERATE and not self.supports_hf_generate:
+            raise InvalidParameters(f"{self.backend_name} has no hf_generate backend")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise InvalidParameters(f"batch_size must be an integer >= 1, not {batch_size!r}")
+
+    def _generate_encoded(
+        self, prompts, encoded, params, batch_size, prompt_seeds, backend, batch_sizes_used
+    ):
+        if not prompts:
+            return []
+        seeds = prompt_seeds_for(params, len(prompts), prompt_seeds)
+        items = make_work(
+            [e[0] for e in encoded], [e[1] for e in encoded], seeds, params.num_return_sequences
+        )
+
+        def decode(chunk: list[WorkItem]) -> list[GeneratedText]:
+            if backend == HF_GENERATE:
+                return self._decode_batch_hf(chunk, params, prompts)
+            return self._decode_batch(chunk, params, prompts)
+
+        with self._lock:
+            flat = generate_chunked(items, batch_size, decode, batch_sizes_used=batch_sizes_used)
+        out: list[list[GeneratedText]] = [[] for _ in prompts]
+        for g in flat:
+            out[g.prompt_index].append(g)
+        return out
+
+    # -- the step loop -------------------------------------------------------------------------
+
+    def _open(self, packed: PackedBatch, max_new_tokens: int):
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Free per-batch caches, static caches and captured graphs (the model stays loaded)."""
+
+    def _decode_batch(
+        self, items: list[WorkItem], params: DecodingParameters, prompts: Sequence[str]
+    ):
+        start = time.perf_counter()
+        packed = pack(items, self.pad_id, self.device, side=self.padding_side)
+        try:
+            first, step_fn, finish = self._open(packed, params.max_new_tokens)
+        except torch.OutOfMemoryError:
+            self.release()  # drop caches and graphs before the retry with fewer rows
+            raise
+        try:
+            vocab = first.shape[-1]
+            uniforms = (
+                uniforms_for_seeds([it.seed for it in items], params.max_new_tokens, self.device)
+                if params.do_sample
+                else None
+            )
+            seen = (
+                seen_mask(packed.row_ids, vocab, self.device)
+                if params.repetition_penalty not in (None, 1.0)
+                else None
+            )
+            tokens = decode_loop(
+                first,
+                step_fn,
+                params=params,
+                eos_ids=torch.tensor(self.eos_ids, dtype=torch.long, device=self.device),
+                stop_ids=torch.tensor(
+                    self.single_token_stop_ids(params), dtype=torch.long, device=self.device
+                ),
+                pad_id=self.pad_id,
+                uniforms=uniforms,
+                seen=seen,
+                sync_every=self.sync_every,
+            )
+        except torch.OutOfMemoryError:
+            finish()
+            self.release()
+            raise
+        finally:
+            finish()
+        elapsed = time.perf_counter() - start
+        return self._finalize(
+            items, tokens, params, prompts, elapsed, self.backend_name, self.version
+        )
+
+    # -- Hugging Face generate, for comparison ------------------------------------------------
+
+    def _hf_model(self):
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def _decode_batch_hf(
+        self, items: list[WorkItem], params: DecodingParameters, prompts: Sequence[str]
+    ):
+        """One row per item, HF `generate` with the same parameters. Sampling is seeded once per
+        batch, so its samples depend on the batch's composition (unlike the step loop)."""
+        from transformers import GenerationConfig
+
+        start = time.perf_counter()
+        model = self._hf_model()
+        side = "right" if self.is_encoder_decoder else "left"
+        rows = [WorkItem(it.prompt_index, 0, it.seed, it.ids) for it in items]
+        # one row per item: make every row "unique" so that pack() keeps them all
+        packed = pack(rows, self.pad_id, self.device, side=side)
+        input_ids, attention_mask = packed.input_ids, packed.attention_mask
+        if packed.row_map is not None:
+            input_ids = input_ids.index_select(0, packed.row_map)
+            attention_mask = attention_mask.index_select(0, packed.row_map)
+        sampling = params.do_sample
+        # greedy: leave the sampling knobs unset (HF warns about them and ignores them anyway)
+        knobs = {"temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k}
+        config = GenerationConfig(
+            do_sample=sampling,
+            **(knobs if sampling else {}),
+            max_new_tokens=params.max_new_tokens,
+            min_new_tokens=params.min_new_tokens,
+            repetition_penalty=params.repetition_penalty or 1.0,
+            no_repeat_ngram_size=0,
+            num_return_sequences=1,
+            num_beams=1,
+            pad_token_id=self.pad_id,
+            eos_token_id=list(self.eos_ids) or None,
+        )
+        if self.is_encoder_decoder:
+            config.decoder_start_token_id = self._decoder_start_token_id()
+        if sampling:
+            torch.manual_seed(derive_seed(*[it.seed for it in items]))
+        out = model.generate(
+            input_ids=input_ids, attention_mask=attention_mask, generation_config=config
+        )
+        new = out[:, 1:] if self.is_encoder_decoder else out[:, input_ids.shape[1] :]
+        new = new.cpu().tolist()
+        stop_all = set(self.eos_ids)
+        tokens = []
+        for row in new:
+            kept = []
+            for tok in row:
+                kept.append(tok)
+                if tok in stop_all:
+                    break
+            tokens.append(kept)
+        elapsed = time.perf_counter() - start
+        return self._finalize(
+            items, tokens, params, prompts, elapsed, HF_GENERATE, self.hf_generate_version
+        )
+
+    def _decoder_start_token_id(self) -> int:
+        raise NotImplementedError
+
+    # -- results -------------------------------------------------------------------------------
+
+    def _finalize(
+        self,
+        items: list[WorkItem],
+        token_lists: list[list[int]],
+        params: DecodingParameters,
+        prompts: Sequence[str],
+        elapsed: float,
+        backend: str,
+        version: str,
+    ) -> list[GeneratedText]:
+        share = elapsed / max(1, len(items))
+        eos = set(self.eos_ids)
+        stop_ids = set(self.single_token_stop_ids(params))
+        results = []
+        for it, toks in zip(items, token_lists, strict=True):
+            finish = FINISH_LENGTH
+            content = toks
+            if toks and toks[-1] in eos:
+                content, finish = toks[:-1], FINISH_EOS
+            elif toks and toks[-1] in stop_ids:
+                finish = FINISH_STOP_SEQUENCE
+            text = self.tokenizer.decode(content, skip_special_tokens=True)
+            text, cut = cut_at_stop_sequences(text, params.stop_sequences)
+            if cut:
+                finish = FINISH_STOP_SEQUENCE
+            results.append(
+                GeneratedText(
+                    prompt_index=it.prompt_index,
+                    sample_index=it.sample_index,
+                    text=text,
+                    rendered_prompt=prompts[it.prompt_index],
+                    prompt_tokens=len(it.ids),
+                    new_tokens=len(toks),
+                    finish_reason=finish,
+                    seconds=share,
+                    batch_seconds=elapsed,
+                    seed=it.seed,
+                    backend=backend,
+                    backend_version=version,
+                    variant=self.variant,
+                    token_ids=tuple(toks),
+                    prompt_truncated_tokens=it.truncated,
+                )
+            )
+        return results
