@@ -90,13 +90,17 @@ def _stored_with_key(participant: Participant, key: str) -> RecordedJudgment | N
 
 
 def _record(participant, entry_id, values, rationales, key, time_on_item_ms, client_submitted_at, now):
-    live = (
-        assignment_module._lock(
-            Assignment.objects.filter(participant=participant, status=Assignment.Status.ACTIVE)
+    lock = assignment_module._lock
+    live = Assignment.objects.filter(participant=participant, status=Assignment.Status.ACTIVE).first()
+    if live is not None:
+        # Lock order slot → assignment, the same order lease expiry uses, so a submit racing
+        # an expiry waits instead of deadlocking; re-check the status under the lock.
+        lock(BatchSlot.objects.filter(id=live.slot_id)).get()
+        live = (
+            lock(Assignment.objects.filter(id=live.id, status=Assignment.Status.ACTIVE))
+            .select_related("slot__batch")
+            .first()
         )
-        .select_related("slot__batch")
-        .first()
-    )
     if live is None:
         raise JudgmentRefused(
             ["you hold no batch at the moment (the lease may have expired): reload the page"],
