@@ -28,5 +28,7 @@ def test_console_shows_studies_and_progress(admin_client, client):
     assert client.get("/console/").status_code == 302  # researchers only
     page = admin_client.get("/console/").content.decode()
     assert study.name in page and f"/a/{study.name}/" in page
+    detail = admin_client.get(f"/console/{study.name}/").content.decode()
+    assert "PROLIFIC_PID={{%PROLIFIC_PID%}}" in detail
     progress = admin_client.get(f"/console/{study.name}/progress.json").json()
     assert progress["slots"] == {"total": 4, "completed": 0, "leased": 0, "free": 4}
