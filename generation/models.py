@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 
 
@@ -72,6 +74,10 @@ class Candidate(models.Model):
         blank=True,
         help_text="rendered prompt, decoding parameters, seed, token counts, timing, backend version or file",
     )
+    generation_job = models.ForeignKey(
+        "GenerationJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates",
+        help_text="the job that generated it (null for files and references)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -79,3 +85,54 @@ class Candidate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.system.name} → {self.context.external_id}#{self.sample_index}"
+
+
+class GenerationJob(models.Model):
+    """Generate candidates of one system for a set of contexts, in chunks on Celery workers.
+
+    Progress is derived, never counted: done = the job's candidates, total = contexts ×
+    samples_per_context. Every candidate's `source_key` is ``job:{job}:{context}:{sample}``,
+    so a chunk that runs twice (retry, redelivery, resume) writes nothing twice.
+    See generation/JOBS.md.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        CANCELLED = "cancelled"
+        FAILED = "failed"
+
+    system = models.ForeignKey(System, on_delete=models.PROTECT, related_name="generation_jobs")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="generation_jobs")
+    contexts = models.ManyToManyField(Context, related_name="generation_jobs")
+    backend_spec = models.JSONField(
+        default=dict, help_text="the system spec the workers load (a snapshot taken when the job was created)"
+    )
+    decoding = models.JSONField(default=dict, help_text="decoding parameters (DecodingParameters.as_dict)")
+    samples_per_context = models.PositiveIntegerField(default=1)
+    chunk_size = models.PositiveIntegerField(default=32, help_text="contexts per Celery task")
+    batch_size = models.PositiveIntegerField(default=16, help_text="sequences decoded together on the device")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    token = models.UUIDField(
+        default=uuid.uuid4, editable=False,
+        help_text="sent with every chunk: a task for another database's job of the same id is ignored",
+    )
+    error = models.TextField(blank=True)
+    celery_task_ids = models.JSONField(default=list, blank=True, help_text="ids of the chunk tasks sent")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} ({self.system.name}, {self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.COMPLETED, self.Status.CANCELLED, self.Status.FAILED)
+
+    def source_key(self, context_id: int, sample_index: int) -> str:
+        return f"job:{self.pk}:{context_id}:{sample_index}"
