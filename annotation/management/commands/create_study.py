@@ -7,7 +7,9 @@ from annotation.study_builder import StudyBuildError, build_study
 class Command(BaseCommand):
     help = (
         "Create a study from a spec (YAML or JSON): sample contexts, design the batches, "
-        "print the design report and the annotator link. Nothing is created if anything fails."
+        "print the design report and the annotator link. The study (items, batches, slots) is "
+        "created in one transaction: if anything fails, no study exists. Contexts and generated "
+        "candidates are kept, so a rerun reuses them instead of generating again."
     )
 
     def add_arguments(self, parser):
