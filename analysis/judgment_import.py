@@ -1,0 +1,338 @@
+"""Parse judgments collected elsewhere (CSV / TSV) into the analysis's long format. Pure.
+
+Long format, one row per judgment x dimension (header names, case-insensitive):
+
+* rating:   ``annotator, item, system, dimension, value``
+* pairwise: ``annotator, item, system_a, system_b, dimension, choice`` (a = system_a
+  preferred, b, tie; case-insensitive)
+
+``item`` names the dialogue context (``context`` is accepted too). Optional columns:
+``position, block, batch, time_on_item_ms, response_length`` (pairwise:
+``response_length_a, response_length_b``). Other columns are ignored.
+
+Wide format: ``wide_dimensions=["empathy", "fluency"]`` reads one column per dimension
+(the cell is the value / choice; an empty cell is an unanswered dimension) instead of the
+``dimension`` and ``value`` / ``choice`` columns.
+
+``mapping={"worker": "annotator", "score": "value"}`` renames source columns to these
+fields first. Every problem is reported as ``line N: ...`` (line 1 is the header) and the
+caller imports nothing unless the whole file is clean.
+
+Dimension types (which set Krippendorff's alpha level) are inferred unless given: only
+0/1 (or true/false) -> checkbox; whole numbers 1..10 with at most 10 distinct values ->
+likert; other numbers -> slider; pairwise -> choice.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+__all__ = ["ParsedJudgments", "parse_judgments", "FIELDS", "parse_mapping", "infer_type"]
+
+REQUIRED = {
+    "rating": ("annotator", "item", "system", "dimension", "value"),
+    "pairwise": ("annotator", "item", "system_a", "system_b", "dimension", "choice"),
+}
+OPTIONAL_NUMERIC = (
+    "position", "block", "batch", "time_on_item_ms", "response_length",
+    "response_length_a", "response_length_b",
+)
+FIELDS = tuple(
+    dict.fromkeys(
+        (*REQUIRED["rating"], *REQUIRED["pairwise"], "context", *OPTIONAL_NUMERIC)
+    )
+)
+RATING_TYPES = ("slider", "likert", "checkbox")
+_TRUE = {"true", "yes", "y", "on"}
+_FALSE = {"false", "no", "n", "off"}
+_CHOICES = {"a": "a", "b": "b", "tie": "tie"}
+MAX_LEN = {"annotator": 200, "item": 200, "system": 120, "system_a": 120, "system_b": 120,
+           "dimension": 120}
+
+
+@dataclass
+class ParsedJudgments:
+    """Result of :func:`parse_judgments`: canonical rows, dimensions and problems."""
+
+    protocol: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    dimensions: list[dict[str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def frame(self) -> pd.DataFrame:
+        """The canonical analysis frame (see analysis/README.md)."""
+        return rows_to_frame(self.protocol, self.rows)
+
+
+def rows_to_frame(protocol: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Canonical analysis frame from canonical rows (``context, system, system_b, value,
+    choice, extra``)."""
+    records = []
+    for r in rows:
+        rec: dict[str, Any] = {"annotator": r["annotator"], "context": r["context"]}
+        if protocol == "rating":
+            rec.update(system=r["system"], dimension=r["dimension"], value=r["value"])
+        else:
+            rec.update(system_a=r["system"], system_b=r["system_b"], dimension=r["dimension"],
+                       choice=r["choice"])
+        rec.update(r.get("extra") or {})
+        records.append(rec)
+    base = (
+        ["annotator", "context", "system", "dimension", "value"]
+        if protocol == "rating"
+        else ["annotator", "context", "system_a", "system_b", "dimension", "choice"]
+    )
+    frame = pd.DataFrame.from_records(records)
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in base})
+    extra = [c for c in OPTIONAL_NUMERIC if c in frame.columns]
+    return frame[base + extra]
+
+
+def parse_mapping(items: Iterable[str]) -> dict[str, str]:
+    """``["col=field", ...]`` -> ``{"col": "field"}``; raises ValueError naming bad items."""
+    out: dict[str, str] = {}
+    for item in items:
+        for part in str(item).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "=" not in part:
+                raise ValueError(f"--map {part!r}: write source_column=field")
+            col, fld = (s.strip() for s in part.split("=", 1))
+            if fld.lower() not in FIELDS:
+                raise ValueError(f"--map {part!r}: unknown field {fld!r} (fields: {', '.join(FIELDS)})")
+            out[col] = fld.lower()
+    return out
+
+
+def infer_type(values: Iterable[float]) -> str:
+    vals = {float(v) for v in values if v is not None and not math.isnan(float(v))}
+    if vals and vals <= {0.0, 1.0}:
+        return "checkbox"
+    if vals and all(v.is_integer() and 1 <= v <= 10 for v in vals) and len(vals) <= 10:
+        return "likert"
+    return "slider"
+
+
+def _open(source: str | Path | TextIO) -> tuple[TextIO, bool]:
+    if isinstance(source, str | Path):
+        return open(source, encoding="utf-8-sig", newline=""), True  # noqa: SIM115
+    return source, False
+
+
+def _number(raw: str) -> float | None:
+    try:
+        v = float(raw)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def parse_judgments(
+    source: str | Path | TextIO,
+    *,
+    protocol: str = "rating",
+    mapping: Mapping[str, str] | None = None,
+    wide_dimensions: Iterable[str] | None = None,
+    dimension_types: Mapping[str, str] | None = None,
+    delimiter: str | None = None,
+) -> ParsedJudgments:
+    """Parse a CSV file (a path, or an open text file such as ``io.StringIO(text)``).
+
+    Nothing is raised for bad data: problems are collected in ``errors`` with their line
+    numbers. ``delimiter`` defaults to a tab for ``.tsv`` paths and a comma otherwise.
+    """
+    result = ParsedJudgments(protocol=protocol)
+    if protocol not in REQUIRED:
+        result.errors.append(f"protocol must be rating or pairwise, not {protocol!r}")
+        return result
+    if delimiter is None:
+        is_tsv = isinstance(source, str | Path) and str(source).lower().endswith(".tsv")
+        delimiter = "\t" if is_tsv else ","
+    wide = [w.strip() for w in (wide_dimensions or []) if w.strip()]
+    mapping = {str(k).strip().lower(): v for k, v in (mapping or {}).items()}
+    handle, close = _open(source)
+    try:
+        _parse(handle, result, protocol, mapping, wide, dict(dimension_types or {}), delimiter)
+    except csv.Error as exc:
+        result.errors.append(f"CSV error: {exc}")
+    except UnicodeDecodeError as exc:
+        result.errors.append(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})")
+    finally:
+        if close:
+            handle.close()
+    return result
+
+
+def _parse(handle, result, protocol, mapping, wide, types, delimiter) -> None:
+    reader = csv.reader(handle, delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        result.errors.append("line 1: the file is empty (expected a header row)")
+        return
+    names = [h.strip().lower() for h in header]
+    fields = []
+    for n in names:
+        f = mapping.get(n, n)
+        fields.append("item" if f == "context" else f)
+    missing_maps = sorted(set(mapping) - set(names))
+    if missing_maps:
+        result.errors.append(
+            f"line 1: --map names column(s) {', '.join(missing_maps)} that the header lacks "
+            f"(header: {', '.join(names)})"
+        )
+    wide_lower = [w.lower() for w in wide]
+    missing_wide = [w for w, wl in zip(wide, wide_lower, strict=True) if wl not in names]
+    if missing_wide:
+        result.errors.append(
+            f"line 1: --wide-dimensions column(s) {', '.join(missing_wide)} not in the header"
+        )
+    required = [r for r in REQUIRED[protocol] if not (wide and r in ("dimension", "value", "choice"))]
+    missing = [r for r in required if r not in fields]
+    if missing:
+        result.errors.append(
+            f"line 1: missing column(s) {', '.join(missing)} for a {protocol} file "
+            f"(header: {', '.join(names)}; use --map source=field to rename)"
+        )
+    dupes = sorted({f for f in fields if fields.count(f) > 1 and f in FIELDS})
+    if dupes:
+        result.errors.append(f"line 1: more than one column for {', '.join(dupes)}")
+    if result.errors:
+        return
+    pos = {f: i for i, f in enumerate(fields) if f in FIELDS}
+    wide_pos = [(w, names.index(wl)) for w, wl in zip(wide, wide_lower, strict=True)]
+    seen: dict[tuple, int] = {}
+    raw_values: dict[str, list[float]] = {}
+    truthy: dict[str, bool] = {}
+    dim_order: list[str] = list(wide)
+
+    for record in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue  # blank line
+        if len(record) != len(header):
+            result.errors.append(
+                f"line {line}: {len(record)} fields, the header has {len(header)}"
+            )
+            continue
+        cell = {f: record[i].strip() for f, i in pos.items()}
+        problems = []
+        for f in ("annotator", "item", *(("system",) if protocol == "rating" else ("system_a", "system_b"))):
+            if not cell.get(f):
+                problems.append(f"{f} is empty")
+            elif len(cell[f]) > MAX_LEN[f]:
+                problems.append(f"{f} is longer than {MAX_LEN[f]} characters")
+        if protocol == "pairwise" and cell.get("system_a") and cell.get("system_a") == cell.get("system_b"):
+            problems.append(f"system_a and system_b are both {cell['system_a']!r}")
+        extra: dict[str, float] = {}
+        for f in OPTIONAL_NUMERIC:
+            if f in cell and cell[f] != "":
+                v = _number(cell[f])
+                if v is None:
+                    problems.append(f"{f} {cell[f]!r} is not a number")
+                else:
+                    extra[f] = v
+        if wide:
+            answers = [(w, record[i].strip()) for w, i in wide_pos]
+            answers = [(w, a) for w, a in answers if a != ""]
+        else:
+            dim = cell.get("dimension", "")
+            if not dim:
+                problems.append("dimension is empty")
+            elif len(dim) > MAX_LEN["dimension"]:
+                problems.append(f"dimension is longer than {MAX_LEN['dimension']} characters")
+            answer = cell.get("value" if protocol == "rating" else "choice", "")
+            if answer == "":
+                problems.append(("value" if protocol == "rating" else "choice") + " is empty")
+            answers = [(dim, answer)] if dim and answer != "" else []
+        parsed = []
+        for dim, answer in answers:
+            if protocol == "rating":
+                low = answer.lower()
+                if low in _TRUE or low in _FALSE:
+                    v = 1.0 if low in _TRUE else 0.0
+                    truthy[dim] = True
+                else:
+                    v = _number(answer)
+                if v is None:
+                    problems.append(f"{dim}: value {answer!r} is not a number")
+                    continue
+                parsed.append((dim, v, ""))
+            else:
+                choice = _CHOICES.get(answer.lower())
+                if choice is None:
+                    problems.append(f"{dim}: choice {answer!r} is not a, b or tie")
+                    continue
+                parsed.append((dim, None, choice))
+        if problems:
+            result.errors.append(f"line {line}: " + "; ".join(problems))
+            continue
+        for dim, value, choice in parsed:
+            if protocol == "rating":
+                key = (cell["annotator"], cell["item"], cell["system"], dim)
+            else:
+                key = (cell["annotator"], cell["item"],
+                       *sorted((cell["system_a"], cell["system_b"])), dim)
+            if key in seen:
+                result.errors.append(
+                    f"line {line}: duplicate of line {seen[key]} (same annotator, item, "
+                    f"system{'s' if protocol == 'pairwise' else ''} and dimension {dim!r})"
+                )
+                continue
+            seen[key] = line
+            if dim not in dim_order:
+                dim_order.append(dim)
+            if value is not None:
+                raw_values.setdefault(dim, []).append(value)
+            result.rows.append(
+                {
+                    "line": line,
+                    "annotator": cell["annotator"],
+                    "context": cell["item"],
+                    "system": cell["system"] if protocol == "rating" else cell["system_a"],
+                    "system_b": "" if protocol == "rating" else cell["system_b"],
+                    "dimension": dim,
+                    "value": value,
+                    "choice": choice,
+                    "extra": dict(extra),
+                }
+            )
+    if not result.rows and not result.errors:
+        result.errors.append("no judgments found below the header")
+    # dimension types
+    for key, kind in types.items():
+        if key not in dim_order:
+            result.errors.append(f"--dimension-type {key}={kind}: no judgments for dimension {key!r}")
+        allowed = RATING_TYPES if protocol == "rating" else ("choice",)
+        if kind not in allowed:
+            result.errors.append(
+                f"--dimension-type {key}={kind}: a {protocol} dimension is one of {', '.join(allowed)}"
+            )
+    dims = []
+    used = {r["dimension"] for r in result.rows}
+    for key in dim_order:
+        if key not in used:
+            continue
+        if protocol == "pairwise":
+            kind = "choice"
+        elif key in types:
+            kind = types[key]
+        elif truthy.get(key):
+            kind = "checkbox"
+        else:
+            kind = infer_type(raw_values.get(key, []))
+        dims.append({"key": key, "type": kind})
+    result.dimensions = dims

@@ -1,0 +1,111 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from analysis.judgment_import import parse_judgments, parse_mapping
+from analysis.models import ImportedJudgment, ImportedStudy
+
+MAX_SHOWN = 25
+
+
+class Command(BaseCommand):
+    help = (
+        "Import judgments collected elsewhere for re-analysis with `analyze`. Long format: "
+        "annotator,item,system,dimension,value (rating) or "
+        "annotator,item,system_a,system_b,dimension,choice (pairwise; choice a/b/tie). Wide "
+        "format: --wide-dimensions a,b (one column per dimension). Rename columns with --map "
+        "source=field. Every bad row is reported with its line number and nothing is imported."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="CSV (or .tsv) file")
+        parser.add_argument("--study", required=True, help="name of the imported study to create")
+        parser.add_argument("--protocol", choices=["rating", "pairwise"], default="rating")
+        parser.add_argument("--map", action="append", nargs="+", default=[], metavar="COL=FIELD",
+                            help="rename a source column to a field, e.g. --map worker=annotator")
+        parser.add_argument("--wide-dimensions",
+                            help="comma-separated columns that each hold one dimension's answers")
+        parser.add_argument("--dimension-type", action="append", default=[], metavar="KEY=TYPE",
+                            help="set a dimension's type (slider, likert, checkbox) instead of "
+                                 "inferring it")
+        parser.add_argument("--delimiter", help="field delimiter (default , or tab for .tsv)")
+        parser.add_argument("--replace", action="store_true",
+                            help="replace an imported study of the same name")
+
+    def handle(self, *args, **o):
+        from annotation.models import Study
+
+        path = Path(o["file"])
+        if not path.is_file():
+            raise CommandError(f"no such file: {path}")
+        name = o["study"]
+        if Study.objects.filter(name=name).exists():
+            raise CommandError(f"{name!r} is the name of a study run here; choose another name")
+        existing = ImportedStudy.objects.filter(name=name).first()
+        if existing is not None and not o["replace"]:
+            raise CommandError(f"an imported study named {name!r} already exists (use --replace)")
+        try:
+            mapping = parse_mapping(item for group in o["map"] for item in group)
+            types = parse_mapping_types(o["dimension_type"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        wide = [w for w in (o["wide_dimensions"] or "").split(",") if w.strip()]
+        parsed = parse_judgments(path, protocol=o["protocol"], mapping=mapping,
+                                 wide_dimensions=wide, dimension_types=types,
+                                 delimiter=o["delimiter"])
+        if not parsed.ok:
+            shown = parsed.errors[:MAX_SHOWN]
+            more = len(parsed.errors) - len(shown)
+            text = "\n".join(f"  {e}" for e in shown)
+            if more:
+                text += f"\n  ... and {more} more"
+            raise CommandError(
+                f"{path}: {len(parsed.errors)} problem(s); nothing was imported:\n{text}"
+            )
+        from django.core.exceptions import ValidationError
+
+        try:
+            ImportedStudy(name=name, protocol=o["protocol"]).full_clean(
+                exclude=["dimensions", "source_path"], validate_unique=False
+            )
+        except ValidationError as exc:
+            raise CommandError(f"--study {name!r}: {'; '.join(exc.messages)}") from None
+        with transaction.atomic():
+            if existing is not None:
+                existing.delete()
+            study = ImportedStudy.objects.create(
+                name=name, protocol=o["protocol"], dimensions=parsed.dimensions,
+                source_path=str(path.resolve()),
+            )
+            ImportedJudgment.objects.bulk_create(
+                (
+                    ImportedJudgment(
+                        study=study, line=r["line"], annotator=r["annotator"],
+                        context=r["context"], system=r["system"], system_b=r["system_b"],
+                        dimension=r["dimension"], value=r["value"], choice=r["choice"],
+                        extra=r["extra"],
+                    )
+                    for r in parsed.rows
+                ),
+                batch_size=2000,
+            )
+        dims = ", ".join(f"{d['key']} ({d['type']})" for d in parsed.dimensions)
+        self.stdout.write(
+            f"imported {len(parsed.rows)} judgments into imported study {name!r} "
+            f"({o['protocol']}; dimensions {dims}); analyse with: manage.py analyze {name} --out DIR"
+        )
+
+
+def parse_mapping_types(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        for part in item.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "=" not in part:
+                raise ValueError(f"--dimension-type {part!r}: write key=type")
+            key, kind = (s.strip() for s in part.split("=", 1))
+            out[key] = kind
+    return out
