@@ -8,76 +8,23 @@ idempotency key) must not create a second row, and the batch goes on.
 from __future__ import annotations
 
 import http.cookiejar
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from annotation.models import Judgment
 from tests.factories import make_study
+from tests.live_server import DaphneServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    host = db.get("HOST") or "127.0.0.1"
-    return f"postgres://{db.get('USER') or ''}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-class Server:
-    def __init__(self, port: int):
-        self.port = port
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = dict(os.environ, DATABASE_URL=_database_url(), DJANGO_SETTINGS_MODULE="evalsite.settings")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "evalsite.asgi:application"],
-            cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("daphne did not start: " + self.output())
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def output(self) -> str:
-        if self.process is None or self.process.stdout is None:
-            return ""
-        self.kill()
-        return self.process.stdout.read().decode(errors="replace")[-3000:]
-
-
 def test_submit_survives_a_server_restart_and_is_stored_once():
     study = make_study(n_batches=1, slots=1)
-    server = Server(_free_port())
+    server = DaphneServer()
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     base = f"http://127.0.0.1:{server.port}/a/{study.name}"

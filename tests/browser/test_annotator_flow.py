@@ -22,7 +22,8 @@ def _start(page, live_server, study: Study, pid: str):
         assert page.locator("#content-warning").is_visible()
         page.click("#warning-continue")
     assert page.locator("#instructions").is_visible()
-    page.click("#start")
+    with page.expect_navigation():
+        page.click("#start")
 
 
 def test_rating_batch_with_sliders_and_checkbox(page, live_server):

@@ -1,0 +1,76 @@
+"""The real ASGI server (daphne) in a fresh subprocess, serving the test database.
+
+A fresh process (not a fork of the test process, which may hold torch's threads or open
+connections) started against the same database the test writes to.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.db import connection
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    host = db.get("HOST") or "127.0.0.1"
+    return f"postgres://{db.get('USER') or ''}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+class DaphneServer:
+    def __init__(self, port: int | None = None):
+        self.port = port or _free_port()
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ, DATABASE_URL=_database_url(), DJANGO_SETTINGS_MODULE="evalsite.settings")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "evalsite.asgi:application"],
+            cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("daphne did not start: " + self.output())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> DaphneServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is not None:
+            print(self.output())
+        self.kill()
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def output(self) -> str:
+        if self.process is None or self.process.stdout is None:
+            return ""
+        self.kill()
+        return self.process.stdout.read().decode(errors="replace")[-3000:]
