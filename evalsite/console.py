@@ -1,14 +1,29 @@
-"""Researcher console pages shared across apps: studies, live progress."""
+"""Researcher console pages shared across apps: studies, live progress, quality so far,
+downloads of the raw judgments and of the results bundle."""
 
 from __future__ import annotations
 
+import io
+import logging
+import tempfile
+import zipfile
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 
-from annotation.models import Study
+from annotation.export import judgment_records, long_rows, write_rows
+from annotation.models import Assignment, Judgment, Study
 from annotation.selectors import study_progress
+
+log = logging.getLogger(__name__)
+
+# "So far" figures on the study page are for watching, not for the paper: fewer resamples.
+LIVE_ANALYSIS_OPTIONS = {"n_permutations": 200, "n_bootstrap": 200}
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -27,14 +42,96 @@ def study_list(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def study_detail(request: HttpRequest, study_name: str) -> HttpResponse:
     study = get_object_or_404(Study, name=study_name)
+    leases = (
+        Assignment.objects.filter(participant__study=study, status=Assignment.Status.ACTIVE)
+        .select_related("participant", "slot__batch")
+        .order_by("lease_expires_at")
+    )
     return render(request, "console/study_detail.html", {
         "study": study,
         "progress": study_progress(study),
         "link": request.build_absolute_uri(f"/a/{study.name}/"),
+        "leases": [
+            {"assignment": a, "judged": a.judgments.count(),
+             "minutes_left": max(0, round((a.lease_expires_at - timezone.now()).total_seconds() / 60))}
+            for a in leases[:50]
+        ],
+        "so_far": _quality_so_far(study),
     })
+
+
+def _quality_so_far(study: Study) -> dict:
+    """Agreement and annotator quality on the judgments so far (a quick analysis)."""
+    if Judgment.objects.filter(study=study).count() < 2:
+        return {"error": "no analysis until at least two judgments are in"}
+    from analysis.api import analyze_study
+
+    try:
+        # Real platform ids here: researchers act on them (approve, reject, contact).
+        run = analyze_study(study, None, pseudonymise=False, **LIVE_ANALYSIS_OPTIONS)
+    except Exception as error:  # noqa: BLE001 - too little data is normal early on
+        log.info("live analysis of %s failed: %s", study.name, error)
+        return {"error": f"not enough data for an analysis yet ({error})"}
+    return {
+        "agreement": _display(run.result.agreement, ["dimension", "metric", "value", "n_items", "n_raters", "level"]),
+        "quality": _display(run.result.annotator_quality, [
+            "annotator", "n_judgments", "median_seconds", "straightline_index", "sd",
+            "attention_pass_rate", "flagged", "reasons",
+        ]),
+    }
+
+
+def _display(frame, columns: list[str]) -> dict:
+    """Header and rows of strings for a template table (floats to 3 decimals, NaN as –)."""
+
+    def text(value) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            return "–"
+        if isinstance(value, float):
+            return f"{value:.3f}"
+        return str(value)
+
+    columns = [c for c in columns if c in frame.columns]
+    return {"columns": columns, "rows": [[text(v) for v in row] for row in frame[columns].itertuples(index=False)]}
 
 
 @staff_member_required
 def study_progress_json(request: HttpRequest, study_name: str) -> JsonResponse:
     study = get_object_or_404(Study, name=study_name)
     return JsonResponse(study_progress(study))
+
+
+@staff_member_required
+def study_judgments_csv(request: HttpRequest, study_name: str) -> HttpResponse:
+    """The long-format export (pseudonymised), as `export_judgments` writes it."""
+    study = get_object_or_404(Study, name=study_name)
+    out = io.StringIO()
+    write_rows(
+        long_rows(judgment_records(study, salt=settings.EXPORT_PSEUDONYM_SALT), study.dimensions), out, "csv"
+    )
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{study.name}-judgments.csv"'
+    return response
+
+
+@staff_member_required
+def study_results_zip(request: HttpRequest, study_name: str) -> HttpResponse:
+    """The full results bundle (`manage.py analyze` with default options) as a zip file."""
+    study = get_object_or_404(Study, name=study_name)
+    from analysis.api import analyze_study
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            analyze_study(study, Path(tmp) / "results")
+        except ValueError as error:
+            return HttpResponse(f"cannot analyse {study.name} yet: {error}", status=409,
+                                content_type="text/plain; charset=utf-8")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            root = Path(tmp) / "results"
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    archive.write(path, f"{study.name}-results/{path.relative_to(root)}")
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{study.name}-results.zip"'
+    return response

@@ -32,3 +32,59 @@ def test_console_shows_studies_and_progress(admin_client, client):
     assert "PROLIFIC_PID={{%PROLIFIC_PID%}}" in detail
     progress = admin_client.get(f"/console/{study.name}/progress.json").json()
     assert progress["slots"] == {"total": 4, "completed": 0, "leased": 0, "free": 4}
+
+
+def _demo_with_judgments(n_participants=3):
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from annotation.assignment import request_work
+    from annotation.services import get_or_create_participant, next_entry, record_judgment
+    from annotation.study_builder import build_study
+
+    study = build_study(Path(settings.BASE_DIR) / "examples" / "demo_rating.yaml").study
+    for i in range(n_participants):
+        p = get_or_create_participant(study, f"P{i}", "prolific")
+        assignment = request_work(p).assignment
+        while (entry := next_entry(assignment)) is not None:
+            values = {d["key"]: ((17 * i + 7 * entry.position) % 101 if d["type"] == "slider" else True)
+                      for d in study.dimensions}
+            record_judgment(p, entry_id=entry.id, values=values, rationales={},
+                            idempotency_key=f"{i}-{entry.id}", time_on_item_ms=4000)
+            assignment.refresh_from_db()
+        if i == n_participants - 1:
+            request_work(get_or_create_participant(study, "holder", "prolific"))
+    return study
+
+
+def test_study_page_shows_leases_agreement_and_quality_so_far(admin_client):
+    study = _demo_with_judgments()
+    page = admin_client.get(f"/console/{study.name}/").content.decode()
+    assert 'id="leases"' in page and "holder" in page
+    assert "P0" in page  # real platform ids in the quality table
+    assert 'id="agreement"' in page and "krippendorff_alpha" in page
+    assert 'id="annotator-quality"' in page and "median_seconds" in page
+
+
+def test_study_page_before_any_judgment_says_why_there_are_no_figures(admin_client):
+    study = make_study()
+    page = admin_client.get(f"/console/{study.name}/").content.decode()
+    assert "no analysis until at least two judgments are in" in page
+
+
+def test_downloads_of_judgments_and_results_bundle(admin_client, client):
+    import csv
+    import io
+    import zipfile
+
+    study = _demo_with_judgments()
+    assert client.get(f"/console/{study.name}/results.zip").status_code == 302  # staff only
+    response = admin_client.get(f"/console/{study.name}/judgments.csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert rows and len(rows) == study.judgments.count() * len(study.dimensions)
+    archive = zipfile.ZipFile(io.BytesIO(admin_client.get(f"/console/{study.name}/results.zip").content))
+    names = archive.namelist()
+    assert f"{study.name}-results/summary.csv" in names
+    assert f"{study.name}-results/report.md" in names
+    assert any(n.endswith(".png") for n in names)
