@@ -96,6 +96,19 @@ def _display(frame, columns: list[str]) -> dict:
 
 
 @staff_member_required
+def generation_jobs(request: HttpRequest) -> HttpResponse:
+    """Generation jobs with their progress, updated live over WebSockets."""
+    from generation.jobs import job_progress
+    from generation.models import GenerationJob
+
+    jobs = []
+    for job in GenerationJob.objects.select_related("system", "dataset").order_by("-id")[:100]:
+        progress = job_progress(job)
+        jobs.append({"job": job, "progress": progress, "percent": round(100 * progress.fraction)})
+    return render(request, "console/generation_jobs.html", {"jobs": jobs})
+
+
+@staff_member_required
 def study_progress_json(request: HttpRequest, study_name: str) -> JsonResponse:
     study = get_object_or_404(Study, name=study_name)
     return JsonResponse(study_progress(study))

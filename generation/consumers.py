@@ -1,0 +1,38 @@
+"""Live progress of a generation job for researchers, over a WebSocket (staff only).
+
+Workers publish to the channel-layer group `generation-job-{id}` (generation/jobs.py);
+with a Redis channel layer (CHANNEL_LAYER_URL) those events cross processes and machines.
+"""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .jobs import JobError, job_progress, progress_group
+
+
+class GenerationJobConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_staff:
+            await self.close(code=4403)
+            return
+        self.job_id = int(self.scope["url_route"]["kwargs"]["job_id"])
+        await self.channel_layer.group_add(progress_group(self.job_id), self.channel_name)
+        await self.accept()
+        await self.send_json(await self._current())
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "job_id"):
+            await self.channel_layer.group_discard(progress_group(self.job_id), self.channel_name)
+
+    async def generation_progress(self, event: dict) -> None:
+        await self.send_json({k: v for k, v in event.items() if k != "type"})
+
+    @database_sync_to_async
+    def _current(self) -> dict:
+        try:
+            return job_progress(self.job_id).as_dict()
+        except JobError as error:
+            return {"error": str(error)}
