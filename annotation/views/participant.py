@@ -94,34 +94,33 @@ def _page(request, study, template, context=None, status=200) -> HttpResponse:
     return render(request, f"annotation/{template}", base, status=status)
 
 
-@require_http_methods(["GET", "POST"])
-def consent(request: HttpRequest, study_name: str) -> HttpResponse:
+def _agree_step(request: HttpRequest, study_name: str, *, template: str, button: str,
+                field: str, after_consent: bool = False) -> HttpResponse:
+    """A page the participant must accept to go on (consent, content warning)."""
     study = _open_study(study_name)
     participant, bounce = _participant_or_entry(request, study)
     if bounce:
         return bounce
+    if after_consent and participant.consented_at is None:
+        return _go(study, "consent")
     if request.method == "POST":
-        if request.POST.get("consent") == "yes":
-            services.mark_step(participant, "consented_at")
+        if request.POST.get(button) == "yes":
+            services.mark_step(participant, field)
             return _go(study, _next_step(participant))
         return _page(request, study, "declined.html")
-    return _page(request, study, "consent.html")
+    return _page(request, study, template)
+
+
+@require_http_methods(["GET", "POST"])
+def consent(request: HttpRequest, study_name: str) -> HttpResponse:
+    return _agree_step(request, study_name, template="consent.html", button="consent",
+                       field="consented_at")
 
 
 @require_http_methods(["GET", "POST"])
 def warning(request: HttpRequest, study_name: str) -> HttpResponse:
-    study = _open_study(study_name)
-    participant, bounce = _participant_or_entry(request, study)
-    if bounce:
-        return bounce
-    if participant.consented_at is None:
-        return _go(study, "consent")
-    if request.method == "POST":
-        if request.POST.get("continue") == "yes":
-            services.mark_step(participant, "warning_acknowledged_at")
-            return _go(study, _next_step(participant))
-        return _page(request, study, "declined.html")
-    return _page(request, study, "warning.html")
+    return _agree_step(request, study_name, template="warning.html", button="continue",
+                       field="warning_acknowledged_at", after_consent=True)
 
 
 @require_http_methods(["GET", "POST"])
