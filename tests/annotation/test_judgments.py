@@ -155,6 +155,8 @@ def test_content_warning_is_shown_after_consent():
     study = make_study(content_warning="Some responses may be upsetting.")
     client = Client()
     client.get(f"/a/{study.name}/")
+    # The warning cannot be accepted before consent.
+    assert client.post(f"/a/{study.name}/warning/", {"continue": "yes"})["Location"].endswith("/consent/")
     response = client.post(f"/a/{study.name}/consent/", {"consent": "yes"}, follow=True)
     assert "Some responses may be upsetting." in response.content.decode()
     # Skipping the warning is not possible.
