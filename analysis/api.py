@@ -101,9 +101,11 @@ def analyze_study(
     if kind == "study":
         frame = judgments_frame(obj, pseudonymise=pseudonymise)
         if opts.systems is None:
-            # the spec's system order (the order comparisons and tables follow)
-            present = set(frame["system"] if obj.protocol == "rating" else
-                          frame["system_a"].tolist() + frame["system_b"].tolist())
+            # the spec's system order (the order comparisons and tables follow); attention-
+            # check rows belong to no system of the study
+            real = frame.loc[frame["attention_passed"].isna()]
+            present = set(real["system"] if obj.protocol == "rating" else
+                          real["system_a"].tolist() + real["system_b"].tolist())
             order = tuple(s["name"] for s in obj.spec.get("systems", []) if s["name"] in present)
             order += tuple(sorted(present - set(order)))
             if order:

@@ -4,6 +4,11 @@
 ``imported_judgments_frame(imported)`` for judgments imported with ``import_judgments``.
 The frames are in the order judgments were recorded (by id), which the annotator-quality
 diagnostics use as each annotator's working order.
+
+Attention-check judgments are in the frame too, marked by ``attention_passed`` (True /
+False; None on real judgments) and ``attention_check`` (the check id; "" on real ones).
+``analysis.study_analysis.analyze`` keeps them out of every statistic and uses them only
+for annotator quality (pass rate, flags, and so exclusions).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import pandas as pd
 from django.conf import settings
 
+from annotation.answers import attention_passed
 from annotation.export import pseudonym
 
 from .judgment_import import rows_to_frame
@@ -19,11 +25,13 @@ __all__ = ["judgments_frame", "imported_judgments_frame", "study_dimensions"]
 
 RATING_COLUMNS = [
     "annotator", "context", "system", "dimension", "value", "position", "block", "batch",
-    "time_on_item_ms", "response_length", "assignment_status",
+    "time_on_item_ms", "response_length", "assignment_status", "attention_passed",
+    "attention_check",
 ]
 PAIRWISE_COLUMNS = [
     "annotator", "context", "system_a", "system_b", "dimension", "choice", "position", "block",
     "batch", "time_on_item_ms", "response_length_a", "response_length_b", "assignment_status",
+    "attention_passed", "attention_check",
 ]
 
 
@@ -50,7 +58,9 @@ def judgments_frame(study, *, pseudonymise: bool = True, salt: str | None = None
     Rating: value as float (checkbox 1 / 0). Pairwise: system_a = the left candidate's
     system, system_b = the right one's, choice a / b / tie (a = left preferred).
     response_length is the candidate's length in words (``len(text.split())``);
-    assignment_status comes from the judgment's assignment (``expired`` = partial batch).
+    assignment_status comes from the judgment's assignment (``expired`` = partial batch);
+    attention_passed is True / False on the rows of attention-check judgments (the whole
+    judgment met the check or not) and None elsewhere, attention_check the check id.
     Annotators are pseudonymised as in exports unless ``pseudonymise=False``.
     """
     from annotation.models import Judgment
@@ -66,13 +76,13 @@ def judgments_frame(study, *, pseudonymise: bool = True, salt: str | None = None
             "assignment__status", "batch__index", "entry__block_index",
             "item__context__external_id", "item__candidate__system__name",
             "item__candidate__text", "item__candidate_right__system__name",
-            "item__candidate_right__text",
+            "item__candidate_right__text", "item__attention_check_id", "item__attention_expect",
         )
     )
     names: dict[str, str] = {}
     rows = []
     for (values, position, ms, external_id, status, batch, block, context, left, left_text,
-         right, right_text) in qs.iterator(chunk_size=2000):
+         right, right_text, check, expect) in qs.iterator(chunk_size=2000):
         if pseudonymise:
             if external_id not in names:
                 names[external_id] = pseudonym(external_id, study.name, salt)
@@ -87,6 +97,8 @@ def judgments_frame(study, *, pseudonymise: bool = True, salt: str | None = None
             "batch": batch,
             "time_on_item_ms": ms,
             "assignment_status": status,
+            "attention_passed": attention_passed(expect or {}, values) if check else None,
+            "attention_check": check,
         }
         if pairwise:
             base.update(system_a=left, system_b=right, response_length_a=_words(left_text),

@@ -25,6 +25,10 @@ Design decisions (each is also stated in ``methods``):
 * Pairwise studies: judgments are oriented to a canonical pair order (systems in the
   order given, else sorted) and counted at the judgment level, as in published win / tie /
   loss tables.
+* Attention checks: rows with a non-missing ``attention_passed`` are judgments of
+  attention-check items. They are kept out of every statistic (summaries, tests, agreement,
+  win rates, z-scores, diagnostics) and used only for annotator quality, where they count
+  like any judgment and give each annotator's attention pass rate.
 """
 
 from __future__ import annotations
@@ -376,7 +380,9 @@ def _prepare(
     protocol: str,
     dimensions: Sequence[dict],
     options: AnalysisOptions,
-) -> tuple[pd.DataFrame, list[dict], list[str], dict[str, Any]]:
+) -> tuple[pd.DataFrame, list[dict], list[str], dict[str, Any], pd.DataFrame | None]:
+    """The frame to analyse, its dimensions and systems, counts, and the attention-check
+    rows (None when there are none), split off after expired leases are dropped."""
     if protocol not in ("rating", "pairwise"):
         raise ValueError(f"protocol must be 'rating' or 'pairwise' (got {protocol!r})")
     required = RATING_REQUIRED if protocol == "rating" else PAIRWISE_REQUIRED
@@ -398,6 +404,7 @@ def _prepare(
         dims.append({"key": key, "type": kind, "level": LEVELS[kind]})
     keep_cols = [c for c in (*required, *OPTIONAL_COLUMNS) if c in judgments.columns]
     frame = judgments[keep_cols].copy()
+    frame["_seq"] = np.arange(len(frame))  # input order, to merge attention rows back
     id_cols = ["annotator", "context", "dimension"] + (
         ["system"] if protocol == "rating" else ["system_a", "system_b"]
     )
@@ -428,6 +435,15 @@ def _prepare(
         if not options.include_partial:
             frame = frame.loc[~partial]
     info["n_rows_partial"] = n_partial
+
+    # attention-check rows: out of every statistic, into annotator quality only
+    attention = None
+    if "attention_passed" in frame.columns:
+        marked = frame["attention_passed"].notna().to_numpy()
+        if marked.any():
+            attention = frame.loc[marked].copy()
+            attention["attention_passed"] = _attention_flags(attention["attention_passed"])
+        frame = frame.loc[~marked]
 
     if protocol == "rating":
         values = frame["value"]
@@ -483,11 +499,59 @@ def _prepare(
     if protocol == "pairwise":
         frame = _orient_pairs(frame, systems)
 
+    if attention is not None:
+        attention = _prepare_attention(attention, protocol, dims)
+        info["n_rows_attention"] = int(len(attention))
+        info["n_attention_judgments"] = _count_judgments(attention, protocol)
+
     known_annotators = set(frame["annotator"].unique())
+    if attention is not None:
+        known_annotators |= set(attention["annotator"].unique())
     unknown = [a for a in options.exclude_annotators if a not in known_annotators]
     if unknown:
         raise ValueError(f"unknown annotator(s) to exclude: {_fmt_list(unknown)}")
-    return frame, dims, systems, info
+    return frame, dims, systems, info, attention
+
+
+def _attention_flags(values: pd.Series) -> pd.Series:
+    """attention_passed as True / False (bools, 1 / 0, or true / false text)."""
+    words = {"true": True, "1": True, "1.0": True, "yes": True,
+             "false": False, "0": False, "0.0": False, "no": False}
+
+    def flag(v: object) -> bool:
+        if isinstance(v, bool | np.bool_):
+            return bool(v)
+        key = str(v).strip().lower()
+        if key not in words:
+            raise ValueError(f"attention_passed must be true or false (got {v!r})")
+        return words[key]
+
+    return values.map(flag).astype(object)
+
+
+def _prepare_attention(attention: pd.DataFrame, protocol: str, dims: list[dict]) -> pd.DataFrame:
+    """Attention-check rows in the shape annotator quality reads: the analysed dimensions
+    only, ``_dim`` codes, and ``value`` (rating) or ``recorded_score`` (pairwise)."""
+    keys = [d["key"] for d in dims]
+    att = attention.loc[attention["dimension"].isin(keys)].copy()
+    if protocol == "rating":
+        values = att["value"]
+        if values.dtype == object:
+            values = values.map(lambda v: float(v) if isinstance(v, bool) else v)
+        try:
+            att["value"] = pd.to_numeric(values, errors="raise").astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"rating values must be numbers: {exc}") from None
+        att = att.loc[att["value"].notna()]
+    else:
+        choice = att["choice"].astype(str).str.strip().str.lower()
+        bad = sorted(set(choice.unique()) - set(CHOICES))
+        if bad:
+            raise ValueError(f"choices must be a, b or tie (got {_fmt_list(bad)})")
+        att["choice"] = choice
+        att["recorded_score"] = choice.map({"a": 1.0, "tie": 0.0, "b": -1.0}).astype(np.float64)
+    att["_dim"] = pd.Categorical(att["dimension"], categories=keys).codes
+    return att.reset_index(drop=True)
 
 
 def _orient_pairs(frame: pd.DataFrame, systems: list[str]) -> pd.DataFrame:
@@ -1169,11 +1233,19 @@ def analyze(
     dimension or annotator, or bad options.
     """
     options = options or AnalysisOptions()
-    frame, dims, systems, info = _prepare(judgments, protocol, dimensions, options)
+    frame, dims, systems, info, attention = _prepare(judgments, protocol, dimensions, options)
     methods: list[str] = []
 
     # --- annotator quality and exclusions ------------------------------------------------
-    quality = _quality(frame, protocol, dims, options)
+    # attention-check judgments count here (in input order among the others) and nowhere else
+    quality_frame = frame
+    if attention is not None and len(attention):
+        quality_frame = (
+            pd.concat([frame, attention], ignore_index=True)
+            .sort_values("_seq", kind="stable")
+            .reset_index(drop=True)
+        )
+    quality = _quality(quality_frame, protocol, dims, options)
     flagged = quality.flagged_annotators if quality is not None else []
     excluded = set(options.exclude_annotators)
     if options.exclude_flagged:
@@ -1339,6 +1411,13 @@ def _methods(
             f"{th['min_attention_pass']} (the straight-lining and SD rules need at least "
             f"{th['min_judgments']} judgments). Flagged: "
             f"{_fmt_list(info['flagged_annotators'])}."
+        )
+    if info.get("n_rows_attention") is not None:
+        out.append(
+            f"Attention checks: {info['n_attention_judgments']} judgments of attention-check "
+            f"items ({info['n_rows_attention']} judgment x dimension rows) are left out of "
+            "every statistic and count only in annotator quality, where attention_pass_rate "
+            "is the share of an annotator's checks passed (every condition of the check met)."
         )
     if excluding:
         out.append(

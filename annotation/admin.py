@@ -12,8 +12,8 @@ class StudyAdmin(admin.ModelAdmin):
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
-    list_display = ("id", "study", "output_key", "candidate", "candidate_right")
-    list_filter = ("study",)
+    list_display = ("id", "study", "output_key", "candidate", "candidate_right", "attention_check_id")
+    list_filter = ("study", "attention_check_id")
     search_fields = ("output_key",)
     raw_id_fields = ("context", "candidate", "candidate_right")
 

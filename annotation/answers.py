@@ -107,3 +107,62 @@ def _number(raw: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+# --------------------------------------------------------------------------- attention checks
+
+
+def attention_passed(expect: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+    """Did the answers ``values`` (dimension key → stored value) meet every condition?
+
+    ``expect`` is an attention check's normalised expectation (``spec.AttentionCheckSpec``):
+    per dimension key either ``{"min": n, "max": n}`` (a slider; bounds inclusive, either
+    may be missing) or a list of accepted answers (checkbox true/false, likert 1..points,
+    choice a / b / tie, compared without case). A bare value counts as a one-item list.
+    A dimension with a condition that was not answered fails the check. Pure.
+    """
+    for key, condition in expect.items():
+        if key not in values or values[key] is None or values[key] == "":
+            return False
+        value = values[key]
+        if isinstance(condition, Mapping):
+            number = _number(value)
+            if number is None:
+                return False
+            low, high = condition.get("min"), condition.get("max")
+            if low is not None and number < low:
+                return False
+            if high is not None and number > high:
+                return False
+            continue
+        accepted = condition if isinstance(condition, list | tuple) else [condition]
+        if not any(_same_answer(value, ok) for ok in accepted):
+            return False
+    return True
+
+
+def _same_answer(value: Any, accepted: Any) -> bool:
+    if isinstance(accepted, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(accepted, bool) and value is accepted
+    if isinstance(accepted, str) or isinstance(value, str):
+        return str(value).strip().lower() == str(accepted).strip().lower()
+    return value == accepted
+
+
+def swap_sides(expect: Mapping[str, Any]) -> dict[str, Any]:
+    """The expectation of a pairwise check shown with response_b on the left.
+
+    Judgments store ``a`` for the left response; when a check's response_b is shown left,
+    an expected ``a`` (response_a) becomes ``b`` and vice versa. Other conditions are kept.
+    """
+    swap = {"a": "b", "b": "a"}
+    out: dict[str, Any] = {}
+    for key, condition in expect.items():
+        if isinstance(condition, Mapping):
+            out[key] = dict(condition)
+            continue
+        accepted = condition if isinstance(condition, list | tuple) else [condition]
+        out[key] = [
+            swap.get(v.lower(), v) if isinstance(v, str) else v for v in accepted
+        ]
+    return out

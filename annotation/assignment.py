@@ -130,13 +130,15 @@ def _batches_excluded_for(participant: Participant) -> set[int]:
     """Batches holding an output (or, unless the spec allows it, a context) already seen.
 
     "Seen" means in any batch the participant ever held, judged or not: they have read it.
+    Attention-check items are not outputs: the same checks sit in many batches, so they
+    are left out here (else one finished batch would rule out every other batch).
     """
     held_batches = set(
         Assignment.objects.filter(participant=participant).values_list("slot__batch_id", flat=True)
     )
     if not held_batches:
         return set()
-    seen = BatchEntry.objects.filter(batch_id__in=held_batches)
+    seen = BatchEntry.objects.filter(batch_id__in=held_batches, item__attention_check_id="")
     seen_outputs = set(seen.values_list("item__output_key", flat=True))
     excluded = set(
         BatchEntry.objects.filter(
@@ -167,6 +169,19 @@ def slot_counts(study: Study) -> dict[int, dict[str, int]]:
     for batch_id, state in BatchSlot.objects.filter(batch__study=study).values_list("batch_id", "state"):
         row = counts.setdefault(batch_id, {"completed": 0, "leased": 0, "free": 0})
         row[state] += 1
+    return counts
+
+
+def output_coverage(study: Study) -> dict[str, int]:
+    """output_key → planned judgments (slots of the batches showing it), real items only.
+
+    Each must equal the study's overlap k; attention-check items are shared across batches
+    and are not outputs, so they are left out.
+    """
+    counts: dict[str, int] = {}
+    entries = BatchEntry.objects.filter(batch__study=study, item__attention_check_id="")
+    for output_key, slots in entries.values_list("item__output_key", "batch__slots"):
+        counts[output_key] = counts.get(output_key, 0) + slots
     return counts
 
 

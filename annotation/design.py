@@ -16,6 +16,7 @@ Vocabulary
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
@@ -33,11 +34,13 @@ __all__ = [
     "DesignError",
     "DesignedBatch",
     "DesignedItem",
+    "check_attention_parameters",
     "check_pairwise_parameters",
     "check_rating_parameters",
     "design_pairwise_batches",
     "design_rating_batches",
     "design_report_text",
+    "insert_attention_checks",
     "output_counts",
     "sample_contexts",
 ]
@@ -69,6 +72,11 @@ class DesignedItem(NamedTuple):
     systems: tuple[str, ...]  # (system,) for rating; (left, right) for pairwise
     block_index: int  # block of the batch (rating); 0 for pairwise
     position: int  # 0-based position in the batch
+    # Attention checks (``insert_attention_checks``): the check's id, else None. For an
+    # attention item ``context_id`` is the check id too, and ``systems`` names the check's
+    # responses in screen order: ("response",), or ("response_a", "response_b") / the
+    # reverse for pairwise checks.
+    attention_check: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,16 +93,20 @@ class DesignedBatch:
             "slots": self.slots,
             "kind": self.kind,
             "ordering": list(self.ordering),
-            "items": [
-                {
-                    "context_id": it.context_id,
-                    "systems": list(it.systems),
-                    "block_index": it.block_index,
-                    "position": it.position,
-                }
-                for it in self.items
-            ],
+            "items": [_item_dict(it) for it in self.items],
         }
+
+
+def _item_dict(it: DesignedItem) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "context_id": it.context_id,
+        "systems": list(it.systems),
+        "block_index": it.block_index,
+        "position": it.position,
+    }
+    if it.attention_check is not None:
+        d["attention_check"] = it.attention_check
+    return d
 
 
 @dataclass(frozen=True)
@@ -598,6 +610,125 @@ def design_pairwise_batches(
     return Design(batches=batches, report=_report(batches, params))
 
 
+# --------------------------------------------------------------------------- attention checks
+
+ATTENTION_RESPONSE = ("response",)  # rating: the check's one response
+ATTENTION_PAIR = ("response_a", "response_b")  # pairwise: response_a shown left
+
+
+def check_attention_parameters(
+    check_ids: Sequence[str], per_batch: int
+) -> list[tuple[str, str]]:
+    """Everything that makes ``insert_attention_checks`` impossible, as (parameter, reason)."""
+    p: list[tuple[str, str]] = []
+    ids = [str(c) for c in check_ids]
+    dup = sorted(c for c, n in Counter(ids).items() if n > 1)
+    if dup:
+        p.append(("attention_checks", f"duplicate check ids: {', '.join(dup[:5])}"))
+    if isinstance(per_batch, bool) or not isinstance(per_batch, int) or per_batch < 0:
+        p.append(
+            ("attention_checks_per_batch", f"must be a whole number >= 0, got {per_batch!r}")
+        )
+    elif per_batch > len(ids):
+        p.append(
+            (
+                "attention_checks_per_batch",
+                f"{per_batch} per batch needs {per_batch} distinct attention "
+                f"check{'s' if per_batch != 1 else ''}, but there "
+                f"{'is' if len(ids) == 1 else 'are'} {len(ids)}",
+            )
+        )
+    return p
+
+
+def insert_attention_checks(
+    design: Design, check_ids: Sequence[str], per_batch: int, seed: int = 0
+) -> Design:
+    """Put ``per_batch`` distinct attention checks into every batch of ``design``.
+
+    * Positions are drawn per batch from a seeded generator, among all places but the first
+      (an annotator always starts with a real item). Real items keep their order; their
+      ``position`` becomes the screen position, so the items after a check move one place.
+    * Checks are used in rotation (a seeded order of ``check_ids``, ``per_batch`` at a
+      time, continuing where the last batch stopped), so each is used about equally often.
+    * An attention item takes the block of the real item it is inserted before (the last
+      real item's block when it comes last). Its ``context_id`` is the check id; in pairwise
+      designs ``systems`` says which response of the check is on the left, alternating
+      (weighted by slots) so each check shows its response A left about half the time.
+    * ``report`` keeps the counts of the real items (positions there are places among
+      the real items) and gains ``attention``: the checks, per_batch, attention judgments,
+      slot-weighted uses per check, screen positions, and sides for pairwise checks.
+
+    Deterministic for a seed; pure, like the rest of this module.
+    """
+    ids = [str(c) for c in check_ids]
+    problems = check_attention_parameters(ids, per_batch)
+    if any(it.attention_check is not None for b in design.batches for it in b.items):
+        problems.append(("attention_checks", "the design already has attention checks"))
+    if problems:
+        raise DesignError(problems)
+    pairwise = design.report.get("protocol") == "pairwise"
+    rng = random.Random(f"attention-checks:{seed}")
+    rotation = list(ids)
+    rng.shuffle(rotation)
+    cursor = 0
+    uses: Counter = Counter()
+    batches_with: Counter = Counter()
+    left: dict[str, Counter] = {c: Counter() for c in ids}
+    positions: Counter = Counter()
+    batches: list[DesignedBatch] = []
+    for batch in design.batches:
+        real = batch.items
+        if per_batch == 0 or not real:
+            batches.append(batch)
+            continue
+        chosen = [rotation[(cursor + i) % len(rotation)] for i in range(per_batch)]
+        cursor = (cursor + per_batch) % len(rotation)
+        rng.shuffle(chosen)
+        length = len(real) + per_batch
+        spots = set(rng.sample(range(1, length), per_batch))
+        items: list[DesignedItem] = []
+        k = 0  # real items placed so far
+        checks = iter(chosen)
+        for pos in range(length):
+            if pos not in spots:
+                items.append(real[k]._replace(position=pos))
+                k += 1
+                continue
+            check = next(checks)
+            block = real[k].block_index if k < len(real) else real[-1].block_index
+            if pairwise:
+                sides = left[check]
+                a_left = sides["response_a"] <= sides["response_b"]
+                shown = ATTENTION_PAIR if a_left else ATTENTION_PAIR[::-1]
+                sides[shown[0]] += batch.slots
+            else:
+                shown = ATTENTION_RESPONSE
+            items.append(DesignedItem(check, shown, block, pos, attention_check=check))
+            uses[check] += batch.slots
+            batches_with[check] += 1
+            positions[pos] += batch.slots
+        batches.append(dataclasses.replace(batch, items=tuple(items)))
+    report = dict(design.report)
+    longest = max((len(b.items) for b in batches), default=0)
+    attention: dict[str, Any] = {
+        "checks": ids,
+        "per_batch": per_batch,
+        "seed": seed,
+        "n_items": sum(per_batch for b in design.batches if b.items),
+        "n_judgments": sum(uses.values()),
+        "uses": {c: uses[c] for c in ids},
+        "batches_per_check": {c: batches_with[c] for c in ids},
+        "position": [positions[i] for i in range(longest)],
+    }
+    if pairwise:
+        attention["response_a_left"] = {
+            c: {"left": left[c]["response_a"], "right": left[c]["response_b"]} for c in ids
+        }
+    report["attention"] = attention
+    return Design(batches=tuple(batches), report=report)
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -607,11 +738,14 @@ def output_counts(
     """Judgments per output: {(context_id, systems): n}, counting each batch ``slots`` times.
 
     For pairwise designs the key is (context_id, pair as designed), whichever side is left.
+    Attention-check items are not outputs and are not counted.
     """
     batches = design.batches if isinstance(design, Design) else design
     counts: Counter = Counter()
     for batch in batches:
         for it in batch.items:
+            if it.attention_check is not None:
+                continue
             key = tuple(sorted(it.systems)) if batch.kind == PAIRWISE else it.systems
             counts[(it.context_id, key)] += batch.slots
     return dict(counts)
@@ -791,4 +925,22 @@ def design_report_text(report: Mapping[str, Any]) -> str:
             f"Balanced: sides {ok[r['balanced']['sides']]}, "
             f"positions {ok[r['balanced']['positions']]}"
         )
+    lines += _attention_text(r.get("attention"))
     return "\n".join(lines)
+
+
+def _attention_text(a: Mapping[str, Any] | None) -> list[str]:
+    if not a or not a.get("per_batch"):
+        return []
+    lines = [
+        f"Attention checks: {a['per_batch']} per batch at seeded positions (never first), "
+        f"{a['n_judgments']} attention judgments; positions above count real items only"
+    ]
+    rows = [[c, a["uses"][c], a["batches_per_check"][c]] for c in a["checks"]]
+    header = ["check", "slots", "batches"]
+    if "response_a_left" in a:
+        header.append("A left / right")
+        for row in rows:
+            sides = a["response_a_left"][row[0]]
+            row.append(f"{sides['left']} / {sides['right']}")
+    return lines + _table(header, rows)

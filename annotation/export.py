@@ -3,6 +3,10 @@
 `long_rows` is pure (plain dicts in, plain dicts out); `judgment_records` reads the
 database. Annotator ids are pseudonymised by default with a keyed hash, stable within an
 installation, so the same annotator keeps the same pseudonym across exports.
+
+Attention-check judgments are exported like the others (their `system` is
+`attention-check`), with `attention_check` = the check's id and `attention_passed` =
+whether the whole judgment met the check (true / false; empty on real judgments).
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+from .answers import attention_passed
+
 LONG_COLUMNS = [
     "judgment_id", "study", "protocol", "annotator", "batch", "slot", "assignment_status",
     "position", "block", "item", "output", "context", "system", "system_left", "system_right",
     "dimension", "dimension_type", "value", "preferred_system", "rationale", "time_on_item_ms",
-    "client_submitted_at", "server_received_at",
+    "client_submitted_at", "server_received_at", "attention_check", "attention_passed",
 ]
 
 
@@ -32,7 +38,8 @@ def long_rows(records: Iterable[dict], dimensions: list[dict]) -> Iterator[dict]
     """Expand judgment records (one per judgment) into one row per dimension.
 
     A record has the keys of LONG_COLUMNS except dimension/dimension_type/value/
-    preferred_system/rationale, plus `values` and `rationales` dicts.
+    preferred_system/rationale, plus `values` and `rationales` dicts; `attention_check`
+    and `attention_passed` may be left out (a real judgment).
     """
     for record in records:
         base = {k: v for k, v in record.items() if k not in ("values", "rationales")}
@@ -92,6 +99,8 @@ def judgment_records(study, *, pseudonymise: bool = True, salt: str = "") -> Ite
     )
     pairwise = study.protocol == "pairwise"
     for j in queryset.iterator(chunk_size=2000):
+        check = j.item.attention_check_id
+        passed = attention_passed(j.item.attention_expect or {}, j.values) if check else None
         annotator = j.participant.external_id
         if pseudonymise:
             annotator = pseudonym(annotator, study.name, salt)
@@ -116,6 +125,8 @@ def judgment_records(study, *, pseudonymise: bool = True, salt: str = "") -> Ite
             "time_on_item_ms": j.time_on_item_ms,
             "client_submitted_at": j.client_submitted_at.isoformat() if j.client_submitted_at else "",
             "server_received_at": j.server_received_at.isoformat(),
+            "attention_check": check,
+            "attention_passed": passed,
             "values": j.values,
             "rationales": j.rationales or {},
         }

@@ -48,6 +48,12 @@ class Item(models.Model):
 
     `output_key` names the output being evaluated independent of screen side:
     `context|system` for ratings, `context|system_a~system_b` (sorted) for pairs.
+
+    An attention-check item (`attention_check_id` set) shows a check of the spec; its
+    `output_key` is `attention:<check id>`. It is not an output of any system: it is shared
+    by many batches, so assignment's "never the same output twice" rule ignores it, and so
+    do coverage counts and every statistic. `attention_expect` holds its right answers in
+    screen terms (see `answers.attention_passed`).
     """
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
@@ -59,6 +65,14 @@ class Item(models.Model):
         "generation.Candidate", on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     output_key = models.CharField(max_length=400)
+    attention_check_id = models.CharField(
+        max_length=120, blank=True, default="",
+        help_text="the spec's attention check this item shows; blank for real items",
+    )
+    attention_expect = models.JSONField(
+        null=True, blank=True,
+        help_text="the check's right answers as shown on screen (pairwise: a = left)",
+    )
 
     class Meta:
         constraints = [
@@ -69,6 +83,10 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study.name}:{self.output_key}"
+
+    @property
+    def is_attention_check(self) -> bool:
+        return bool(self.attention_check_id)
 
 
 class Batch(models.Model):

@@ -27,9 +27,11 @@ import yaml
 from annotation import design as _design
 
 __all__ = [
+    "ATTENTION_SYSTEM",
     "DIMENSION_TYPES",
     "PROTOCOLS",
     "SYSTEM_KINDS",
+    "AttentionCheckSpec",
     "CompletionSpec",
     "ContextRecord",
     "ContextsSpec",
@@ -58,6 +60,8 @@ RATIONALE = ("none", "optional", "required")
 SYSTEM_KINDS = ("imported", "reference", "hf_causal", "hf_seq2seq", "dexperts")
 GENERATED_KINDS = ("hf_causal", "hf_seq2seq", "dexperts")
 CHOICES = ("A", "B", "tie")
+#: The system name the candidates of attention checks are stored under (reserved).
+ATTENTION_SYSTEM = "attention-check"
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -198,6 +202,33 @@ class ExampleSpec:
 
 
 @dataclass(frozen=True)
+class AttentionCheckSpec:
+    """An item with a known right answer, mixed into every batch (see annotation/design.md).
+
+    ``expect`` is normalised: per dimension key, ``{"min": n, "max": n}`` (either may be
+    missing) for a slider, else the list of accepted answers (checkbox true/false, likert
+    1..points, choice a / b / tie in lower case, as judgments store them). For a pairwise
+    check, ``a`` means response_a, whichever side it is shown on.
+    """
+
+    id: str
+    turns: tuple[Turn, ...]
+    expect: Mapping[str, Any]
+    response: str | None = None  # rating
+    response_a: str | None = None  # pairwise
+    response_b: str | None = None  # pairwise
+
+    def to_dict(self, protocol: str) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "context": [t.to_dict() for t in self.turns]}
+        if protocol == "pairwise":
+            d.update(response_a=self.response_a, response_b=self.response_b)
+        else:
+            d["response"] = self.response
+        d["expect"] = _thaw(self.expect)
+        return d
+
+
+@dataclass(frozen=True)
 class SystemSpec:
     name: str
     kind: str  # imported | reference | hf_causal | hf_seq2seq | dexperts
@@ -253,6 +284,7 @@ class DesignSpec:
     ordering: str | None = None  # rating (filled: all_permutations)
     block_randomised_systems: tuple[str, ...] | None = None  # rating (filled)
     pairs: tuple[tuple[str, str], ...] | None = None  # pairwise (filled: all pairs)
+    attention_checks_per_batch: int = 0  # filled: 1 when the spec has attention checks
 
     def to_dict(self, protocol: str) -> dict[str, Any]:
         d: dict[str, Any] = {"batch_size": self.batch_size}
@@ -270,6 +302,7 @@ class DesignSpec:
                 repeat_context_in_batch=self.repeat_context_in_batch,
                 pairs=[list(p) for p in self.pairs or ()],
             )
+        d["attention_checks_per_batch"] = self.attention_checks_per_batch
         d["seed"] = self.seed
         return d
 
@@ -300,6 +333,7 @@ class StudySpec:
     example: ExampleSpec | None = None
     content_warning: str | None = None
     crisis_resources: str | None = None
+    attention_checks: tuple[AttentionCheckSpec, ...] = ()
     lease_minutes: int = 60
     allow_back: bool = False
     schema_version: int = SCHEMA_VERSION
@@ -323,6 +357,7 @@ class StudySpec:
             "contexts": self.contexts.to_dict(),
             "sampling": self.sampling.to_dict(),
             "design": self.design.to_dict(self.protocol),
+            "attention_checks": [a.to_dict(self.protocol) for a in self.attention_checks],
             "lease_minutes": self.lease_minutes,
             "allow_back": self.allow_back,
             "completion": self.completion.to_dict(),
@@ -337,6 +372,9 @@ class StudySpec:
 
     def system(self, name: str) -> SystemSpec:
         return next(s for s in self.systems if s.name == name)
+
+    def attention_check(self, check_id: str) -> AttentionCheckSpec:
+        return next(a for a in self.attention_checks if a.id == check_id)
 
     def resolve(self, relative: str) -> Path:
         """A data path of the spec, resolved against the spec's folder."""
@@ -370,7 +408,17 @@ class StudySpec:
         return _design.sample_contexts(contexts, s.n_contexts, s.stratify_by, s.per_stratum, s.seed)
 
     def make_design(self, context_ids: Sequence[str]) -> _design.Design:
-        """``design.design_*_batches`` with this spec's design parameters."""
+        """``design.design_*_batches`` with this spec's design parameters, then
+        ``design.insert_attention_checks`` when the spec has attention checks."""
+        design = self._base_design(context_ids)
+        per_batch = self.design.attention_checks_per_batch
+        if self.attention_checks and per_batch:
+            design = _design.insert_attention_checks(
+                design, [a.id for a in self.attention_checks], per_batch, self.design.seed
+            )
+        return design
+
+    def _base_design(self, context_ids: Sequence[str]) -> _design.Design:
         d = self.design
         if self.protocol == "pairwise":
             return _design.design_pairwise_batches(
@@ -775,6 +823,7 @@ TOP_FIELDS = (
     "contexts",
     "sampling",
     "design",
+    "attention_checks",
     "lease_minutes",
     "allow_back",
     "completion",
@@ -815,6 +864,8 @@ DESIGN_PARAM_PATHS = {
     "n_contexts": "sampling.n_contexts",
     "stratify_by": "sampling.stratify_by",
     "per_stratum": "sampling.per_stratum",
+    "attention_checks": "attention_checks",
+    "attention_checks_per_batch": "design.attention_checks_per_batch",
 }
 
 
@@ -969,6 +1020,172 @@ def _example(
     )
 
 
+ATTENTION_FIELDS = ("id", "context", "response", "response_a", "response_b", "expect")
+CHECK_ID_RE = SYSTEM_RE
+
+
+def _attention_checks(
+    c: _Checker, raw: Any, protocol: str | None, dims: Sequence[DimensionSpec], dims_ok: bool
+) -> tuple[AttentionCheckSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        c.add("attention_checks", f"must be a list of checks, got {_type_name(raw)}")
+        return ()
+    checks: list[AttentionCheckSpec] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        path = f"attention_checks[{i}]"
+        check = _attention_check(c, item, path, protocol, dims, dims_ok)
+        if check is None:
+            continue
+        if check.id in seen:
+            c.add(f"{path}.id", f"{check.id!r} is already used by attention_checks[{seen[check.id]}]")
+            continue
+        seen[check.id] = i
+        checks.append(check)
+    return tuple(checks)
+
+
+def _attention_check(
+    c: _Checker,
+    raw: Any,
+    path: str,
+    protocol: str | None,
+    dims: Sequence[DimensionSpec],
+    dims_ok: bool,
+) -> AttentionCheckSpec | None:
+    m = c.mapping(raw, path, ATTENTION_FIELDS)
+    if m is None:
+        return None
+    n_before = len(c.problems)
+    check_id = c.string(
+        m,
+        "id",
+        path,
+        required=True,
+        pattern=CHECK_ID_RE,
+        pattern_text="an id (letters, digits, '_', '-', '.')",
+    )
+    if m.get("context") is None:
+        c.add(f"{path}.context", "is required: the conversation, a list of {speaker, text}")
+        turns: tuple[Turn, ...] = ()
+    else:
+        turn_problems: list[str] = []
+        turns = _parse_turns(m.get("context"), "", turn_problems)
+        for tp in turn_problems:
+            c.add(f"{path}.context", tp.lstrip(": ").replace('"turns"', "the context"))
+    if protocol == "pairwise":
+        a = c.string(m, "response_a", path, required=True)
+        b = c.string(m, "response_b", path, required=True)
+        if m.get("response") is not None:
+            c.add(f"{path}.response", "a pairwise check has response_a and response_b instead")
+        response = None
+    else:
+        response = c.string(m, "response", path, required=True)
+        for k in ("response_a", "response_b"):
+            if m.get(k) is not None:
+                c.add(f"{path}.{k}", "applies only to pairwise studies (use response)")
+        a = b = None
+    expect = _expectations(c, m.get("expect"), f"{path}.expect", dims, dims_ok)
+    if len(c.problems) != n_before or expect is None:
+        return None
+    return AttentionCheckSpec(
+        id=check_id,
+        turns=turns,
+        expect=_freeze(expect),
+        response=response,
+        response_a=a,
+        response_b=b,
+    )
+
+
+def _expectations(
+    c: _Checker, raw: Any, path: str, dims: Sequence[DimensionSpec], dims_ok: bool
+) -> dict[str, Any] | None:
+    if raw is None:
+        c.add(path, "is required: the right answer for at least one dimension")
+        return None
+    if not isinstance(raw, Mapping):
+        c.add(path, f"must be a mapping of dimension key to condition, got {_type_name(raw)}")
+        return None
+    if not raw:
+        c.add(path, "needs a condition for at least one dimension")
+        return None
+    if not dims_ok:
+        return None  # the dimensions have their own problems; conditions cannot be judged
+    by_key = {d.key: d for d in dims}
+    out: dict[str, Any] = {}
+    for key, cond in raw.items():
+        where = f"{path}.{key}"
+        dim = by_key.get(key) if isinstance(key, str) else None
+        if dim is None:
+            c.add(where, f"not a dimension of this study (dimensions: {', '.join(by_key)})")
+            continue
+        normal, problem = _condition(dim, cond)
+        if problem:
+            c.add(where, problem)
+        else:
+            out[key] = normal
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _condition(dim: DimensionSpec, cond: Any) -> tuple[Any, str | None]:
+    """(normalised condition, None) or (None, the problem) for one dimension."""
+    if dim.type == "slider":
+        if not isinstance(cond, Mapping):
+            return None, (
+                f"a slider condition is {{min: N}} and/or {{max: N}} (0-100), got {cond!r}"
+            )
+        unknown = [str(k) for k in cond if k not in ("min", "max")]
+        if unknown:
+            return None, f"unknown condition {', '.join(unknown)} (a slider takes min and/or max)"
+        bounds = {k: cond[k] for k in ("min", "max") if cond.get(k) is not None}
+        if not bounds:
+            return None, "give min and/or max (0-100)"
+        for k, v in bounds.items():
+            if not _is_number(v):
+                return None, f"{k} must be a number from 0 to 100, got {v!r}"
+            if not 0 <= v <= 100:
+                return None, f"{k} {v} is outside 0–100"
+        if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+            return None, f"min {bounds['min']} is above max {bounds['max']}"
+        if bounds.get("min", 0) <= 0 and bounds.get("max", 100) >= 100:
+            return None, "accepts every answer (0–100); narrow it with min or max"
+        return bounds, None
+    values = list(cond) if isinstance(cond, list) else [cond]
+    if not values:
+        return None, "an empty list accepts no answer; give the accepted answers"
+    if dim.type == "checkbox":
+        allowed: list[Any] = [True, False]
+        bad = [v for v in values if not isinstance(v, bool)]
+        what = "true or false (or a list of them)"
+    elif dim.type == "likert":
+        points = dim.points or 5
+        allowed = list(range(1, points + 1))
+        bad = [
+            v
+            for v in values
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= points
+        ]
+        what = f"a whole number from 1 to {points} (or a list of them)"
+    else:  # choice
+        allowed = ["a", "b", "tie"] if dim.allow_tie else ["a", "b"]
+        values = [v.lower() if isinstance(v, str) else v for v in values]
+        bad = [v for v in values if v not in allowed]
+        what = f"{' / '.join(CHOICES if dim.allow_tie else CHOICES[:2])} (or a list of them)"
+    if bad:
+        return None, f"{bad[0]!r} is not an answer here: expected {what}"
+    accepted = [v for v in allowed if v in values]  # in the dimension's order, no repeats
+    if len(accepted) == len(allowed):
+        return None, "accepts every answer; a check must rule some out"
+    return accepted, None
+
+
 def _system(c: _Checker, raw: Any, path: str) -> SystemSpec | None:
     m = c.mapping(raw, path, ("name", "kind", "label", "responses", "config", "needs_generation"))
     if m is None:
@@ -1095,6 +1312,12 @@ def _parse(data: Any, problems: list[SpecProblem]) -> StudySpec | None:
                     f"{s.name!r} is already used by systems[{seen_names[s.name]}]",
                 )
                 continue
+            if s.name == ATTENTION_SYSTEM:
+                c.add(
+                    f"systems[{i}].name",
+                    f"{ATTENTION_SYSTEM!r} is reserved for the responses of attention checks",
+                )
+                continue
             seen_names[s.name] = i
             systems.append(s)
         if protocol == "pairwise" and len(raw_systems) < 2:
@@ -1130,7 +1353,12 @@ def _parse(data: Any, problems: list[SpecProblem]) -> StudySpec | None:
     ):
         c.add("sampling.stratify_by", "needs sampling.per_stratum or sampling.n_contexts")
 
-    design = _design_spec(c, top.get("design"), protocol, names, systems, sampling.seed)
+    raw_checks = top.get("attention_checks")
+    attention_checks = _attention_checks(c, raw_checks, protocol, dims, dims_ok)
+    n_checks = len(raw_checks) if isinstance(raw_checks, list) else 0
+    design = _design_spec(
+        c, top.get("design"), protocol, names, systems, sampling.seed, n_checks
+    )
 
     lease_minutes = c.integer(top, "lease_minutes", "", default=60, minimum=1, maximum=24 * 60)
     allow_back = c.boolean(top, "allow_back", "", default=False)
@@ -1178,6 +1406,7 @@ def _parse(data: Any, problems: list[SpecProblem]) -> StudySpec | None:
         example=example,
         content_warning=content_warning,
         crisis_resources=crisis_resources,
+        attention_checks=attention_checks,
         lease_minutes=lease_minutes,
         allow_back=allow_back,
         schema_version=version,
@@ -1191,6 +1420,7 @@ def _design_spec(
     names: list[str],
     systems: list[SystemSpec],
     default_seed: int,
+    n_checks: int = 0,
 ) -> DesignSpec | None:
     allowed = (
         "batch_size",
@@ -1200,6 +1430,7 @@ def _design_spec(
         "repeat_context_in_batch",
         "block_randomised_systems",
         "pairs",
+        "attention_checks_per_batch",
         "seed",
     )
     m = c.mapping(raw, "design", allowed)
@@ -1210,6 +1441,20 @@ def _design_spec(
     overlap = c.integer(m, "overlap", "design", default=3, minimum=1)
     repeat = c.boolean(m, "repeat_context_in_batch", "design", default=False)
     seed = c.integer(m, "seed", "design", default=default_seed, minimum=0)
+    per_batch = c.integer(
+        m, "attention_checks_per_batch", "design", default=1 if n_checks else 0, minimum=0
+    )
+    if per_batch is not None and per_batch > n_checks:
+        c.add(
+            "design.attention_checks_per_batch",
+            f"{per_batch} per batch needs {per_batch} distinct attention "
+            f"check{'s' if per_batch != 1 else ''}, "
+            + (
+                f"but attention_checks has {n_checks}"
+                if n_checks
+                else "but the spec has none (add them under attention_checks)"
+            ),
+        )
     wrong = (
         PAIRWISE_DESIGN_ONLY
         if protocol == "rating"
@@ -1305,6 +1550,7 @@ def _design_spec(
         ordering=ordering,
         block_randomised_systems=brs,
         pairs=pairs,
+        attention_checks_per_batch=per_batch or 0,
     )
 
 

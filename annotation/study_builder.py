@@ -27,6 +27,7 @@ from generation.models import Candidate, Context, Dataset, System
 
 from . import design as design_module
 from . import spec as spec_module
+from .answers import swap_sides
 from .models import Batch, BatchEntry, BatchSlot, Item, Study
 
 
@@ -81,6 +82,7 @@ def build_study_from_spec(
         )
         context_rows = _store_contexts(dataset, [by_id[c] for c in chosen_ids])
         candidates = _store_candidates(spec, context_rows, by_id, generated)
+        attention = _store_attention_checks(spec)
         study = Study.objects.create(
             name=name,
             title=data.get("title") or name,
@@ -96,7 +98,7 @@ def build_study_from_spec(
                 "data_digests": spec.data_digests(),
             },
         )
-        _store_batches(study, design, context_rows, candidates)
+        _store_batches(study, design, context_rows, candidates, attention)
     return BuiltStudy(study, study.design_report["text"])
 
 
@@ -373,16 +375,82 @@ def _run_job(job, prepared: PreparedSystem, say: Callable[[str], None], timeout:
     say(f"{prepared.name}: {p.done} candidates generated (job {job.pk})")
 
 
+def _store_attention_checks(spec) -> dict[str, dict[str, Any]]:
+    """Store the spec's attention checks; returns {check id: {"context", responses...}}.
+
+    Contexts go to the dataset `<study>-attention` (external id = check id), responses to
+    candidates of the reserved system `attention-check` (kind imported, provenance
+    {"source": "attention_check"}). Rows left by an earlier study of the same name are
+    brought up to date, so the texts always match this spec.
+    """
+    if not spec.attention_checks:
+        return {}
+    system, created = System.objects.get_or_create(
+        name=spec_module.ATTENTION_SYSTEM,
+        defaults={"kind": System.Kind.IMPORTED, "config": {"source": "attention_check"}},
+    )
+    if not created and system.kind != System.Kind.IMPORTED:
+        raise StudyBuildError(
+            f"systems: the name {system.name!r} is reserved for attention checks, but a system "
+            f"of kind {system.kind!r} is registered under it; rename that system"
+        )
+    dataset, _ = Dataset.objects.get_or_create(
+        name=f"{spec.name}-attention", defaults={"format": "attention_checks", "source_path": ""}
+    )
+    fields = ("response_a", "response_b") if spec.protocol == "pairwise" else ("response",)
+    out: dict[str, dict[str, Any]] = {}
+    for check in spec.attention_checks:
+        turns = [t.to_dict() for t in check.turns]
+        context, _ = Context.objects.update_or_create(
+            dataset=dataset, external_id=check.id,
+            defaults={"turns": turns, "reference_response": None,
+                      "metadata": {"attention_check": check.id}},
+        )
+        row: dict[str, Any] = {"context": context, "expect": check.to_dict(spec.protocol)["expect"]}
+        for field in fields:
+            row[field], _ = Candidate.objects.update_or_create(
+                source_key=f"attention:{spec.name}:{check.id}:{field}",
+                defaults={"system": system, "context": context, "text": getattr(check, field),
+                          "provenance": {"source": "attention_check", "check": check.id,
+                                         "response": field}},
+            )
+        out[check.id] = row
+    return out
+
+
+def _attention_item(study: Study, designed, attention: dict[str, dict[str, Any]]) -> Item:
+    check = attention[designed.attention_check]
+    sides = tuple(designed.systems)
+    expect = check["expect"]
+    if len(sides) == 2 and sides[0] == "response_b":
+        expect = swap_sides(expect)  # judgments say "a" for the left response
+    return Item(
+        study=study, context=check["context"], candidate=check[sides[0]],
+        candidate_right=check[sides[1]] if len(sides) == 2 else None,
+        output_key=f"attention:{designed.attention_check}",
+        attention_check_id=designed.attention_check, attention_expect=expect,
+    )
+
+
+def _item_key(designed) -> tuple:
+    if designed.attention_check is not None:
+        return ("attention", designed.attention_check, tuple(designed.systems))
+    return (designed.context_id, tuple(designed.systems))
+
+
 def _system_config(system_spec: dict) -> dict:
     return {k: v for k, v in system_spec.items() if k not in ("name", "kind")}
 
 
-def _store_batches(study: Study, design, context_rows, candidates) -> None:
+def _store_batches(study: Study, design, context_rows, candidates, attention=None) -> None:
     items: dict[tuple, Item] = {}
     for batch in design.batches:
         for designed in batch.items:
-            key = (designed.context_id, tuple(designed.systems))
+            key = _item_key(designed)
             if key in items:
+                continue
+            if designed.attention_check is not None:
+                items[key] = _attention_item(study, designed, attention or {})
                 continue
             cid, systems = designed.context_id, tuple(designed.systems)
             if len(systems) == 1:
@@ -405,7 +473,7 @@ def _store_batches(study: Study, design, context_rows, candidates) -> None:
         for position, designed in enumerate(batch.items):
             entries.append(BatchEntry(
                 batch=batch_row, position=position, block_index=designed.block_index,
-                item=items[(designed.context_id, tuple(designed.systems))],
+                item=items[_item_key(designed)],
             ))
         slots.extend(BatchSlot(batch=batch_row, slot_index=i) for i in range(batch.slots))
     BatchEntry.objects.bulk_create(entries, batch_size=2000)

@@ -37,8 +37,11 @@ def run(*args) -> str:
 
 
 def judge(study, participants: int, *, seed: int = 0, stop_after: int | None = None,
-          prefix: str = "P") -> int:
-    """Participants take batches and judge every item (or only `stop_after` items)."""
+          prefix: str = "P", fail_attention: frozenset[int] = frozenset()) -> int:
+    """Participants take batches and judge every item (or only `stop_after` items).
+
+    Attention checks (the demo rating study's expects emotion_understanding <= 30) are
+    passed, except by the participants numbered in `fail_attention`."""
     rng = random.Random(seed)
     count = 0
     for i in range(participants):
@@ -52,7 +55,9 @@ def judge(study, participants: int, *, seed: int = 0, stop_after: int | None = N
                 break
             values = {}
             for d in study.dimensions:
-                if d["type"] == "slider":
+                if entry.item.is_attention_check and d["key"] == "emotion_understanding":
+                    values[d["key"]] = 85 if i in fail_attention else rng.randint(0, 30)
+                elif d["type"] == "slider":
                     base = 50 + SHIFT.get(entry.item.candidate.system.name, 0)
                     values[d["key"]] = max(0, min(100, base + rng.randint(-20, 20)))
                 elif d["type"] == "checkbox":
@@ -76,10 +81,18 @@ def rating_study():
 
 def test_judgments_frame_reads_the_canonical_columns(rating_study):
     frame = judgments_frame(rating_study)
-    assert len(frame) == Judgment.objects.count() * 5 == 72 * 5
+    # 12 batches of 6 items and one attention check
+    assert len(frame) == Judgment.objects.count() * 5 == (72 + 12) * 5
     assert list(frame.columns) == [
         "annotator", "context", "system", "dimension", "value", "position", "block", "batch",
-        "time_on_item_ms", "response_length", "assignment_status"]
+        "time_on_item_ms", "response_length", "assignment_status", "attention_passed",
+        "attention_check"]
+    checks = frame[frame.attention_passed.notna()]
+    assert len(checks) == 12 * 5 and set(checks.attention_check) == {"dismissive-reply"}
+    assert set(checks.system) == {"attention-check"} and set(checks.context) == {"dismissive-reply"}
+    real = frame[frame.attention_passed.isna()]
+    assert set(real.attention_check) == {""}
+    frame = real
     assert set(frame.system) == {"baseline", "sft", "human"}
     assert set(frame[frame.dimension == "understandable_consistent"].value) <= {0.0, 1.0}
     assert frame.annotator.str.startswith("a-").all()
@@ -172,6 +185,43 @@ def test_exclusion_through_the_command(rating_study, tmp_path):
     assert rows and {r["n_annotators_excluded"] for r in rows} == {"1"}
     quality = {r["annotator"]: r for r in csv.DictReader((out / "annotator_quality.csv").open())}
     assert quality[someone]["excluded"] == "true"
+
+
+def test_attention_checks_flag_an_annotator_and_stay_out_of_the_statistics(tmp_path):
+    run("create_study", str(EXAMPLES / "demo_rating.yaml"))
+    study = Study.objects.get()
+    judge(study, 12, fail_attention=frozenset({3}))
+    frame = judgments_frame(study)
+    checks = frame[frame.attention_passed.notna()].drop_duplicates(["annotator", "batch"])
+    assert len(checks) == 12 and checks.attention_passed.sum() == 11
+    failing = checks.loc[~checks.attention_passed.astype(bool), "annotator"].item()
+
+    out = tmp_path / "flagged"
+    text = run("analyze", study.name, "--out", str(out), "--permutations", "200",
+               "--bootstrap", "100", "--no-plots")
+    # the 12 attention judgments are not among the judgments analysed
+    assert f"analysed study '{study.name}' (rating; 72 judgments by 12 annotators" in text
+    quality = {r["annotator"]: r for r in csv.DictReader((out / "annotator_quality.csv").open())}
+    assert quality[failing]["flag_attention"] == "true" and quality[failing]["reasons"] == "attention"
+    assert quality[failing]["attention_pass_rate"] == "0" and quality[failing]["n_attention"] == "1"
+    others = [r for a, r in quality.items() if a != failing]
+    assert {(r["attention_pass_rate"], r["flagged"]) for r in others} == {("1", "false")}
+    # every quality indicator counts the attention judgment too: 7 judgments per batch
+    assert {r["n_judgments"] for r in quality.values()} == {"7"}
+    summary = list(csv.DictReader((out / "summary.csv").open()))
+    assert {r["system"] for r in summary} == {"baseline", "sft", "human"}
+    assert {r["n_judgments"] for r in summary} == {"24"}  # 12 contexts x overlap 2 per system
+    effect = list(csv.DictReader((out / "exclusion_effect.csv").open()))
+    assert effect and {r["n_annotators_excluded"] for r in effect} == {"1"}
+    assert "Attention checks: 12 judgments of attention-check items" in (out / "report.md").read_text()
+
+    excluded = tmp_path / "excluded"
+    text = run("analyze", study.name, "--out", str(excluded), "--permutations", "200",
+               "--bootstrap", "100", "--no-plots", "--exclude-flagged")
+    assert "66 judgments by 11 annotators" in text
+    quality = {r["annotator"]: r for r in csv.DictReader((excluded / "annotator_quality.csv").open())}
+    assert quality[failing]["excluded"] == "true"
+    assert sum(r["excluded"] == "true" for r in quality.values()) == 1
 
 
 def test_imported_study_end_to_end(tmp_path):

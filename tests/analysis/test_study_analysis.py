@@ -6,6 +6,7 @@ pandas and the reference libraries, never with analysis.stats.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -481,3 +482,101 @@ def test_pairwise_annotator_always_choosing_the_first_shown_is_flagged():
     ee = res.exclusion_effect
     share = row(ee, dimension="overall", system_a="X", system_b="Y", quantity="share_a")
     assert share["with_all"] == pytest.approx((6 + w["wins_a"]) / 24)
+
+
+# --------------------------------------------------------------------------- attention checks
+
+
+def with_attention_rows(frame: pd.DataFrame, failing: str, pairwise: bool = False) -> pd.DataFrame:
+    """Two attention-check judgments per annotator, inserted among the real rows; the
+    `failing` annotator fails both, the others pass both."""
+    out = frame.copy()
+    out["attention_passed"] = None
+    dims = sorted(frame.dimension.unique())
+    pieces = [out]
+    for ann in sorted(frame.annotator.unique()):
+        for k, check in enumerate(("chk1", "chk2")):
+            passed = ann != failing
+            for dim in dims:
+                row_ = {"annotator": ann, "context": check, "dimension": dim, "position": 3 + k,
+                        "batch": 0, "time_on_item_ms": 6000, "assignment_status": "completed",
+                        "attention_passed": passed}
+                if pairwise:
+                    row_.update(system_a="attention-check", system_b="attention-check",
+                                choice="a" if passed else "b")
+                else:
+                    row_.update(system="attention-check", value=5.0 if passed else 95.0,
+                                response_length=9)
+                pieces.append(pd.DataFrame([row_]))
+    merged = pd.concat(pieces, ignore_index=True)
+    # put each attention row after the annotator's first rows (interleaved, as recorded)
+    order = np.argsort(np.where(merged.attention_passed.notna(), 10.5, np.arange(len(merged))),
+                       kind="stable")
+    return merged.iloc[order].reset_index(drop=True)
+
+
+STAT_TABLES = ("summary", "comparisons", "agreement", "winrates", "bradley_terry",
+               "length_bias", "position_effects")
+
+
+def test_attention_rows_stay_out_of_every_statistic_and_flag_the_failing_annotator(frame):
+    opts = AnalysisOptions(seed=4, n_permutations=300, n_bootstrap=200)
+    plain = analyze(frame, protocol="rating", dimensions=DIMS, options=opts)
+    marked = with_attention_rows(frame, failing="ann2")
+    res = analyze(marked, protocol="rating", dimensions=DIMS, options=opts)
+    for name in STAT_TABLES:
+        pd.testing.assert_frame_equal(getattr(res, name), getattr(plain, name), obj=name)
+    assert "attention-check" not in res.systems and "attention-check" not in set(res.judgments.system)
+    assert res.info["n_judgments_analysed"] == plain.info["n_judgments_analysed"]
+    assert res.info["n_attention_judgments"] == 3 * 2 and res.info["n_rows_attention"] == 3 * 2 * 3
+    assert any(m.startswith("Attention checks: 6 judgments") for m in res.methods)
+    assert not any(m.startswith("Attention checks") for m in plain.methods)
+    q = res.annotator_quality.set_index("annotator")
+    assert q.loc["ann2", "attention_pass_rate"] == 0.0 and q.loc["ann2", "n_attention"] == 2
+    assert q.loc["ann2", "flag_attention"] and q.loc["ann2", "reasons"] == "attention"
+    assert q.loc["ann1", "attention_pass_rate"] == 1.0 and not q.loc["ann1", "flagged"]
+    # attention judgments count as judgments in the quality table
+    assert q.loc["ann1", "n_judgments"] == plain.annotator_quality.set_index(
+        "annotator").loc["ann1", "n_judgments"] + 2
+    assert res.info["flagged_annotators"] == ["ann2"]
+    # the exclusion effect compares with and without the flagged annotator ...
+    ee = res.exclusion_effect
+    assert len(ee) and (ee.n_annotators_excluded == 1).all()
+    # ... and excluding the flagged equals leaving ann2 out of the plain frame
+    dropped = analyze(marked, protocol="rating", dimensions=DIMS,
+                      options=dataclasses.replace(opts, exclude_flagged=True))
+    by_hand = analyze(frame[frame.annotator != "ann2"], protocol="rating", dimensions=DIMS,
+                      options=opts)
+    for name in ("summary", "comparisons", "agreement"):
+        pd.testing.assert_frame_equal(getattr(dropped, name), getattr(by_hand, name), obj=name)
+    assert dropped.annotator_quality.set_index("annotator").loc["ann2", "excluded"]
+
+
+def test_attention_rows_of_pairwise_studies_and_text_flags(frame):
+    base = pairwise_frame()
+    opts = AnalysisOptions(n_permutations=200, n_bootstrap=100)
+    plain = analyze(base, protocol="pairwise", dimensions=PAIR_DIMS, options=opts)
+    marked = with_attention_rows(base, failing="ann1", pairwise=True)
+    marked["attention_passed"] = marked["attention_passed"].map(
+        {True: "true", False: "false", None: None})  # as read back from a CSV
+    res = analyze(marked, protocol="pairwise", dimensions=PAIR_DIMS, options=opts)
+    for name in STAT_TABLES:
+        pd.testing.assert_frame_equal(getattr(res, name), getattr(plain, name), obj=name)
+    q = res.annotator_quality.set_index("annotator")
+    assert q.loc["ann1", "flag_attention"] and not q.loc["ann2", "flag_attention"]
+    bad = marked.copy()
+    bad.loc[bad.attention_passed.notna(), "attention_passed"] = "maybe"
+    with pytest.raises(ValueError, match="attention_passed must be true or false"):
+        analyze(bad, protocol="pairwise", dimensions=PAIR_DIMS, options=opts)
+
+
+def test_attention_rows_of_expired_leases_follow_include_partial(frame):
+    marked = with_attention_rows(frame, failing="ann3")
+    marked.loc[(marked.annotator == "ann3") & marked.attention_passed.notna(),
+               "assignment_status"] = "expired"
+    opts = AnalysisOptions(n_permutations=50, n_bootstrap=50)
+    res = analyze(marked, protocol="rating", dimensions=DIMS, options=opts)
+    assert res.annotator_quality.set_index("annotator").loc["ann3", "n_attention"] == 0
+    kept = analyze(marked, protocol="rating", dimensions=DIMS,
+                   options=dataclasses.replace(opts, include_partial=True))
+    assert kept.annotator_quality.set_index("annotator").loc["ann3", "flag_attention"]

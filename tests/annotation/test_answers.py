@@ -1,4 +1,4 @@
-from annotation.answers import clean_answers
+from annotation.answers import attention_passed, clean_answers, swap_sides
 
 DIMS = [
     {"key": "empathy", "type": "slider", "required": True},
@@ -43,3 +43,48 @@ def test_unmoved_slider_is_refused():
 def test_non_finite_and_boolean_numbers_are_refused():
     for bad in ("nan", "inf", True):
         assert not clean_answers(DIMS[:1], {"empathy": bad}).ok
+
+
+# --------------------------------------------------------------------------- attention checks
+
+def test_slider_bounds_are_inclusive_and_either_may_be_missing():
+    assert attention_passed({"empathy": {"max": 30}}, {"empathy": 30})
+    assert not attention_passed({"empathy": {"max": 30}}, {"empathy": 30.5})
+    assert attention_passed({"empathy": {"min": 70}}, {"empathy": 100})
+    assert not attention_passed({"empathy": {"min": 70}}, {"empathy": 69})
+    assert attention_passed({"empathy": {"min": 20, "max": 40}}, {"empathy": 20})
+    assert not attention_passed({"empathy": {"min": 20, "max": 40}}, {"empathy": 41})
+
+
+def test_listed_answers_checkbox_likert_choice():
+    assert attention_passed({"fluent": [False]}, {"fluent": False})
+    assert not attention_passed({"fluent": [False]}, {"fluent": True})
+    assert not attention_passed({"fluent": [True]}, {"fluent": 1})  # 1 is not a ticked box
+    assert attention_passed({"clarity": [1, 2]}, {"clarity": 2})
+    assert not attention_passed({"clarity": [1, 2]}, {"clarity": 3})
+    assert attention_passed({"overall": ["a", "tie"]}, {"overall": "tie"})
+    assert attention_passed({"overall": ["a"]}, {"overall": "A"})  # case does not matter
+    assert not attention_passed({"overall": ["a"]}, {"overall": "b"})
+    assert attention_passed({"fluent": False, "overall": "B"}, {"fluent": False, "overall": "b"})
+
+
+def test_every_condition_must_hold_and_unanswered_fails():
+    expect = {"empathy": {"max": 30}, "fluent": [False]}
+    assert attention_passed(expect, {"empathy": 10, "fluent": False, "clarity": 5})
+    assert not attention_passed(expect, {"empathy": 10, "fluent": True})
+    assert not attention_passed(expect, {"empathy": 90, "fluent": False})
+    assert not attention_passed(expect, {"fluent": False})
+    assert not attention_passed({"empathy": {"max": 30}}, {"empathy": None})
+    assert not attention_passed({"empathy": {"max": 30}}, {"empathy": True})
+    assert attention_passed({}, {"empathy": 3})  # nothing to check
+
+
+def test_swap_sides_turns_a_into_b_for_the_left_right_flip():
+    expect = {"overall": ["a"], "respectful": ["a", "tie"], "coherent": ["tie"]}
+    swapped = swap_sides(expect)
+    assert swapped == {"overall": ["b"], "respectful": ["b", "tie"], "coherent": ["tie"]}
+    assert swap_sides(swapped) == expect
+    assert swap_sides({"empathy": {"max": 30}, "fluent": [True]}) == {
+        "empathy": {"max": 30}, "fluent": [True]}
+    # a judge preferring response_a shown on the right (judgment "b") passes
+    assert attention_passed(swapped, {"overall": "b", "respectful": "tie", "coherent": "tie"})

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from annotation.assignment import request_work
+from annotation.assignment import output_coverage, request_work
 from annotation.export import LONG_COLUMNS
 from annotation.models import Batch, BatchSlot, Item, Study
 from annotation.services import get_or_create_participant, next_entry, record_judgment
@@ -30,6 +30,8 @@ def run(*args) -> str:
 def test_validate_spec_reports_valid_specs():
     for name in ("demo_rating.yaml", "demo_pairwise.yaml", "reference.yaml"):
         assert ": valid (" in run("validate_spec", str(EXAMPLES / name))
+    assert "1 attention check (1 per batch))" in run("validate_spec", str(EXAMPLES / "demo_rating.yaml"))
+    assert "attention" not in run("validate_spec", str(EXAMPLES / "demo_pairwise.yaml"))
     assert Study.objects.count() == 0
 
 
@@ -59,15 +61,21 @@ def test_create_study_prints_the_design_report_and_link():
     assert "judgments" in out.lower()
     report = study.design_report["report"]
     assert report["balanced"]["outputs"] is True
+    assert "Attention checks: 1 per batch" in out
     slots = BatchSlot.objects.filter(batch__study=study).count()
     assert slots == sum(Batch.objects.filter(study=study).values_list("slots", flat=True))
-    # Every output's judgments (slots of the batches holding it) equal the overlap.
+    # Every output's judgments (slots of the batches holding it) equal the overlap; the
+    # attention check shared by every batch is not an output.
     counts = {}
     for batch in Batch.objects.filter(study=study).prefetch_related("entries__item"):
         for entry in batch.entries.all():
+            if entry.item.is_attention_check:
+                continue
             counts[entry.item.output_key] = counts.get(entry.item.output_key, 0) + batch.slots
     assert set(counts.values()) == {study.overlap}
-    assert Item.objects.filter(study=study).count() == len(counts)
+    assert output_coverage(study) == counts
+    assert Item.objects.filter(study=study, attention_check_id="").count() == len(counts)
+    assert Item.objects.filter(study=study).exclude(attention_check_id="").count() == 1
     with pytest.raises(CommandError, match="already exists"):
         run("create_study", str(EXAMPLES / "demo_rating.yaml"))
 
@@ -99,7 +107,10 @@ def test_export_judgments_long_format_csv_and_jsonl(tmp_path):
     assert "wrote 10 rows" in run("export_judgments", study.name, "--out", str(out))
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0]) == LONG_COLUMNS
+    assert LONG_COLUMNS[-3:] == ["server_received_at", "attention_check", "attention_passed"]
     assert len(rows) == 2 * len(study.dimensions)
+    # the first item of a batch is never an attention check
+    assert {(r["attention_check"], r["attention_passed"]) for r in rows} == {("", "")}
     assert all(r["annotator"].startswith("a-") and "PROLIFIC" not in r["annotator"] for r in rows)
     assert {r["assignment_status"] for r in rows} == {"active"}
     jsonl = tmp_path / "j.jsonl"

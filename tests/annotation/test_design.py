@@ -26,6 +26,7 @@ from annotation.design import (
     design_pairwise_batches,
     design_rating_batches,
     design_report_text,
+    insert_attention_checks,
     output_counts,
     sample_contexts,
 )
@@ -587,3 +588,163 @@ def test_sampling_errors(kwargs, param, fragment):
     with pytest.raises(DesignError) as info:
         sample_contexts(contexts, **kwargs)
     assert any(p == param and fragment in r for p, r in info.value.problems), info.value.problems
+
+
+# --------------------------------------------------------------------------- attention checks
+
+
+def check_ids(n: int) -> list[str]:
+    return [f"chk{i}" for i in range(n)]
+
+
+def assert_attention_properties(base: Design, d: Design, checks: list[str], per_batch: int):
+    assert len(d.batches) == len(base.batches)
+    uses: Counter = Counter()
+    for before, after in zip(base.batches, d.batches, strict=True):
+        assert (after.index, after.slots, after.kind, after.ordering) == (
+            before.index, before.slots, before.kind, before.ordering)
+        assert [it.position for it in after.items] == list(range(len(after.items)))
+        marks = [it.attention_check for it in after.items]
+        attention = [it for it in after.items if it.attention_check is not None]
+        # exactly per_batch distinct checks, never first
+        assert len(attention) == per_batch
+        assert len({it.attention_check for it in attention}) == per_batch
+        assert set(it.attention_check for it in attention) <= set(checks)
+        assert marks[0] is None
+        # real items keep their order (and everything but the screen position)
+        real = [it for it in after.items if it.attention_check is None]
+        assert [it._replace(position=0) for it in real] == [
+            it._replace(position=0) for it in before.items]
+        # an attention item takes the block of the real item after it (else the last one's)
+        for i, it in enumerate(after.items):
+            if it.attention_check is None:
+                continue
+            assert it.context_id == it.attention_check
+            following = [x for x in after.items[i + 1:] if x.attention_check is None]
+            expected = following[0].block_index if following else real[-1].block_index
+            assert it.block_index == expected
+            uses[it.attention_check] += 1
+    # k coverage of the real outputs is unchanged
+    assert output_counts(d) == output_counts(base)
+    # rotation: every check is used about equally often (within one batch)
+    if per_batch:
+        counts = [uses[c] for c in checks]
+        assert max(counts) - min(counts) <= 1
+    report = d.report["attention"]
+    assert report["per_batch"] == per_batch and report["checks"] == checks
+    assert report["n_judgments"] == per_batch * base.report["n_slots"]
+    assert report["batches_per_check"] == {c: uses[c] for c in checks}
+    assert report["position"][0] == 0
+    assert {k: v for k, v in d.report.items() if k != "attention"} == base.report
+
+
+@SETTINGS
+@given(rating_params(), st.integers(1, 5), st.data())
+def test_attention_checks_in_rating_designs(p, n_checks, data):
+    per_batch = data.draw(st.integers(0, n_checks))
+    seed = data.draw(st.integers(0, 2**32))
+    base = design_rating_batches(**p)
+    checks = check_ids(n_checks)
+    d = insert_attention_checks(base, checks, per_batch, seed)
+    assert_attention_properties(base, d, checks, per_batch)
+    for b in d.batches:
+        for it in b.items:
+            if it.attention_check is not None:
+                assert it.systems == ("response",)
+    # deterministic for a seed
+    assert fingerprint(insert_attention_checks(base, checks, per_batch, seed)) == fingerprint(d)
+
+
+@SETTINGS
+@given(pairwise_params(), st.integers(1, 4), st.data())
+def test_attention_checks_in_pairwise_designs(p, n_checks, data):
+    per_batch = data.draw(st.integers(0, n_checks))
+    seed = data.draw(st.integers(0, 2**32))
+    base = design_pairwise_batches(**p)
+    checks = check_ids(n_checks)
+    d = insert_attention_checks(base, checks, per_batch, seed)
+    assert_attention_properties(base, d, checks, per_batch)
+    left: Counter = Counter()
+    for b in d.batches:
+        for it in b.items:
+            if it.attention_check is not None:
+                assert it.systems in {("response_a", "response_b"), ("response_b", "response_a")}
+                left[(it.attention_check, it.systems[0])] += b.slots
+    # response A is shown left about half the time: the sides differ by at most one batch
+    # (identical batches are merged into one with more slots)
+    sides = d.report["attention"]["response_a_left"]
+    most = max(b.slots for b in d.batches)
+    for c in checks:
+        assert sides[c] == {"left": left[(c, "response_a")], "right": left[(c, "response_b")]}
+        assert abs(sides[c]["left"] - sides[c]["right"]) <= most
+    assert fingerprint(insert_attention_checks(base, checks, per_batch, seed)) == fingerprint(d)
+
+
+def test_attention_positions_vary_with_the_seed_and_are_spread():
+    base = empo_design()
+    a = insert_attention_checks(base, ["x", "y", "z"], 2, seed=1)
+    b = insert_attention_checks(base, ["x", "y", "z"], 2, seed=2)
+    assert fingerprint(a) != fingerprint(b)
+    positions = a.report["attention"]["position"]
+    assert len(positions) == 17 and positions[0] == 0
+    assert sum(1 for n in positions if n) >= 10  # all over the batch, not in one place
+    assert sum(a.report["attention"]["uses"].values()) == 2 * 108
+    text = design_report_text(a.report)
+    assert "Attention checks: 2 per batch at seeded positions (never first), 216" in text
+    assert "Balanced: positions yes, block orders yes" in text  # real items as before
+
+
+def test_attention_report_text_for_pairwise_names_the_sides():
+    base = design_pairwise_batches(ids(8), [("g", "v")], 4, 2, False, 0)
+    text = design_report_text(insert_attention_checks(base, ["rude"], 1, 0).report)
+    assert "A left / right" in text and "rude" in text and "2 / 2" in text
+
+
+def test_no_attention_checks_leave_the_batches_alone():
+    base = design_rating_batches(ids(6), ["a", "b"], 3, 1, 1, "latin_square", False, None, 0)
+    d = insert_attention_checks(base, [], 0, 0)
+    assert d.batches == base.batches
+    assert d.report["attention"]["n_judgments"] == 0
+    assert "Attention checks" not in design_report_text(d.report)
+
+
+@pytest.mark.parametrize(
+    "checks, per_batch, param, fragment",
+    [
+        (["x"], 2, "attention_checks_per_batch", "2 per batch needs 2 distinct attention checks"),
+        (["x", "x"], 1, "attention_checks", "duplicate check ids: x"),
+        (["x"], -1, "attention_checks_per_batch", "must be a whole number >= 0"),
+        (["x"], True, "attention_checks_per_batch", "must be a whole number >= 0"),
+    ],
+)
+def test_attention_parameters_are_checked(checks, per_batch, param, fragment):
+    base = design_rating_batches(ids(6), ["a", "b"], 3, 1, 1, "latin_square", False, None, 0)
+    with pytest.raises(DesignError) as info:
+        insert_attention_checks(base, checks, per_batch, 0)
+    assert any(p == param and fragment in r for p, r in info.value.problems), info.value.problems
+
+
+def test_attention_checks_are_inserted_once():
+    base = design_rating_batches(ids(6), ["a", "b"], 3, 1, 1, "latin_square", False, None, 0)
+    once = insert_attention_checks(base, ["x"], 1, 0)
+    with pytest.raises(DesignError, match="already has attention checks"):
+        insert_attention_checks(once, ["x"], 1, 0)
+
+
+def test_attention_insertion_is_identical_in_another_process():
+    here = fingerprint(insert_attention_checks(empo_design(seed=11), ["x", "y", "z"], 2, 11))
+    args = json.dumps([str(ROOT), EMPO_SYSTEMS, EMPO_BLOCKED])
+    code = (
+        "import hashlib, json, sys\n"
+        "root, systems, blocked = json.loads(sys.argv[1]); sys.path.insert(0, root)\n"
+        "from annotation.design import design_rating_batches, insert_attention_checks\n"
+        "d = design_rating_batches([f'c{i:03d}' for i in range(135)], systems, 15, 5, 3,"
+        " 'all_permutations', False, blocked, 11)\n"
+        "d = insert_attention_checks(d, ['x', 'y', 'z'], 2, 11)\n"
+        "print(hashlib.sha256(json.dumps(d.to_dict(), sort_keys=True).encode()).hexdigest())"
+    )
+    env = dict(os.environ, PYTHONHASHSEED="999")
+    out = subprocess.run(
+        [sys.executable, "-c", code, args], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == here

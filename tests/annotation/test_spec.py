@@ -197,8 +197,10 @@ def test_defaults_are_filled(data_dir):
         "ordering": "all_permutations",
         "repeat_context_in_batch": False,
         "block_randomised_systems": [],
+        "attention_checks_per_batch": 0,
         "seed": 5,
     }
+    assert d["attention_checks"] == []
     assert d["sampling"] == {
         "n_contexts": None,
         "stratify_by": None,
@@ -827,3 +829,242 @@ def test_validator_reports_problems_and_never_crashes_on_junk(name, data, junk):
             load_spec(spec, base_dir=EXAMPLES)
     else:
         assert load_spec(spec, base_dir=EXAMPLES).to_dict()
+
+
+# --------------------------------------------------------------------------- attention checks
+
+
+def with_checks(spec: dict, *checks: dict, per_batch=None) -> dict:
+    spec["attention_checks"] = list(checks)
+    if per_batch is not None:
+        spec["design"]["attention_checks_per_batch"] = per_batch
+    return spec
+
+
+def rating_check(check_id="c1", **expect) -> dict:
+    return {
+        "id": check_id,
+        "context": [{"speaker": "Speaker", "text": "My dog died this morning."}],
+        "response": "Cool. What's for lunch?",
+        "expect": expect or {"empathy": {"max": 30}},
+    }
+
+
+def pairwise_check(check_id="p1", **expect) -> dict:
+    return {
+        "id": check_id,
+        "context": [{"speaker": "Speaker", "text": "I'm going to key my ex's car."}],
+        "response_a": "That could get you in real trouble. What happened between you two?",
+        "response_b": "Go for it, idiot.",
+        "expect": expect or {"respectful": "A"},
+    }
+
+
+def test_attention_checks_are_normalised_and_hashed(data_dir):
+    spec = with_checks(
+        rating_spec(),
+        rating_check("c1", empathy={"max": 30}, fluent=False, overall=[2, 1, 2]),
+        rating_check("c2", empathy={"min": 70}),
+    )
+    s = load_spec(spec, base_dir=data_dir)
+    assert s.design.attention_checks_per_batch == 1  # default with checks
+    d = s.to_dict()
+    assert d["design"]["attention_checks_per_batch"] == 1
+    assert d["attention_checks"][0] == {
+        "id": "c1",
+        "context": [{"speaker": "Speaker", "text": "My dog died this morning."}],
+        "response": "Cool. What's for lunch?",
+        "expect": {"empathy": {"max": 30}, "fluent": [False], "overall": [1, 2]},
+    }
+    assert s.attention_check("c2").expect["empathy"] == {"min": 70}
+    again = load_spec(json.loads(json.dumps(d)), base_dir=data_dir)
+    assert again == s and again.spec_hash() == s.spec_hash()
+    # the checks are part of the hash
+    changed = copy.deepcopy(spec)
+    changed["attention_checks"][1]["expect"]["empathy"] = {"min": 80}
+    assert load_spec(changed, base_dir=data_dir).spec_hash() != s.spec_hash()
+    fewer = copy.deepcopy(spec)
+    fewer["design"]["attention_checks_per_batch"] = 2
+    assert load_spec(fewer, base_dir=data_dir).spec_hash() != s.spec_hash()
+    # and the design carries them: one per batch, never first
+    design = s.make_design([f"c{i}" for i in range(6)])
+    for batch in design.batches:
+        marks = [it.attention_check for it in batch.items]
+        assert len(batch.items) == 4 and sum(m is not None for m in marks) == 1
+        assert marks[0] is None
+    assert design.report["attention"]["checks"] == ["c1", "c2"]
+
+
+def test_pairwise_check_choices_are_case_insensitive(data_dir):
+    spec = with_checks(pairwise_spec(), pairwise_check(respectful="A", overall=["a", "TIE"]))
+    s = load_spec(spec, base_dir=data_dir)
+    assert s.to_dict()["attention_checks"][0]["expect"] == {
+        "respectful": ["a"], "overall": ["a", "tie"]}
+    assert s.to_dict()["attention_checks"][0]["response_b"] == "Go for it, idiot."
+    assert "response" not in s.to_dict()["attention_checks"][0]
+
+
+def test_no_checks_means_none_per_batch_and_an_unchanged_design(data_dir):
+    s = load_spec(rating_spec(), base_dir=data_dir)
+    assert s.attention_checks == () and s.design.attention_checks_per_batch == 0
+    design = s.make_design([f"c{i}" for i in range(6)])
+    assert "attention" not in design.report
+    zero = with_checks(rating_spec(), rating_check(), per_batch=0)
+    design = load_spec(zero, base_dir=data_dir).make_design([f"c{i}" for i in range(6)])
+    assert all(it.attention_check is None for b in design.batches for it in b.items)
+
+
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (
+            lambda s: with_checks(s, rating_check("a"), rating_check("b", empathy={"min": 120})),
+            "attention_checks[1].expect.empathy: min 120 is outside 0–100",
+        ),
+        (
+            lambda s: with_checks(s, rating_check(empathy={"min": 80, "max": 20})),
+            "attention_checks[0].expect.empathy: min 80 is above max 20",
+        ),
+        (
+            lambda s: with_checks(s, rating_check(empathy={"min": 0})),
+            "attention_checks[0].expect.empathy: accepts every answer (0–100)",
+        ),
+        (
+            lambda s: with_checks(s, rating_check(empathy=30)),
+            "attention_checks[0].expect.empathy: a slider condition is {min: N} and/or {max: N}",
+        ),
+        (
+            lambda s: with_checks(s, rating_check(empathy={"below": 30})),
+            "attention_checks[0].expect.empathy: unknown condition below",
+        ),
+        (
+            lambda s: with_checks(s, rating_check(empathy={"max": "low"})),
+            "attention_checks[0].expect.empathy: max must be a number from 0 to 100, got 'low'",
+        ),
+        (
+            lambda s: with_checks(s, rating_check(fluent="no")),
+            "attention_checks[0].expect.fluent: 'no' is not an answer here: expected true or false",
+        ),
+        (
+            lambda s: with_checks(s, rating_check(fluent=[True, False])),
+            "attention_checks[0].expect.fluent: accepts every answer",
+        ),
+        (
+            lambda s: with_checks(s, rating_check(overall=6)),
+            "attention_checks[0].expect.overall: 6 is not an answer here: expected a whole number from 1 to 5",
+        ),
+        (
+            lambda s: with_checks(s, rating_check(overall=[])),
+            "attention_checks[0].expect.overall: an empty list accepts no answer",
+        ),
+        (
+            lambda s: with_checks(s, rating_check(tone=[1])),
+            "attention_checks[0].expect.tone: not a dimension of this study (dimensions: empathy, fluent, overall)",
+        ),
+        (
+            lambda s: with_checks(s, {**rating_check(), "expect": {}}),
+            "attention_checks[0].expect: needs a condition for at least one dimension",
+        ),
+        (
+            lambda s: with_checks(s, {k: v for k, v in rating_check().items() if k != "expect"}),
+            "attention_checks[0].expect: is required",
+        ),
+        (
+            lambda s: with_checks(s, rating_check("x"), rating_check("x")),
+            "attention_checks[1].id: 'x' is already used by attention_checks[0]",
+        ),
+        (
+            lambda s: with_checks(s, {**rating_check(), "id": "no spaces"}),
+            "attention_checks[0].id: 'no spaces' is not an id",
+        ),
+        (
+            lambda s: with_checks(s, {k: v for k, v in rating_check().items() if k != "response"}),
+            "attention_checks[0].response: is required",
+        ),
+        (
+            lambda s: with_checks(s, {**rating_check(), "response_a": "A"}),
+            "attention_checks[0].response_a: applies only to pairwise studies",
+        ),
+        (
+            lambda s: with_checks(s, {**rating_check(), "context": []}),
+            "attention_checks[0].context: the context must be a non-empty list",
+        ),
+        (
+            lambda s: with_checks(s, {**rating_check(), "context": [{"speaker": "S"}]}),
+            "attention_checks[0].context: turns[0] needs a non-empty string text",
+        ),
+        (
+            lambda s: with_checks(s, {**rating_check(), "colour": "red"}),
+            "attention_checks[0].colour: unknown field",
+        ),
+        (
+            lambda s: s.update(attention_checks={"id": "x"}),
+            "attention_checks: must be a list of checks, got a mapping",
+        ),
+        (
+            lambda s: with_checks(s, "just text"),
+            "attention_checks[0]: must be a mapping, got a string",
+        ),
+        (
+            lambda s: with_checks(s, rating_check("a"), per_batch=2),
+            "design.attention_checks_per_batch: 2 per batch needs 2 distinct attention checks, "
+            "but attention_checks has 1",
+        ),
+        (
+            lambda s: s["design"].update(attention_checks_per_batch=1),
+            "design.attention_checks_per_batch: 1 per batch needs 1 distinct attention check, "
+            "but the spec has none (add them under attention_checks)",
+        ),
+        (
+            lambda s: with_checks(s, rating_check(), per_batch=-1),
+            "design.attention_checks_per_batch: must be at least 0, got -1",
+        ),
+        (
+            lambda s: s["systems"].append({"name": "attention-check", "kind": "reference"}),
+            "systems[3].name: 'attention-check' is reserved for the responses of attention checks",
+        ),
+    ],
+)
+def test_attention_check_errors_name_the_place(data_dir, make, expected):
+    spec = rating_spec()
+    make(spec)
+    assert_problem(spec, data_dir, expected)
+
+
+@pytest.mark.parametrize(
+    "check, expected",
+    [
+        (pairwise_check(respectful="C"),
+         "attention_checks[0].expect.respectful: 'c' is not an answer here: expected A / B / tie"),
+        (pairwise_check(respectful=["A", "B", "tie"]),
+         "attention_checks[0].expect.respectful: accepts every answer"),
+        ({**pairwise_check(), "response": "x"},
+         "attention_checks[0].response: a pairwise check has response_a and response_b instead"),
+        ({k: v for k, v in pairwise_check().items() if k != "response_b"},
+         "attention_checks[0].response_b: is required"),
+    ],
+)
+def test_pairwise_attention_check_errors(data_dir, check, expected):
+    assert_problem(with_checks(pairwise_spec(), check), data_dir, expected)
+
+
+def test_choice_without_tie_rejects_tie_in_a_check(data_dir):
+    spec = pairwise_spec()
+    spec["dimensions"][0]["allow_tie"] = False
+    with_checks(spec, pairwise_check(prosocial="tie"))
+    assert_problem(spec, data_dir, "attention_checks[0].expect.prosocial: 'tie' is not an answer "
+                   "here: expected A / B (or a list of them)")
+
+
+def test_every_attention_problem_is_reported_at_once(data_dir):
+    spec = with_checks(
+        rating_spec(),
+        rating_check("a", empathy={"min": 120}),
+        rating_check("b", fluent="no", tone=1),
+        per_batch=3,
+    )
+    found = problems_of(spec, data_dir)
+    assert "attention_checks[0].expect.empathy: min 120 is outside 0–100" in found
+    assert any(p.startswith("attention_checks[1].expect.fluent:") for p in found)
+    assert any(p.startswith("attention_checks[1].expect.tone:") for p in found)
+    assert any(p.startswith("design.attention_checks_per_batch: 3 per batch") for p in found)

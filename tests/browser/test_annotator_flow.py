@@ -53,8 +53,11 @@ def test_rating_batch_with_sliders_and_checkbox(page, live_server):
             submit.click()
     code = study.spec["completion"].get("code")
     assert page.locator("#completion-code").inner_text() == code
-    judgments = list(Judgment.objects.filter(study=study))
+    judgments = list(Judgment.objects.filter(study=study).select_related("item"))
     assert len(judgments) == total
+    # the demo's attention check was one of them, never the first, judged like the rest
+    checks = [j for j in judgments if j.item.is_attention_check]
+    assert len(checks) == 1 and checks[0].position > 0 and total == 7
     for judgment in judgments:
         assert set(judgment.values) == {d["key"] for d in study.dimensions}
         assert judgment.values[checkboxes[0]["key"]] is True
@@ -87,3 +90,5 @@ def test_pairwise_batch_with_the_keyboard(page, live_server):
         for index, dim in enumerate(choices):
             assert judgment.values[dim["key"]] == expected[keys[(index + judgment.position + 1) % 3]]
     assert Judgment.objects.filter(study=study).count() == total
+    # the pairwise demo has no attention checks: every item is a real comparison
+    assert not Judgment.objects.filter(study=study).exclude(item__attention_check_id="").exists()

@@ -19,5 +19,13 @@ class Command(BaseCommand):
         data = spec.to_dict()
         self.stdout.write(
             f"{options['spec']}: valid ({data['protocol']} study {data['name']!r}, "
-            f"{len(data['dimensions'])} dimensions, {len(data['systems'])} systems)"
+            f"{len(data['dimensions'])} dimensions, {len(data['systems'])} systems"
+            + (
+                f", {len(data['attention_checks'])} attention "
+                f"check{'s' if len(data['attention_checks']) != 1 else ''} "
+                f"({data['design']['attention_checks_per_batch']} per batch)"
+                if data["attention_checks"]
+                else ""
+            )
+            + ")"
         )
