@@ -126,7 +126,7 @@ class Participant(models.Model):
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     external_id = models.CharField(max_length=200)
-    source = models.CharField(max_length=20, help_text="prolific | cookie")
+    source = models.CharField(max_length=20, help_text="prolific | invite | cookie")
     platform_study_id = models.CharField(max_length=200, blank=True)
     platform_session_id = models.CharField(max_length=200, blank=True)
     user_agent = models.TextField(blank=True)

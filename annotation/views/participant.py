@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from .. import services
 from ..assignment import request_work
+from ..invitations import InvalidInvitation, read_invitation
 from ..models import Participant, Study
 from ..selectors import batch_length, has_completed_batch
 
@@ -63,10 +64,20 @@ def _go(study: Study, step: str) -> HttpResponse:
 
 @require_http_methods(["GET"])
 def entry(request: HttpRequest, study_name: str) -> HttpResponse:
-    """The link annotators open. Crowd parameters name the participant; else a cookie does."""
+    """The link annotators open. An invitation token or crowd parameters name the
+    participant; otherwise a generated id in a signed cookie does."""
     study = _open_study(study_name)
     prolific_id = (request.GET.get("PROLIFIC_PID") or "").strip()
-    if prolific_id:
+    invitation = (request.GET.get("invite") or "").strip()
+    if invitation:
+        try:
+            label = read_invitation(study.name, invitation)
+        except InvalidInvitation as error:
+            return _page(request, study, "invalid_link.html", {"reason": str(error)}, status=400)
+        participant = services.get_or_create_participant(
+            study, f"invite:{label}", "invite", user_agent=request.META.get("HTTP_USER_AGENT", "")
+        )
+    elif prolific_id:
         participant = services.get_or_create_participant(
             study, prolific_id[:200], "prolific",
             platform_study_id=request.GET.get("STUDY_ID", ""),
