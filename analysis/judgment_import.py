@@ -50,6 +50,10 @@ FIELDS = tuple(
     )
 )
 RATING_TYPES = ("slider", "likert", "checkbox")
+# Columns that mark a file written by `manage.py export_judgments`.
+EVALSITE_EXPORT_COLUMNS = {
+    "judgment_id", "output", "system_left", "system_right", "dimension_type", "assignment_status",
+}
 _TRUE = {"true", "yes", "y", "on"}
 _FALSE = {"false", "no", "n", "off"}
 _CHOICES = {"a": "a", "b": "b", "tie": "tie"}
@@ -65,6 +69,9 @@ class ParsedJudgments:
     rows: list[dict[str, Any]] = field(default_factory=list)
     dimensions: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # rows left out on purpose, by reason (e.g. attention checks in an evalsite export)
+    skipped: dict[str, int] = field(default_factory=dict)
+    source_format: str = "long"  # "long" | "wide" | "evalsite_export"
 
     @property
     def ok(self) -> bool:
@@ -184,6 +191,16 @@ def _parse(handle, result, protocol, mapping, wide, types, delimiter) -> None:
         result.errors.append("line 1: the file is empty (expected a header row)")
         return
     names = [h.strip().lower() for h in header]
+    export = not mapping and not wide and EVALSITE_EXPORT_COLUMNS <= set(names)
+    if export:
+        # evalsite's own export (`export_judgments`): the context is the item, the left/right
+        # systems are system_a/system_b and a pairwise value is the choice.
+        result.source_format = "evalsite_export"
+        mapping = {"item": "evalsite_item_id", "context": "item"}
+        if protocol == "pairwise":
+            mapping.update(system_left="system_a", system_right="system_b", value="choice")
+    elif wide:
+        result.source_format = "wide"
     fields = []
     for n in names:
         f = mapping.get(n, n)
@@ -219,10 +236,21 @@ def _parse(handle, result, protocol, mapping, wide, types, delimiter) -> None:
     truthy: dict[str, bool] = {}
     dim_order: list[str] = list(wide)
 
+    attention_at = names.index("attention_check") if export and "attention_check" in names else None
+    status_at = names.index("assignment_status") if export else None
     for record in reader:
         line = reader.line_num
         if not any(cell.strip() for cell in record):
             continue  # blank line
+        if export and len(record) == len(header):
+            if attention_at is not None and record[attention_at].strip():
+                result.skipped["attention-check rows"] = result.skipped.get("attention-check rows", 0) + 1
+                continue
+            if record[status_at].strip() == "expired":
+                result.skipped["rows from expired leases (partial batches)"] = (
+                    result.skipped.get("rows from expired leases (partial batches)", 0) + 1
+                )
+                continue
         if len(record) != len(header):
             result.errors.append(
                 f"line {line}: {len(record)} fields, the header has {len(header)}"

@@ -11,6 +11,7 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
+import pandas.testing
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -262,3 +263,26 @@ def test_imported_studies_in_the_admin(admin_client, tmp_path):
         response = admin_client.get(url)
         assert response.status_code == 200, url
     assert "ext-admin" in admin_client.get(reverse("admin:analysis_importedstudy_changelist")).content.decode()
+
+
+@pytest.mark.parametrize("spec_name", ["demo_rating.yaml", "demo_pairwise.yaml"])
+def test_an_evalsite_export_reimports_to_the_same_analysis(spec_name, tmp_path):
+    run("create_study", str(EXAMPLES / spec_name))
+    study = Study.objects.get()
+    judge(study, 12, seed=3)
+    exported = tmp_path / "export.csv"
+    run("export_judgments", study.name, "--out", str(exported))
+    out = run("import_judgments", str(exported), "--study", "reimported", "--protocol", study.protocol)
+    assert "read as an evalsite export" in out
+    attention = Judgment.objects.filter(study=study, item__attention_check_id__gt="").count()
+    if attention:
+        assert f"skipped {attention * len(study.dimensions)} attention-check rows" in out
+    original = analyze_study(study, None, n_permutations=100, n_bootstrap=100).result
+    again = analyze_study("reimported", None, n_permutations=100, n_bootstrap=100).result
+    table = "summary" if study.protocol == "rating" else "winrates"
+    columns = (["dimension", "system", "n_items", "mean", "sd"] if table == "summary"
+               else ["dimension", "wins_a", "ties", "wins_b"])
+    left = getattr(original, table)[columns].sort_values(columns[:2]).reset_index(drop=True)
+    right = getattr(again, table)[columns].sort_values(columns[:2]).reset_index(drop=True)
+    assert len(left) > 0
+    pandas.testing.assert_frame_equal(left, right, check_dtype=False)

@@ -91,6 +91,10 @@ class Command(BaseCommand):
                 batch_size=2000,
             )
         dims = ", ".join(f"{d['key']} ({d['type']})" for d in parsed.dimensions)
+        if parsed.source_format == "evalsite_export":
+            self.stdout.write("read as an evalsite export (export_judgments)")
+        for reason, count in parsed.skipped.items():
+            self.stdout.write(f"skipped {count} {reason}")
         self.stdout.write(
             f"imported {len(parsed.rows)} judgments into imported study {name!r} "
             f"({o['protocol']}; dimensions {dims}); analyse with: manage.py analyze {name} --out DIR"
