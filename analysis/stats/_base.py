@@ -113,6 +113,16 @@ def sample_var(x: np.ndarray) -> float:
     return float(np.sum((x - m) ** 2) / (n - 1))
 
 
+def ratio_or_signed_inf(numerator: float, denominator: float) -> float:
+    """numerator / denominator for a t statistic or a standardised effect: NaN when either
+    is NaN or both are 0, ±inf when only the denominator (an SD or SE) is 0."""
+    if math.isnan(numerator) or math.isnan(denominator):
+        return math.nan
+    if denominator == 0.0:
+        return math.nan if numerator == 0.0 else math.copysign(math.inf, numerator)
+    return numerator / denominator
+
+
 def t_pvalue(t: float, df: float, alternative: str) -> float:
     """p-value of a t statistic with ``df`` degrees of freedom.
 

@@ -28,6 +28,7 @@ from ._base import (
     check_confidence,
     chunk_rows,
     make_rng,
+    ratio_or_signed_inf,
     sample_var,
     seed_label,
     t_interval,
@@ -66,14 +67,6 @@ class EffectSizeResult(StatResult):
     method: str
 
 
-def _standardise(diff: float, sd: float) -> float:
-    if math.isnan(diff) or math.isnan(sd):
-        return math.nan
-    if sd == 0.0:
-        return math.nan if diff == 0.0 else math.copysign(math.inf, diff)
-    return diff / sd
-
-
 def _clean_pair(a: ArrayLike, b: ArrayLike | None) -> np.ndarray:
     xa = as_1d(a, "a")
     if b is None:
@@ -106,7 +99,7 @@ def cohens_d_pooled(a: ArrayLike, b: ArrayLike) -> EffectSizeResult:
     else:
         sp, diff, df = math.nan, math.nan, math.nan
     return EffectSizeResult(
-        value=_standardise(diff, sp),
+        value=ratio_or_signed_inf(diff, sp),
         mean_diff=diff,
         standardizer=sp,
         correction=1.0,
@@ -128,7 +121,7 @@ def cohens_dz(a: ArrayLike, b: ArrayLike | None = None) -> EffectSizeResult:
     sd = math.sqrt(sample_var(d)) if n >= 2 else math.nan
     diff = float(d.mean()) if n else math.nan
     return EffectSizeResult(
-        value=_standardise(diff, sd),
+        value=ratio_or_signed_inf(diff, sd),
         mean_diff=diff,
         standardizer=sd,
         correction=1.0,

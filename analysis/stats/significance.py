@@ -32,6 +32,7 @@ from ._base import (
     check_confidence,
     chunk_rows,
     make_rng,
+    ratio_or_signed_inf,
     sample_var,
     seed_label,
     t_interval,
@@ -100,16 +101,6 @@ class TTestResult(StatResult):
     method: str
 
 
-def _t_from(mean_diff: float, se: float) -> float:
-    if math.isnan(mean_diff) or math.isnan(se):
-        return math.nan
-    if se == 0.0:
-        if mean_diff == 0.0:
-            return math.nan
-        return math.copysign(math.inf, mean_diff)
-    return mean_diff / se
-
-
 def paired_t_test(
     a: ArrayLike,
     b: ArrayLike,
@@ -140,7 +131,7 @@ def paired_t_test(
     mean_diff = float(d.mean()) if n else math.nan
     df = float(n - 1) if n >= 2 else math.nan
     se = math.sqrt(sample_var(d) / n) if n >= 2 else math.nan
-    t = _t_from(mean_diff, se)
+    t = ratio_or_signed_inf(mean_diff, se)
     p = t_pvalue(t, df, alternative) if n >= 2 else math.nan
     lo, hi = _ci(mean_diff, se, df, confidence, alternative)
     return TTestResult(
@@ -221,7 +212,7 @@ def two_sample_t_test(
             df = (va + vb) ** 2 / denom if denom > 0 else math.nan
         else:
             df, se = math.nan, math.nan
-    t = _t_from(mean_diff, se)
+    t = ratio_or_signed_inf(mean_diff, se)
     p = t_pvalue(t, df, alternative) if not math.isnan(se) else math.nan
     lo, hi = _ci(mean_diff, se, df, confidence, alternative)
     return TTestResult(
