@@ -33,7 +33,8 @@ def clean_answers(
     Unknown keys, missing required answers, wrong types and out-of-range values are
     problems. Slider values are numbers in [0, 100]; a checkbox is true/false (absent means
     false: an unticked box sends nothing); likert is an integer 1..points; choice is one of
-    a / b / tie (tie only when allowed).
+    a / b / tie (tie only when allowed). Problems are shown to annotators, so a known
+    dimension is named by its label (the key only when it has none).
     """
     result = CleanAnswers()
     raw_rationales = raw_rationales or {}
@@ -45,6 +46,7 @@ def clean_answers(
 
     for dim in dimensions:
         key, kind = dim["key"], dim["type"]
+        name = dim.get("label") or key
         raw = raw_values.get(key)
         if isinstance(raw, str):
             raw = raw.strip()
@@ -59,43 +61,43 @@ def clean_answers(
             elif str(raw).lower() in {"false", "off", "0", "no"}:
                 result.values[key] = False
             else:
-                result.problems.append(f"{key}: {raw!r} is not true or false")
+                result.problems.append(f"{name}: {raw!r} is not true or false")
             continue
         if missing:
             if dim.get("required", True):
-                what = "move the slider" if kind == "slider" else "choose an answer"
-                result.problems.append(f"{key}: no answer given ({what})")
+                what = "move the slider to answer" if kind == "slider" else "choose an answer"
+                result.problems.append(f"{name}: {what}")
             continue
         if kind == "slider":
             number = _number(raw)
             if number is None or not 0 <= number <= 100:
-                result.problems.append(f"{key}: {raw!r} is not a number from 0 to 100")
+                result.problems.append(f"{name}: {raw!r} is not a number from 0 to 100")
             else:
                 result.values[key] = int(number) if float(number).is_integer() else number
         elif kind == "likert":
             points = int(dim["points"])
             number = _number(raw)
             if number is None or not float(number).is_integer() or not 1 <= number <= points:
-                result.problems.append(f"{key}: {raw!r} is not a whole number from 1 to {points}")
+                result.problems.append(f"{name}: {raw!r} is not a whole number from 1 to {points}")
             else:
                 result.values[key] = int(number)
         elif kind == "choice":
             choice = str(raw).lower()
             allowed = CHOICES if dim.get("allow_tie", True) else CHOICES[:2]
             if choice not in allowed:
-                result.problems.append(f"{key}: {raw!r} is not one of {', '.join(allowed)}")
+                result.problems.append(f"{name}: {raw!r} is not one of {', '.join(allowed)}")
             else:
                 result.values[key] = choice
             rationale = str(raw_rationales.get(key) or "").strip()
             policy = dim.get("rationale", "none")
             if rationale and policy == "none":
-                result.problems.append(f"{key}: this question takes no rationale")
+                result.problems.append(f"{name}: this question takes no rationale")
             elif not rationale and policy == "required":
-                result.problems.append(f"{key}: a rationale is required")
+                result.problems.append(f"{name}: a rationale is required")
             elif rationale:
                 result.rationales[key] = rationale[:5000]
         else:  # pragma: no cover - the spec validator rejects other types
-            result.problems.append(f"{key}: unsupported dimension type {kind!r}")
+            result.problems.append(f"{name}: unsupported dimension type {kind!r}")
     return result
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import Assignment, BatchEntry, BatchSlot, Judgment, Participant, Study
@@ -102,6 +102,32 @@ def request_work(participant: Participant, now: datetime | None = None) -> WorkR
             lease_expires_at=slot.lease_expires_at,
         )
         return WorkResult(assignment, "new")
+
+
+def work_available(participant: Participant, now: datetime | None = None) -> bool:
+    """Would `request_work` give `participant` an assignment now? Read-only: no lease taken.
+
+    The pages before the first item ask this, so nobody reads a consent form and the
+    instructions only to be told there is no work. It follows request_work's rules (a live
+    lease, a revivable expired one, a free or stale slot of a batch not excluded) without
+    locks; a slot taken in between is met by the no-work page when the first item is asked.
+    """
+    now = now or timezone.now()
+    if Assignment.objects.filter(participant=participant, status=Assignment.Status.ACTIVE).exists():
+        return True
+    open_slot = Q(state=BatchSlot.State.FREE) | Q(
+        state=BatchSlot.State.LEASED, lease_expires_at__lt=now
+    )
+    slots = BatchSlot.objects.filter(open_slot, batch__study_id=participant.study_id)
+    expired = (
+        Assignment.objects.filter(participant=participant, status=Assignment.Status.EXPIRED)
+        .order_by("-started_at")
+        .first()
+    )
+    if expired is not None and slots.filter(id=expired.slot_id).exists():
+        if not _participant_finished_elsewhere(participant, expired.slot):
+            return True
+    return slots.exclude(batch_id__in=_batches_excluded_for(participant)).exists()
 
 
 def extend_lease(assignment: Assignment, now: datetime | None = None) -> None:

@@ -17,8 +17,9 @@ class Study(models.Model):
         PAIRWISE = "pairwise"
 
     class Status(models.TextChoices):
-        OPEN = "open"
-        CLOSED = "closed"
+        OPEN = "open"  # annotators get work
+        PAUSED = "paused"  # no new batches; annotators holding one may finish it
+        CLOSED = "closed"  # no work at all; a finished annotator still sees their code
 
     name = models.SlugField(max_length=120, unique=True)
     title = models.CharField(max_length=300, blank=True)

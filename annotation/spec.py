@@ -311,9 +311,25 @@ class DesignSpec:
 class CompletionSpec:
     code: str | None = None  # shown to the annotator at the end (e.g. a Prolific code)
     redirect_url: str | None = None  # where the annotator is sent at the end
+    no_work_code: str | None = None  # shown when no work is left (e.g. Prolific's "no work" code)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "redirect_url": self.redirect_url}
+        return {
+            "code": self.code,
+            "redirect_url": self.redirect_url,
+            "no_work_code": self.no_work_code,
+        }
+
+
+@dataclass(frozen=True)
+class WordingSpec:
+    """How the annotator's pages name things."""
+
+    response: str = "Response"  # the reply being judged: "Response", "Reply A"
+    speakers: Mapping[str, str] = field(default_factory=dict)  # dataset label -> shown name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"response": self.response, "speakers": dict(self.speakers)}
 
 
 @dataclass(frozen=True)
@@ -330,6 +346,8 @@ class StudySpec:
     design: DesignSpec
     completion: CompletionSpec
     description: str | None = None
+    estimated_minutes: int | None = None  # shown on the consent page
+    wording: WordingSpec = field(default_factory=WordingSpec)
     example: ExampleSpec | None = None
     content_warning: str | None = None
     crisis_resources: str | None = None
@@ -346,6 +364,7 @@ class StudySpec:
             "name": self.name,
             "title": self.title,
             "description": self.description,
+            "estimated_minutes": self.estimated_minutes,
             "protocol": self.protocol,
             "dimensions": [d.to_dict() for d in self.dimensions],
             "instructions": self.instructions,
@@ -353,6 +372,7 @@ class StudySpec:
             "consent": self.consent,
             "content_warning": self.content_warning,
             "crisis_resources": self.crisis_resources,
+            "wording": self.wording.to_dict(),
             "systems": [s.to_dict() for s in self.systems],
             "contexts": self.contexts.to_dict(),
             "sampling": self.sampling.to_dict(),
@@ -812,6 +832,7 @@ TOP_FIELDS = (
     "name",
     "title",
     "description",
+    "estimated_minutes",
     "protocol",
     "dimensions",
     "instructions",
@@ -819,6 +840,7 @@ TOP_FIELDS = (
     "consent",
     "content_warning",
     "crisis_resources",
+    "wording",
     "systems",
     "contexts",
     "sampling",
@@ -955,6 +977,27 @@ def _answer_problem(dim: DimensionSpec, value: Any) -> str | None:
         if value not in allowed:
             return f"must be one of {', '.join(allowed)}, got {value!r}"
     return None
+
+
+def _wording(c: _Checker, raw: Any) -> WordingSpec:
+    if raw is None:
+        return WordingSpec()
+    m = c.mapping(raw, "wording", ("response", "speakers"))
+    if m is None:
+        return WordingSpec()
+    response = c.string(m, "response", "wording", default="Response") or "Response"
+    speakers: dict[str, str] = {}
+    raw_speakers = m.get("speakers")
+    if raw_speakers is not None:
+        if not isinstance(raw_speakers, Mapping):
+            c.add("wording.speakers", f"must be a mapping, got {_type_name(raw_speakers)}")
+        else:
+            for label, shown in raw_speakers.items():
+                if not isinstance(shown, str) or not shown.strip():
+                    c.add(f"wording.speakers.{label}", "must be a non-empty string")
+                else:
+                    speakers[str(label)] = shown
+    return WordingSpec(response=response, speakers=_freeze(speakers))
 
 
 def _example(
@@ -1254,6 +1297,7 @@ def _parse(data: Any, problems: list[SpecProblem]) -> StudySpec | None:
     )
     title = c.string(top, "title", "", required=True)
     description = c.string(top, "description", "")
+    estimated_minutes = c.integer(top, "estimated_minutes", "", minimum=1, maximum=24 * 60)
     protocol = c.string(top, "protocol", "", required=True, choices=PROTOCOLS)
 
     # dimensions
@@ -1289,6 +1333,7 @@ def _parse(data: Any, problems: list[SpecProblem]) -> StudySpec | None:
     consent = c.string(top, "consent", "", required=True)
     content_warning = c.string(top, "content_warning", "")
     crisis_resources = c.string(top, "crisis_resources", "")
+    wording = _wording(c, top.get("wording"))
 
     # systems
     systems: list[SystemSpec] = []
@@ -1367,12 +1412,14 @@ def _parse(data: Any, problems: list[SpecProblem]) -> StudySpec | None:
         # revision model is needed before annotators can go back.
         c.add("allow_back", "going back to change an answer is not supported yet; leave it false")
 
-    comp = c.mapping(top.get("completion"), "completion", ("code", "redirect_url"))
+    comp = c.mapping(top.get("completion"), "completion", ("code", "redirect_url", "no_work_code"))
     completion = None
     if comp is not None:
-        if isinstance(comp.get("code"), int) and not isinstance(comp.get("code"), bool):
-            comp["code"] = str(comp["code"])  # an unquoted numeric code in YAML
+        for key in ("code", "no_work_code"):
+            if isinstance(comp.get(key), int) and not isinstance(comp.get(key), bool):
+                comp[key] = str(comp[key])  # an unquoted numeric code in YAML
         code = c.string(comp, "code", "completion")
+        no_work_code = c.string(comp, "no_work_code", "completion")
         url = c.string(
             comp,
             "redirect_url",
@@ -1386,7 +1433,7 @@ def _parse(data: Any, problems: list[SpecProblem]) -> StudySpec | None:
                 "give a completion code, a redirect_url, or both, so annotators "
                 "can prove they finished",
             )
-        completion = CompletionSpec(code=code, redirect_url=url)
+        completion = CompletionSpec(code=code, redirect_url=url, no_work_code=no_work_code)
 
     if len(problems) != n_start:
         return None
@@ -1403,6 +1450,8 @@ def _parse(data: Any, problems: list[SpecProblem]) -> StudySpec | None:
         design=design,
         completion=completion,
         description=description,
+        estimated_minutes=estimated_minutes,
+        wording=wording,
         example=example,
         content_warning=content_warning,
         crisis_resources=crisis_resources,

@@ -1,7 +1,10 @@
-"""Annotator pages: entry link → consent → content warning → instructions → items → done.
+"""Annotator pages: entry link → content warning → consent → instructions → items → done.
 
 The server decides every step; a participant is identified by a crowd id from the URL
 (PROLIFIC_PID, STUDY_ID, SESSION_ID) or by a generated id kept in a signed cookie.
+Before any reading is asked of them, the pages check that the study is open and that a
+batch is left for this participant, so nobody reads a consent form to be told there is
+no work.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from .. import services
-from ..assignment import request_work
+from ..assignment import request_work, work_available
 from ..invitations import InvalidInvitation, read_invitation
-from ..models import Participant, Study
+from ..models import Assignment, Participant, Study
 from ..selectors import batch_length, has_completed_batch
+from . import presentation
 
 COOKIE_SALT = "evalsite.participant"
 
@@ -48,11 +53,13 @@ def _open_study(name: str) -> Study:
 
 
 def _next_step(participant: Participant) -> str:
+    """The opening pages in order: the content warning first (so nobody agrees to take
+    part before knowing what they will read), then consent, then the instructions."""
     study = participant.study
-    if participant.consented_at is None:
-        return "consent"
     if study.spec.get("content_warning") and participant.warning_acknowledged_at is None:
         return "warning"
+    if participant.consented_at is None:
+        return "consent"
     if participant.instructions_read_at is None:
         return "instructions"
     return "item"
@@ -62,11 +69,59 @@ def _go(study: Study, step: str) -> HttpResponse:
     return redirect(reverse(f"annotation:{step}", args=[study.name]))
 
 
+def _page(request, study, template, context=None, status=200) -> HttpResponse:
+    base = {"study": study, "spec": study.spec, "wording": presentation.wording(study.spec)}
+    base.update(context or {})
+    return render(request, f"annotation/{template}", base, status=status)
+
+
+def _status_page(request: HttpRequest, study: Study) -> HttpResponse:
+    return _page(request, study, "unavailable.html", {"status": study.status})
+
+
+def _no_work_page(request: HttpRequest, study: Study, participant: Participant | None):
+    completion = study.spec.get("completion") or {}
+    return _page(request, study, "no_work.html", {
+        "no_work_code": completion.get("no_work_code"),
+        "from_prolific": participant is not None and participant.source == "prolific",
+    })
+
+
+def _holds_lease(participant: Participant) -> bool:
+    return participant.assignments.filter(status=Assignment.Status.ACTIVE).exists()
+
+
+def _closed_to(study: Study, holds_lease: bool) -> bool:
+    """A closed study serves no work; a paused one lets a lease holder finish the batch."""
+    return study.status == Study.Status.CLOSED or (
+        study.status == Study.Status.PAUSED and not holds_lease
+    )
+
+
+def _blocked_before_work(request: HttpRequest, study: Study, participant: Participant):
+    """The page to show instead of an opening page, or None to go on.
+
+    A participant who finished goes to their completion page; a closed or paused study,
+    or one with no batch left for this participant, says so before anything is read.
+    """
+    if has_completed_batch(participant):
+        return _go(study, "done")
+    holds_lease = _holds_lease(participant)
+    if _closed_to(study, holds_lease):
+        return _status_page(request, study)
+    if not holds_lease and not work_available(participant):
+        return _no_work_page(request, study, participant)
+    return None
+
+
 @require_http_methods(["GET"])
 def entry(request: HttpRequest, study_name: str) -> HttpResponse:
     """The link annotators open. An invitation token or crowd parameters name the
     participant; otherwise a generated id in a signed cookie does."""
     study = _open_study(study_name)
+    known = _current_participant(request, study)
+    if study.status != Study.Status.OPEN and known is None:
+        return _status_page(request, study)  # nobody new is registered on a closed study
     prolific_id = (request.GET.get("PROLIFIC_PID") or "").strip()
     invitation = (request.GET.get("invite") or "").strip()
     if invitation:
@@ -85,11 +140,12 @@ def entry(request: HttpRequest, study_name: str) -> HttpResponse:
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
     else:
-        participant = _current_participant(request, study) or services.get_or_create_participant(
+        participant = known or services.get_or_create_participant(
             study, f"anon-{uuid.uuid4().hex[:16]}", "cookie",
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
-    return _remember(_go(study, _next_step(participant)), study, participant)
+    blocked = _blocked_before_work(request, study, participant)
+    return _remember(blocked or _go(study, _next_step(participant)), study, participant)
 
 
 def _participant_or_entry(request: HttpRequest, study: Study):
@@ -99,56 +155,63 @@ def _participant_or_entry(request: HttpRequest, study: Study):
     return participant, None
 
 
-def _page(request, study, template, context=None, status=200) -> HttpResponse:
-    base = {"study": study, "spec": study.spec}
-    base.update(context or {})
-    return render(request, f"annotation/{template}", base, status=status)
-
-
-def _agree_step(request: HttpRequest, study_name: str, *, template: str, button: str,
-                field: str, after_consent: bool = False) -> HttpResponse:
-    """A page the participant must accept to go on (consent, content warning)."""
+def _opening_step(request: HttpRequest, study_name: str, step: str):
+    """Shared start of the opening pages: (study, participant, None) to show `step`, or
+    (…, a response) when the participant belongs elsewhere."""
     study = _open_study(study_name)
     participant, bounce = _participant_or_entry(request, study)
     if bounce:
+        return study, None, bounce
+    blocked = _blocked_before_work(request, study, participant)
+    if blocked:
+        return study, participant, blocked
+    expected = _next_step(participant)
+    order = ["warning", "consent", "instructions", "item"]
+    if order.index(expected) < order.index(step):
+        return study, participant, _go(study, expected)  # an earlier page comes first
+    return study, participant, None
+
+
+def _agree_step(request: HttpRequest, study_name: str, *, step: str, template: str,
+                button: str, field: str, context: dict | None = None) -> HttpResponse:
+    """A page the participant must accept to go on (content warning, consent)."""
+    study, participant, bounce = _opening_step(request, study_name, step)
+    if bounce:
         return bounce
-    if after_consent and participant.consented_at is None:
-        return _go(study, "consent")
     if request.method == "POST":
         if request.POST.get(button) == "yes":
             services.mark_step(participant, field)
             return _go(study, _next_step(participant))
         return _page(request, study, "declined.html")
-    return _page(request, study, template)
-
-
-@require_http_methods(["GET", "POST"])
-def consent(request: HttpRequest, study_name: str) -> HttpResponse:
-    return _agree_step(request, study_name, template="consent.html", button="consent",
-                       field="consented_at")
+    return _page(request, study, template, context)
 
 
 @require_http_methods(["GET", "POST"])
 def warning(request: HttpRequest, study_name: str) -> HttpResponse:
-    return _agree_step(request, study_name, template="warning.html", button="continue",
-                       field="warning_acknowledged_at", after_consent=True)
+    return _agree_step(request, study_name, step="warning", template="warning.html",
+                       button="continue", field="warning_acknowledged_at",
+                       context={"support_in_page": True})
+
+
+@require_http_methods(["GET", "POST"])
+def consent(request: HttpRequest, study_name: str) -> HttpResponse:
+    return _agree_step(request, study_name, step="consent", template="consent.html",
+                       button="consent", field="consented_at")
 
 
 @require_http_methods(["GET", "POST"])
 def instructions(request: HttpRequest, study_name: str) -> HttpResponse:
-    study = _open_study(study_name)
-    participant, bounce = _participant_or_entry(request, study)
+    study, participant, bounce = _opening_step(request, study_name, "instructions")
     if bounce:
         return bounce
-    step = _next_step(participant)
-    if step in ("consent", "warning"):
-        return _go(study, step)
     if request.method == "POST":
         services.mark_step(participant, "instructions_read_at")
         return _go(study, "item")
-    return _page(request, study, "instructions.html", {"example": study.spec.get("example")})
+    return _page(request, study, "instructions.html",
+                 {"example": presentation.solved_example(study.spec)})
 
 
+@never_cache  # Back/forward must fetch the item the server expects now, not a stored page
 @require_http_methods(["GET", "POST"])
 def item(request: HttpRequest, study_name: str) -> HttpResponse:
     study = _open_study(study_name)
@@ -158,6 +221,11 @@ def item(request: HttpRequest, study_name: str) -> HttpResponse:
     step = _next_step(participant)
     if step != "item":
         return _go(study, step)
+    holds_lease = _holds_lease(participant)
+    if _closed_to(study, holds_lease):
+        if has_completed_batch(participant) and not holds_lease:
+            return _go(study, "done")
+        return _status_page(request, study)
 
     errors: list[str] = []
     submitted: dict = {}
@@ -184,26 +252,26 @@ def item(request: HttpRequest, study_name: str) -> HttpResponse:
                 return _go(study, "done")
             return _go(study, "item")
 
-    if not errors and has_completed_batch(participant):
-        active = participant.assignments.filter(status="active").exists()
-        if not active:
-            return _go(study, "done")
+    if not errors and has_completed_batch(participant) and not holds_lease:
+        return _go(study, "done")
     work = request_work(participant)
     if work.assignment is None:
-        return _page(request, study, "no_work.html", status=200)
+        return _no_work_page(request, study, participant)
     entry_row = services.next_entry(work.assignment)
     if entry_row is None:  # pragma: no cover - a completed assignment is never active
         return _go(study, "done")
     total = batch_length(work.assignment.slot.batch_id)
+    wording = presentation.wording(study.spec)
+    turns = entry_row.item.context.turns
     context = {
         "entry": entry_row,
         "item": entry_row.item,
-        "turns": entry_row.item.context.turns,
-        "response_speaker": _response_speaker(entry_row.item.context.turns),
+        "turns": presentation.shown_turns(turns, wording),
+        "response_speaker": presentation.response_speaker(turns, wording),
         "position": entry_row.position + 1,
         "total": total,
         "percent": round(100 * entry_row.position / total) if total else 0,
-        "dimensions": _dimensions_for_template(study, submitted),
+        "dimensions": presentation.dimensions_for_form(study.dimensions, submitted),
         "errors": errors,
         "idempotency_key": request.POST.get("idempotency_key") if errors else uuid.uuid4().hex,
         "pairwise": study.protocol == Study.Protocol.PAIRWISE,
@@ -222,7 +290,11 @@ def done(request: HttpRequest, study_name: str) -> HttpResponse:
     completion = study.spec.get("completion") or {}
     return _page(request, study, "done.html", {
         "code": completion.get("code"), "redirect_url": completion.get("redirect_url"),
+        "redirect_seconds": REDIRECT_SECONDS,
     })
+
+
+REDIRECT_SECONDS = 10  # long enough to note the code; the link goes at once
 
 
 def _answers_from_post(request: HttpRequest, study: Study) -> tuple[dict, dict]:
@@ -233,30 +305,6 @@ def _answers_from_post(request: HttpRequest, study: Study) -> tuple[dict, dict]:
         elif field.startswith("rationale__") and raw.strip():
             rationales[field[len("rationale__"):]] = raw
     return values, rationales
-
-
-def _dimensions_for_template(study: Study, submitted: dict) -> list[dict]:
-    values = submitted.get("values", {})
-    rationales = submitted.get("rationales", {})
-    shown = []
-    for dim in study.dimensions:
-        row = dict(dim)
-        row["submitted"] = values.get(dim["key"], "")
-        row["submitted_rationale"] = rationales.get(dim["key"], "")
-        if dim["type"] == "likert":
-            labels = dim.get("labels") or []
-            row["options"] = [
-                (i, labels[i - 1] if len(labels) >= i else str(i)) for i in range(1, int(dim["points"]) + 1)
-            ]
-        shown.append(row)
-    return shown
-
-
-def _response_speaker(turns: list[dict]) -> str:
-    """Who answers: the speaker before the last turn in a two-party dialogue."""
-    if len(turns) >= 2 and turns[-2].get("speaker") != turns[-1].get("speaker"):
-        return turns[-2].get("speaker") or "Response"
-    return "Response"
 
 
 def _int(raw) -> int | None:

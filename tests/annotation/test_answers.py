@@ -37,7 +37,18 @@ def test_every_problem_is_named():
 
 def test_unmoved_slider_is_refused():
     result = clean_answers(DIMS[:1], {"empathy": ""})
-    assert result.problems == ["empathy: no answer given (move the slider)"]
+    assert result.problems == ["empathy: move the slider to answer"]
+
+
+def test_problems_name_a_dimension_by_its_label_never_its_key():
+    labelled = [dict(d, label=f"The {d['key'].title()} question") for d in DIMS]
+    result = clean_answers(labelled, {"empathy": "", "clarity": "9", "overall": ""})
+    assert result.problems == [
+        "The Empathy question: move the slider to answer",
+        "The Clarity question: '9' is not a whole number from 1 to 5",
+        "The Overall question: choose an answer",
+    ]
+    assert not any(d["key"] in p.split(":")[0] for p in result.problems for d in DIMS)
 
 
 def test_non_finite_and_boolean_numbers_are_refused():

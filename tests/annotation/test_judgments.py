@@ -61,7 +61,7 @@ def test_forged_or_out_of_order_item_is_refused_and_nothing_stored(entry_offset)
 @pytest.mark.parametrize("values,message", [
     ({"empathy": 150}, "empathy: 150 is not a number from 0 to 100"),
     ({"empathy": -1}, "empathy: -1 is not a number from 0 to 100"),
-    ({}, "empathy: no answer given"),
+    ({}, "empathy: move the slider to answer"),
     ({"empathy": 5, "toxicity": 3}, "toxicity: unknown dimension"),
 ])
 def test_bad_values_are_refused_and_nothing_stored(values, message):
@@ -151,13 +151,20 @@ def test_whole_batch_ends_with_the_completion_code_and_resumes_after_reload():
     assert "CODE-42" in client.get(f"/a/{study.name}/", follow=True).content.decode()
 
 
-def test_content_warning_is_shown_after_consent():
+def test_content_warning_comes_before_consent():
     study = make_study(content_warning="Some responses may be upsetting.")
     client = Client()
-    client.get(f"/a/{study.name}/")
-    # The warning cannot be accepted before consent.
-    assert client.post(f"/a/{study.name}/warning/", {"continue": "yes"})["Location"].endswith("/consent/")
-    response = client.post(f"/a/{study.name}/consent/", {"consent": "yes"}, follow=True)
-    assert "Some responses may be upsetting." in response.content.decode()
-    # Skipping the warning is not possible.
-    assert client.get(f"/a/{study.name}/item/")["Location"].endswith("/warning/")
+    first = client.get(f"/a/{study.name}/")
+    assert first["Location"].endswith("/warning/")
+    # Consent cannot be given before the warning was read.
+    assert client.post(f"/a/{study.name}/consent/", {"consent": "yes"})["Location"].endswith("/warning/")
+    assert Participant.objects.get().consented_at is None
+    page = client.get(f"/a/{study.name}/warning/").content.decode()
+    assert "Some responses may be upsetting." in page
+    response = client.post(f"/a/{study.name}/warning/", {"continue": "yes"})
+    assert response["Location"].endswith("/consent/")
+    # Skipping consent is not possible.
+    assert client.get(f"/a/{study.name}/item/")["Location"].endswith("/consent/")
+    assert client.get(f"/a/{study.name}/instructions/")["Location"].endswith("/consent/")
+    client.post(f"/a/{study.name}/consent/", {"consent": "yes"})
+    assert client.get(f"/a/{study.name}/item/")["Location"].endswith("/instructions/")

@@ -220,7 +220,9 @@ def test_defaults_are_filled(data_dir):
     }
     assert d["dimensions"][1]["required"] is False  # checkbox: always answered
     assert d["dimensions"][2]["labels"] is None
-    assert d["completion"] == {"code": "DONE", "redirect_url": None}
+    assert d["completion"] == {"code": "DONE", "redirect_url": None, "no_work_code": None}
+    assert d["wording"] == {"response": "Response", "speakers": {}}
+    assert d["estimated_minutes"] is None
     assert [x["needs_generation"] for x in d["systems"]] == [False, False, False]
     # block randomisation defaults to every system once a batch has several blocks
     spec["design"] = {"batch_size": 3, "block_size": 1, "overlap": 2}
@@ -1068,3 +1070,22 @@ def test_every_attention_problem_is_reported_at_once(data_dir):
     assert any(p.startswith("attention_checks[1].expect.fluent:") for p in found)
     assert any(p.startswith("attention_checks[1].expect.tone:") for p in found)
     assert any(p.startswith("design.attention_checks_per_batch: 3 per batch") for p in found)
+
+
+def test_wording_duration_and_no_work_code_are_read_and_checked(data_dir):
+    spec = rating_spec()
+    spec["wording"] = {"response": "Reply", "speakers": {"Listener": "Helper"}}
+    spec["estimated_minutes"] = 12
+    spec["completion"] = {"code": "DONE", "no_work_code": 4711}
+    loaded = load_spec(spec, base_dir=data_dir)
+    assert loaded.wording.response == "Reply" and dict(loaded.wording.speakers) == {"Listener": "Helper"}
+    assert loaded.estimated_minutes == 12
+    assert loaded.completion.no_work_code == "4711"
+    assert load_spec(loaded.to_dict(), base_dir=data_dir) == loaded
+
+    spec["wording"] = {"response": "", "speakers": {"Listener": 3}, "tone": "warm"}
+    spec["estimated_minutes"] = 0
+    with pytest.raises(SpecError) as raised:
+        load_spec(spec, base_dir=data_dir)
+    fields = {p.path for p in raised.value.problems}
+    assert {"wording.response", "wording.speakers.Listener", "wording.tone", "estimated_minutes"} <= fields
