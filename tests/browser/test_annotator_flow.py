@@ -17,10 +17,10 @@ EXAMPLES = Path(settings.BASE_DIR) / "examples"
 
 def _start(page, live_server, study: Study, pid: str):
     page.goto(f"{live_server.url}/a/{study.name}/?PROLIFIC_PID={pid}&STUDY_ID=demo&SESSION_ID=s1")
-    page.click("#consent-yes")
     if study.spec.get("content_warning"):
         assert page.locator("#content-warning").is_visible()
         page.click("#warning-continue")
+    page.click("#consent-yes")
     assert page.locator("#instructions").is_visible()
     with page.expect_navigation():
         page.click("#start")

@@ -35,8 +35,8 @@ def test_console_updates_live_when_a_judgment_lands(browser):
 
         annotator = contexts[1].new_page()
         annotator.goto(f"{server.url}/a/{study.name}/?PROLIFIC_PID=watch-1")
-        annotator.click("#consent-yes")
         annotator.click("#warning-continue")
+        annotator.click("#consent-yes")
         with annotator.expect_navigation():
             annotator.click("#start")
         expect(annotator.locator("#progress-text")).to_contain_text("1 of")
