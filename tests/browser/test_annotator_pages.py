@@ -224,6 +224,16 @@ def test_closed_study_error_and_invalid_link_pages_look_like_the_site(page, live
     page.goto(f"{live_server.url}/a/{study.name}/?invite=forged")
     look(page, axe, shots, "32-invalid-link-phone")
 
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.PAUSED)
+    page.goto(f"{live_server.url}/a/{study.name}/")
+    assert page.locator("#study-paused").is_visible()
+    look(page, axe, shots, "34-paused-phone")
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.OPEN)
+    page.goto(f"{live_server.url}/a/{study.name}/")
+    page.click("#consent-no")
+    assert page.locator("#declined").is_visible()
+    look(page, axe, shots, "35-declined-phone")
+
     response = page.goto(f"{live_server.url}/a/no-such-study/")
     assert response.status == 404
     assert page.locator("#error-page").is_visible() and "Page not found" in page.inner_text("h1")
