@@ -13,8 +13,8 @@ Layout of ``out_dir``::
     plots/<figure>.png|svg  (unless plots=False)
     report.md               the analysis in words plus the tables
 
-Output is deterministic (stable row order, fixed float formatting, no timestamps, figure
-metadata stripped), so bundles can be compared with golden files.
+Output is deterministic (stable row order, numbers written by :mod:`analysis.formatting`,
+no timestamps, figure metadata stripped), so bundles can be compared with golden files.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import formatting as fmt
 from . import tables as tbl
 from .report import render_report
 
@@ -60,17 +61,18 @@ def write_bundle(result, out_dir, *, plots: bool = True, title: str | None = Non
     out.mkdir(parents=True, exist_ok=True)
     _clear_previous(out)
     written: list[Path] = []
+    ctx = tbl.TableContext.from_result(result)
     for name, frame in result.applicable_tables().items():
-        written.append(_write(out / f"{name}.csv", tbl.to_csv(frame)))
-        written.append(_write(out / "latex" / f"{name}.tex", tbl.to_latex(name, frame)))
-        written.append(_write(out / "markdown" / f"{name}.md", tbl.to_markdown(name, frame)))
-        written.append(_write(out / "json" / f"{name}.json", tbl.to_json(name, frame)))
+        written.append(_write(out / f"{name}.csv", tbl.to_csv(frame, ctx)))
+        written.append(_write(out / "latex" / f"{name}.tex", tbl.to_latex(name, frame, context=ctx)))
+        written.append(_write(out / "markdown" / f"{name}.md", tbl.to_markdown(name, frame, context=ctx)))
+        written.append(_write(out / "json" / f"{name}.json", tbl.to_json(name, frame, ctx)))
     meta = {
         "study": title or result.info.get("study"),
         "protocol": result.protocol,
         "systems": result.systems,
         "dimensions": result.dimensions,
-        "info": {k: tbl._plain(v) if not isinstance(v, dict | list) else v
+        "info": {k: fmt.machine_value(v) if not isinstance(v, dict | list) else v
                  for k, v in result.info.items()},
         "methods": result.methods,
         "tables": list(result.applicable_tables()),

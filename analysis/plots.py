@@ -6,7 +6,7 @@ from run to run is stripped (SVG date and creator, PNG software tag) and SVG ids
 derived from a fixed hash salt, so the same result gives the same files.
 
 * ``rating_distributions`` -- ratings per system x dimension (EmPO's Figure 6): box plots of
-  the individual ratings with the mean marked; checkbox dimensions as the share ticked with
+  the individual ratings with the mean marked; checkbox dimensions as the share of Yes answers with
   its 95% CI.
 * ``winrate_bars`` -- stacked win / tie / loss bars per system pair and dimension (the
   ProsocialDialog tables, seed 000's Figure 1).
@@ -22,6 +22,8 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
+
+from .formatting import dimension_label, fixed
 
 __all__ = ["write_plots", "save_figure"]
 
@@ -70,7 +72,7 @@ def rating_distributions(result) -> Figure | None:
             ax.errorbar(range(len(systems)), means, yerr=np.nan_to_num(err), fmt="none",
                         ecolor="black", capsize=3)
             ax.set_ylim(0, 1)
-            ax.set_ylabel("share ticked (item means)")
+            ax.set_ylabel("share of Yes answers (item means)")
         else:
             values = [sub.loc[sub["system"] == s, "value"].to_numpy() for s in systems]
             present = [i for i, v in enumerate(values) if v.size]
@@ -89,7 +91,7 @@ def rating_distributions(result) -> Figure | None:
             ax.set_ylabel("rating")
         ax.set_xticks(range(len(systems)))
         ax.set_xticklabels(systems, rotation=30, ha="right")
-        ax.set_title(f"{dim['key']} ({dim['type']})", fontsize=10)
+        ax.set_title(f"{dimension_label(dim)} ({dim['type']})", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle("Ratings per system (boxes: ratings; diamonds: means)", fontsize=11)
     return fig
@@ -99,7 +101,9 @@ def winrate_bars(result) -> Figure | None:
     table = result.winrates
     if result.protocol != "pairwise" or table.empty:
         return None
-    labels = [f"{r.dimension}: {r.system_a} vs {r.system_b}" for r in table.itertuples()]
+    dims = {d["key"]: d for d in result.dimensions}
+    labels = [f"{dimension_label(dims.get(r.dimension), r.dimension)}: {r.system_a} vs {r.system_b}"
+              for r in table.itertuples()]
     fig = Figure(figsize=(8, 0.45 * len(labels) + 1.6), layout="constrained")
     ax = fig.add_subplot()
     y = np.arange(len(labels))[::-1]
@@ -110,7 +114,7 @@ def winrate_bars(result) -> Figure | None:
         ax.barh(y, vals, left=left, color=colour, label=name, edgecolor="white", height=0.7)
         for yi, li, v in zip(y, left, vals, strict=True):
             if v >= 6:
-                ax.text(li + v / 2, yi, f"{v:.0f}", ha="center", va="center", fontsize=7)
+                ax.text(li + v / 2, yi, fixed(v, 0), ha="center", va="center", fontsize=7)
         left += vals
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=8)
@@ -125,6 +129,7 @@ def bradley_terry_strengths(result) -> Figure | None:
     if table.empty:
         return None
     dims = list(dict.fromkeys(table["dimension"]))
+    labels = {d["key"]: d for d in result.dimensions}
     fig, axes = _grid(len(dims), width=3.8, height=3.0)
     for ax, dim in zip(axes, dims, strict=True):
         sub = table.loc[table["dimension"] == dim]
@@ -142,7 +147,7 @@ def bradley_terry_strengths(result) -> Figure | None:
         ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(x)
         ax.set_xticklabels(sub["system"].tolist(), rotation=30, ha="right")
-        ax.set_title(dim, fontsize=10)
+        ax.set_title(dimension_label(labels.get(dim), dim), fontsize=10)
         ax.set_ylabel("strength (geometric mean 1)")
     fig.suptitle("Bradley–Terry strengths with bootstrap intervals", fontsize=11)
     return fig
@@ -175,11 +180,11 @@ def length_bias_scatter(result) -> Figure | None:
             slope, icept = np.polyfit(ok["length"], ok["value"], 1)
             xs = np.linspace(ok["length"].min(), ok["length"].max(), 2)
             ax.plot(xs, icept + slope * xs, color="black", lw=1)
-        title = dim["key"]
+        title = dimension_label(dim)
         if lb is not None and (dim["key"], "all") in lb.index:
             r = lb.loc[(dim["key"], "all"), "pearson_r"]
             if r == r:
-                title += f" (r = {r:.2f})"
+                title += f" (r = {fixed(r, 2)})"
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("response length (words)")
         ax.set_ylabel("item mean rating")

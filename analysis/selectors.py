@@ -36,8 +36,10 @@ PAIRWISE_COLUMNS = [
 
 
 def study_dimensions(study) -> list[dict]:
-    """``[{key, type}]`` of a study (run here or imported)."""
-    return [{"key": d["key"], "type": d["type"]} for d in study.dimensions]
+    """``[{key, type, label}]`` of a study (run here or imported); the label is the spec's
+    researcher-facing name of the dimension, the key where none is given."""
+    return [{"key": d["key"], "type": d["type"], "label": d.get("label") or d["key"]}
+            for d in study.dimensions]
 
 
 def _words(text: str | None) -> int | None:

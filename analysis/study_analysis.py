@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats as st
+from analysis.formatting import plural
 from analysis.stats._base import CHUNK_BYTES
 
 __all__ = [
@@ -401,7 +402,9 @@ def _prepare(
             raise ValueError(f"dimension {key!r}: pairwise studies use choice dimensions")
         if protocol == "rating" and kind == "choice":
             raise ValueError(f"dimension {key!r}: choice dimensions belong to pairwise studies")
-        dims.append({"key": key, "type": kind, "level": LEVELS[kind]})
+        label = d.get("label")
+        label = str(label) if label not in (None, "") else key
+        dims.append({"key": key, "type": kind, "level": LEVELS[kind], "label": label})
     keep_cols = [c for c in (*required, *OPTIONAL_COLUMNS) if c in judgments.columns]
     frame = judgments[keep_cols].copy()
     frame["_seq"] = np.arange(len(frame))  # input order, to merge attention rows back
@@ -892,9 +895,12 @@ def _icc_rows(dim: str, unit: np.ndarray, annot: np.ndarray, vals: np.ndarray) -
     res = st.icc_all(mat)
     for form in forms:
         r = res[form]
+        why = note
+        if math.isnan(r.value):
+            why = "no variation in the ratings: ICC undefined"
         rows.append(
             {"dimension": dim, "metric": form, "value": r.value, "n_items": r.n_items, "n_raters": r.n_raters,
-             "level": "interval", "ci_low": r.ci_low, "ci_high": r.ci_high, "note": note}
+             "level": "interval", "ci_low": r.ci_low, "ci_high": r.ci_high, "note": why}
         )
     return rows
 
@@ -917,23 +923,47 @@ def _rating_agreement(frame: pd.DataFrame, dims: list[dict]) -> pd.DataFrame:
         rows.append(
             {"dimension": key, "metric": "krippendorff_alpha", "value": ka.alpha,
              "n_items": ka.n_units, "n_raters": int(pd.unique(annot[pairable]).size),
-             "level": level, "ci_low": math.nan, "ci_high": math.nan, "note": ""}
+             "level": level, "ci_low": math.nan, "ci_high": math.nan,
+             "note": _alpha_note(ka)}
         )
-        if unit.size:
+        # ICC treats ratings as interval data: sliders and Likert scales, never a checkbox
+        if unit.size and kind != "checkbox":
             rows.extend(_icc_rows(key, unit, annot, vals))
         if kind in CATEGORICAL_TYPES:
             cats = sorted(pd.unique(vals).tolist())
             res, why = _fleiss_from_long(unit, vals, cats) if unit.size else (None, "no judgments")
+            names = [_category_name(c, kind) for c in cats]
+            if res is not None and math.isnan(res.kappa):
+                why = (f"every rating is in one category ({_fmt_list(names)}): expected "
+                       "agreement is 1, kappa undefined")
+                res_ok = False
+            else:
+                res_ok = res is not None
             rows.append(
                 {"dimension": key, "metric": "fleiss_kappa",
-                 "value": res.kappa if res else math.nan,
+                 "value": res.kappa if res_ok else math.nan,
                  "n_items": res.n_items if res else int((m >= 2).sum()) if unit.size else 0,
                  "n_raters": res.n_raters if res else 0, "level": "nominal",
                  "ci_low": math.nan, "ci_high": math.nan,
-                 "note": (f"categories {_fmt_list(_num(c) for c in cats)}; raters per item fixed"
-                          if res else why)}
+                 "note": (f"categories {_fmt_list(names)}; raters per item fixed"
+                          if res_ok else why)}
             )
     return _frame("agreement", rows)
+
+
+def _alpha_note(ka: st.KrippendorffAlphaResult) -> str:
+    """Why Krippendorff's alpha is missing ("" when it is not)."""
+    if not math.isnan(ka.alpha):
+        return ""
+    if ka.n_units == 0:
+        return "needs an item with at least 2 ratings"
+    return "every rating is the same: expected disagreement is 0, alpha undefined"
+
+
+def _category_name(value: float, kind: str) -> str:
+    if kind == "checkbox":
+        return "Yes" if value else "No"
+    return _num(value)
 
 
 def _num(v: float) -> str:
@@ -1094,7 +1124,7 @@ def _pairwise_agreement(frame: pd.DataFrame, dims: list[dict]) -> pd.DataFrame:
              "value": res.kappa if res else math.nan, "n_items": res.n_items if res else 0,
              "n_raters": res.n_raters if res else 0, "level": "nominal",
              "ci_low": math.nan, "ci_high": math.nan,
-             "note": "categories a, b, tie; raters per item fixed" if res else why}
+             "note": "categories A, B, tie; raters per item fixed" if res else why}
         )
     return _frame("agreement", rows)
 
@@ -1252,6 +1282,8 @@ def analyze(
         excluded |= set(flagged)
     all_frame = frame
     kept = frame.loc[~frame["annotator"].isin(excluded)].reset_index(drop=True)
+    if len(frame) and kept.empty:
+        raise ValueError(_nothing_left(frame, quality, flagged, excluded, options))
     if quality is not None:
         qtable = quality.table.copy()
         qtable["annotator"] = qtable["annotator"].astype(str)
@@ -1346,6 +1378,34 @@ def analyze(
     )
 
 
+def _nothing_left(frame: pd.DataFrame, quality, flagged: list, excluded: set,
+                  options: AnalysisOptions) -> str:
+    """Why the exclusions leave no judgment: who was flagged (with the figures behind each
+    flag) and who was excluded by name."""
+    from .tables import flag_explanations
+
+    annotators = sorted(str(a) for a in frame["annotator"].unique())
+    named = set(options.exclude_annotators)
+    parts = []
+    if options.exclude_flagged and flagged:
+        table = quality.table.copy()
+        table["annotator"] = table["annotator"].astype(str)
+        rows = table.set_index("annotator")
+        flags = []
+        for a in sorted(str(x) for x in flagged):
+            why = flag_explanations(rows.loc[a].to_dict(), quality.thresholds)
+            flags.append(f"{a} ({'; '.join(why) or 'flagged'})")
+        parts.append("flagged by the quality checks and left out by exclude_flagged "
+                     "(--exclude-flagged): " + ", ".join(flags))
+    if named:
+        parts.append("excluded by name (exclude_annotators): " + ", ".join(sorted(named)))
+    who = (f"the only annotator, {annotators[0]}, is" if len(annotators) == 1
+           else f"all {plural(len(annotators), 'annotator')} are")
+    advice = (" Analyse without --exclude-flagged, or change the quality thresholds."
+              if options.exclude_flagged and flagged else "")
+    return f"nothing left to analyse: {who} excluded. " + "; ".join(parts) + "." + advice
+
+
 def _count_judgments(frame: pd.DataFrame, protocol: str) -> int:
     keys = ["annotator", "context"] + (["system"] if protocol == "rating" else ["system_a", "system_b"])
     if "batch" in frame.columns:
@@ -1379,10 +1439,11 @@ def _methods(
         else "all comparisons across dimensions (per variant)"
     )
     out = [
-        f"Data: {info['n_judgments_analysed']} judgments ({info['n_rows_analysed']} "
-        f"judgment x dimension rows) by {info['n_annotators']} annotators on "
-        f"{info['n_contexts']} contexts; systems {_fmt_list(systems)}; dimensions "
-        + _fmt_list(f"{d['key']} ({d['type']})" for d in dims) + ".",
+        f"Data: {plural(info['n_judgments_analysed'], 'judgment')} "
+        f"({plural(info['n_rows_analysed'], 'judgment x dimension row')}) by "
+        f"{plural(info['n_annotators'], 'annotator')} on "
+        f"{plural(info['n_contexts'], 'context')}; systems {_fmt_list(systems)}; dimensions "
+        + _fmt_list(f"{d['label']} ({d['type']})" for d in dims) + ".",
     ]
     if info.get("dimensions_without_judgments") and info["n_rows_analysed"]:
         out.append(
@@ -1392,13 +1453,13 @@ def _methods(
     if info.get("n_rows_partial"):
         if o.include_partial:
             out.append(
-                f"{info['n_rows_partial']} rows from batches whose lease expired (partial work) "
-                "are included (include_partial)."
+                f"{plural(info['n_rows_partial'], 'row')} from batches whose lease expired "
+                "(partial work) included (include_partial)."
             )
         else:
             out.append(
-                f"{info['n_rows_partial']} rows from batches whose lease expired (partial work) "
-                "are left out; include_partial=True keeps them."
+                f"{plural(info['n_rows_partial'], 'row')} from batches whose lease expired "
+                "(partial work) left out; include_partial=True keeps them."
             )
     if quality is not None:
         th = quality.thresholds
@@ -1414,8 +1475,9 @@ def _methods(
         )
     if info.get("n_rows_attention") is not None:
         out.append(
-            f"Attention checks: {info['n_attention_judgments']} judgments of attention-check "
-            f"items ({info['n_rows_attention']} judgment x dimension rows) are left out of "
+            f"Attention checks: {plural(info['n_attention_judgments'], 'judgment')} of "
+            f"attention-check items ({plural(info['n_rows_attention'], 'judgment x dimension row')})"
+            " are left out of "
             "every statistic and count only in annotator quality, where attention_pass_rate "
             "is the share of an annotator's checks passed (every condition of the check met)."
         )
@@ -1430,7 +1492,8 @@ def _methods(
         out.append(
             "Exclusion effect: the main estimates (means, mean differences, effect sizes, "
             "t-test / sign-test p-values and agreement) are recomputed with and without "
-            f"annotator(s) {_fmt_list(info['exclusion_compared'])}; the comparison run uses no "
+            + ("annotator " if len(info["exclusion_compared"]) == 1 else "annotators ")
+            + f"{_fmt_list(info['exclusion_compared'])}; the comparison run uses no "
             "resampling."
         )
     else:
@@ -1441,7 +1504,8 @@ def _methods(
         out += [
             "Unit of analysis: the item (context x system). Each item's ratings are averaged "
             "first; summary statistics, tests, effect sizes and intervals use item means. "
-            "Checkbox answers count as 1 (ticked) / 0.",
+            "Checkbox answers count as 1 (Yes, ticked) / 0 (No), so a checkbox mean is the "
+            "share of Yes answers.",
             f"Summary: per system and dimension, the mean, SD (ddof=1) and t-based {conf} "
             "confidence interval of the item means; mean_z is the mean of item means of "
             "per-annotator z-scores.",
@@ -1474,12 +1538,13 @@ def _methods(
             "items independently; comparisons of the same sample size share the resamples.",
             "Agreement per dimension: Krippendorff's alpha over items (context x system) at "
             "the dimension's level of measurement ("
-            + _fmt_list(f"{d['key']}: {d['level']}" for d in dims)
-            + "); ICC(2,1) and ICC(2,k) (two-way random, absolute agreement) when every "
-            "annotator rated every item, otherwise ICC(1,1) and ICC(1,k) (one-way random) on "
-            f"the first k ratings of each item, with {conf} F-based intervals; Fleiss' kappa "
-            "for checkbox and Likert dimensions when every item has the same number of "
-            "ratings.",
+            + _fmt_list(f"{d['label']}: {d['level']}" for d in dims)
+            + "); for slider and Likert dimensions (ICC treats ratings as interval data, so "
+            "checkbox dimensions get none) ICC(2,1) and ICC(2,k) (two-way random, absolute "
+            "agreement) when every annotator rated every item, otherwise ICC(1,1) and ICC(1,k) "
+            f"(one-way random) on the first k ratings of each item, with {conf} F-based "
+            "intervals; Fleiss' kappa for checkbox and Likert dimensions when every item has "
+            "the same number of ratings.",
             "Length bias: Pearson r (t-test) and Spearman rho of item mean ratings with the "
             "response length (words), over all systems and within each system, two-sided.",
             "Position and block-order effects: OLS slope of the rating on the position inside "

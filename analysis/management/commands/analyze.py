@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.api import analyze_study
+from analysis.formatting import plural
 
 
 def _csv_list(text: str | None) -> list[str] | None:
@@ -76,8 +77,8 @@ class Command(BaseCommand):
         result = run.result
         info = result.info
         what = (f"{'imported study' if run.kind == 'imported' else 'study'} {run.name!r} "
-                f"({result.protocol}; {info['n_judgments_analysed']} judgments by "
-                f"{info['n_annotators']} annotators; systems {', '.join(result.systems)})")
+                f"({result.protocol}; {plural(info['n_judgments_analysed'], 'judgment')} by "
+                f"{plural(info['n_annotators'], 'annotator')}; systems {', '.join(result.systems)})")
         self.stdout.write(f"analysed {what}")
         if result.protocol == "rating" and len(result.comparisons):
             designs = result.comparisons.groupby("design").size().to_dict()
@@ -91,5 +92,5 @@ class Command(BaseCommand):
             self.stdout.write(f"flagged annotators: {', '.join(info['flagged_annotators'])}")
         if info["excluded_annotators"]:
             self.stdout.write(f"excluded annotators: {', '.join(info['excluded_annotators'])}")
-        self.stdout.write(f"wrote {len(run.files)} files to {out}")
+        self.stdout.write(f"wrote {plural(len(run.files), 'file')} to {out}")
         self.stdout.write(f"report: {out / 'report.md'}")
