@@ -61,10 +61,13 @@ def study_detail(request: HttpRequest, study_name: str) -> HttpResponse:
 
 
 def _quality_so_far(study: Study) -> dict:
-    """Agreement and annotator quality on the judgments so far (a quick analysis)."""
+    """Agreement and annotator quality on the judgments so far (a quick analysis), as the
+    bundle's readable tables show them (analysis.tables.readable): dimension labels, Yes /
+    No, and a footnote for every missing value."""
     if Judgment.objects.filter(study=study).count() < 2:
         return {"error": "no analysis until at least two judgments are in"}
     from analysis.api import analyze_study
+    from analysis.tables import TableContext, readable
 
     try:
         # Real platform ids here: researchers act on them (approve, reject, contact).
@@ -72,27 +75,23 @@ def _quality_so_far(study: Study) -> dict:
     except Exception as error:  # noqa: BLE001 - too little data is normal early on
         log.info("live analysis of %s failed: %s", study.name, error)
         return {"error": f"not enough data for an analysis yet ({error})"}
+    context = TableContext.from_result(run.result)
     return {
-        "agreement": _display(run.result.agreement, ["dimension", "metric", "value", "n_items", "n_raters", "level"]),
-        "quality": _display(run.result.annotator_quality, [
-            "annotator", "n_judgments", "median_seconds", "straightline_index", "sd",
-            "attention_pass_rate", "flagged", "reasons",
-        ]),
+        "agreement": _display(readable("agreement", run.result.agreement, context)),
+        "quality": _display(readable("annotator_quality", run.result.annotator_quality, context)),
     }
 
 
-def _display(frame, columns: list[str]) -> dict:
-    """Header and rows of strings for a template table (floats to 3 decimals, NaN as –)."""
-
-    def text(value) -> str:
-        if value is None or (isinstance(value, float) and value != value):
-            return "–"
-        if isinstance(value, float):
-            return f"{value:.3f}"
-        return str(value)
-
-    columns = [c for c in columns if c in frame.columns]
-    return {"columns": columns, "rows": [[text(v) for v in row] for row in frame[columns].itertuples(index=False)]}
+def _display(table) -> dict:
+    """Headers, rows of {text, marker} and footnotes of a readable table, for a template
+    (a missing value is "–" with the marker of the footnote that says why)."""
+    return {
+        "columns": table.headers,
+        "rows": [[{"text": "–" if c.text is None else c.text, "marker": c.marker or ""}
+                  for c in row] for row in table.rows],
+        "notes": [{"marker": m, "text": why} for m, why in table.notes],
+        "remarks": table.remarks,
+    }
 
 
 @staff_member_required

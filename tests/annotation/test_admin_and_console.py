@@ -58,13 +58,86 @@ def _demo_with_judgments(n_participants=3):
     return study
 
 
+def _console_table(page: str, table_id: str) -> tuple[list[list[str]], dict[str, str]]:
+    """Rows of cell texts (header first; a footnote marker is appended to its cell as
+    "^a") of the console table ``table_id``, and its footnotes {marker: text}."""
+    from html.parser import HTMLParser
+
+    class Reader(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.notes, self.where, self.cell, self.note = [], {}, None, None, None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "table":
+                self.where = "table" if attrs.get("id") == table_id else None
+            elif tag == "ul":
+                self.where = "notes" if attrs.get("id") == f"{table_id}-notes" else None
+            elif self.where == "table" and tag == "tr":
+                self.rows.append([])
+            elif self.where == "table" and tag in ("td", "th"):
+                self.cell = ""
+            elif self.where == "table" and tag == "sup" and self.cell is not None:
+                self.cell += "^"
+            elif self.where == "notes" and tag == "li":
+                self.note = ""
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.cell is not None:
+                self.rows[-1].append(self.cell.strip())
+                self.cell = None
+            elif tag == "li" and self.note is not None:
+                marker, _, text = self.note.strip().partition(" ")
+                self.notes[marker] = text
+                self.note = None
+            elif tag in ("table", "ul"):
+                self.where = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+            elif self.note is not None:
+                self.note += data
+
+    reader = Reader()
+    reader.feed(page)
+    return reader.rows, reader.notes
+
+
 def test_study_page_shows_leases_agreement_and_quality_so_far(admin_client):
     study = _demo_with_judgments()
     page = admin_client.get(f"/console/{study.name}/").content.decode()
     assert 'id="leases"' in page and "holder" in page
     assert "P0" in page  # real platform ids in the quality table
-    assert 'id="agreement"' in page and "krippendorff_alpha" in page
-    assert 'id="annotator-quality"' in page and "median_seconds" in page
+    assert "True" not in page and "False" not in page  # booleans read Yes / No
+
+    rows, notes = _console_table(page, "agreement")
+    header, body = rows[0], rows[1:]
+    assert header[:3] == ["Dimension", "Metric", "Value"]
+    # dimensions by their spec labels, metrics in words
+    labels = {d["label"] for d in study.dimensions}
+    assert {r[0] for r in body} == labels
+    assert "emotion_understanding" not in page.split('id="agreement"')[1].split("</table>")[0]
+    assert "Krippendorff's α" in {r[1] for r in body}
+    # a checkbox dimension gets nominal alpha and Fleiss' kappa, no ICC (interval) rows
+    checkbox = [r for r in body if r[0] == "Understandable and consistent"]
+    assert [r[1] for r in checkbox] == ["Krippendorff's α", "Fleiss' κ"]
+    assert {r[header.index("Level")] for r in checkbox} == {"nominal"}
+    # every missing value says why (here: no item has a second rating yet; alpha and
+    # kappa have no interval)
+    dashes = [cell for r in body for cell in r if cell.startswith("–")]
+    assert dashes and all(cell.startswith("–^") for cell in dashes)
+    assert {cell.removeprefix("–^") for cell in dashes} <= set(notes)
+    assert all(text.strip(". ") for text in notes.values())
+    assert any("2 ratings" in text for text in notes.values())
+
+    rows, notes = _console_table(page, "annotator-quality")
+    header, body = rows[0], rows[1:]
+    assert "Median s" in header and "Flagged" in header and "median_seconds" not in header
+    flagged = header.index("Flagged")
+    assert {r[flagged] for r in body} <= {"Yes", "No"} and body
+    assert all(cell.removeprefix("–^") in notes for r in body for cell in r if cell.startswith("–"))
 
 
 def test_study_page_before_any_judgment_says_why_there_are_no_figures(admin_client):
