@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Set everything up on a fresh machine and run the demo on the embedded default:
 # SQLite, in-process tasks, in-memory channel layer. Needs only Python 3.11+.
+# PORT, HOST: where to serve (default 127.0.0.1:8000); EVALSITE_VAR_DIR: where the database
+# lives (default ./var); EVALSITE_SKIP_INSTALL=1 skips the pip install (.venv must exist).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8000}"
 HOST="${HOST:-127.0.0.1}"
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -r requirements.txt
+if [ "${EVALSITE_SKIP_INSTALL:-0}" != 1 ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r requirements.txt
+fi
 .venv/bin/python manage.py collectstatic --noinput -v 0
 .venv/bin/python manage.py setup_demo --base-url "http://$HOST:$PORT"
 echo

@@ -19,7 +19,7 @@
 #   PYTHON                       interpreter that creates .venv (default python3)
 #   EVALSITE_TEST_PATHS          space-separated paths to test and lint instead of the whole
 #                                project (the script's own tests point it at a tiny folder)
-#   EVALSITE_TEST_SKIP_INSTALL=1 skip the pip and Chromium installs (.venv must exist)
+#   EVALSITE_SKIP_INSTALL=1      skip the pip and Chromium installs (.venv must exist)
 #   EVALSITE_TEST_REPORT_DIR     keep the JUnit XML reports there (default: a temporary folder)
 set -uo pipefail  # no -e: a failing phase must not skip the next ones
 cd "$(dirname "$0")/.."
@@ -61,9 +61,9 @@ rc=0
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv || rc=$?
 fi
-if [ "${EVALSITE_TEST_SKIP_INSTALL:-0}" = 1 ]; then
+if [ "${EVALSITE_SKIP_INSTALL:-0}" = 1 ]; then
   [ -x .venv/bin/python ] || rc=1
-  record install check "$rc" "$started" "" "skipped the pip install (EVALSITE_TEST_SKIP_INSTALL=1)"
+  record install check "$rc" "$started" "" "skipped the pip install (EVALSITE_SKIP_INSTALL=1)"
 else
   if [ "$rc" = 0 ]; then
     .venv/bin/python -m pip install -q --upgrade pip || rc=$?

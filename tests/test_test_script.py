@@ -1,7 +1,7 @@
 """scripts/test.sh runs every phase and sums them up; scripts/test_summary.py does the sums.
 
 The summary helper is tested on crafted JUnit XML. The script itself is run end to end on
-a tiny folder of fake tests (EVALSITE_TEST_PATHS; EVALSITE_TEST_SKIP_INSTALL=1 so nothing
+a tiny folder of fake tests (EVALSITE_TEST_PATHS; EVALSITE_SKIP_INSTALL=1 so nothing
 is installed), with a phase that fails on SQLite only, and with PostgreSQL or Redis on a
 port where nothing answers.
 """
@@ -204,7 +204,7 @@ def _run_script(folder: Path, *args: str, pg_url: str = PG_URL, redis_url: str =
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_", "DJANGO_", "EVALSITE_TEST_", "CELERY_", "CHANNEL_"))
            and k not in ("DATABASE_URL",)}
-    env.update(EVALSITE_TEST_SKIP_INSTALL="1", EVALSITE_TEST_PATHS=str(folder),
+    env.update(EVALSITE_SKIP_INSTALL="1", EVALSITE_TEST_PATHS=str(folder),
                EVALSITE_TEST_POSTGRES_URL=pg_url, EVALSITE_TEST_REDIS_URL=redis_url,
                EVALSITE_TEST_REPORT_DIR=str(folder.parent / "reports"))
     done = subprocess.run(["bash", str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True,
