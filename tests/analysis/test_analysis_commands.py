@@ -286,3 +286,28 @@ def test_an_evalsite_export_reimports_to_the_same_analysis(spec_name, tmp_path):
     right = getattr(again, table)[columns].sort_values(columns[:2]).reset_index(drop=True)
     assert len(left) > 0
     pandas.testing.assert_frame_equal(left, right, check_dtype=False)
+
+
+def test_exclude_flagged_when_every_annotator_is_flagged_fails_and_writes_nothing(tmp_path):
+    path = tmp_path / "lazy.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["annotator", "item", "system", "dimension", "value"])
+        for a in ("w1", "w2"):
+            for c in range(8):
+                for s in ("m1", "m2"):
+                    writer.writerow([a, f"d{c}", s, "score", 50])  # always the same answer
+    run("import_judgments", str(path), "--study", "lazy", "--protocol", "rating")
+    out = tmp_path / "lazy-bundle"
+    text = run("analyze", "lazy", "--out", str(out), "--permutations", "100", "--bootstrap",
+               "50", "--no-plots")
+    assert "(rating; 32 judgments by 2 annotators" in text
+    assert "flagged annotators: w1, w2" in text
+    with pytest.raises(CommandError) as error:
+        run("analyze", "lazy", "--out", str(out / "excluded"), "--permutations", "100",
+            "--bootstrap", "50", "--no-plots", "--exclude-flagged")
+    message = str(error.value)
+    assert "nothing left to analyse: all 2 annotators are excluded" in message
+    assert "w1 (straight-lining (index 1.00 > 0.8); no rating variation (SD 0.00 <= 0.0))" in message
+    assert "w2 (" in message and "--exclude-flagged" in message
+    assert not (out / "excluded").exists()

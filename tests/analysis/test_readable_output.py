@@ -1,0 +1,268 @@
+"""What the researcher reads: report.md and the Markdown / LaTeX tables of a bundle.
+
+Dimension labels instead of keys, Yes / No instead of True / False, no ICC rows for a
+checkbox, every missing value in an agreement table explained, counts with the right noun,
+no empty exclusion table, a pairwise summary that is not called "Ratings", and the number
+formatting rules of analysis/formatting.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import formatting as fmt
+from analysis import tables as tbl
+from analysis.bundle import write_bundle
+from analysis.study_analysis import AnalysisOptions, analyze
+from tests.analysis.golden_bundles import CASES, PAIR_DIMS, RATING_DIMS
+
+FAST = AnalysisOptions(n_permutations=50, n_bootstrap=50, seed=1)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    out = {}
+    for name in ("rating", "pairwise"):
+        root = tmp_path_factory.mktemp(name)
+        write_bundle(CASES[name](), root, plots=False, title=name)
+        out[name] = root
+    return out
+
+
+def _readable_files(root):
+    files = [root / "report.md"]
+    files += sorted((root / "markdown").glob("*.md")) + sorted((root / "latex").glob("*.tex"))
+    return files
+
+
+def _table_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("|")]
+
+
+# ---------------------------------------------------------------------- formatting rules
+
+
+def test_noise_is_zero_and_machine_files_carry_six_significant_digits():
+    assert fmt.machine_text(-1.14919e-17) == "0" and fmt.machine_value(-1.14919e-17) == 0.0
+    assert fmt.machine_text(-0.0) == "0" and fmt.fixed(-0.0, 2) == "0.00"
+    assert fmt.fixed(-0.001, 2) == "0.00"  # never "-0.00"
+    assert fmt.machine_text(2 / 3) == "0.666667" and fmt.machine_text(58.833333333) == "58.8333"
+    assert fmt.machine_text(123456789.0) == "1.23457e+08"
+    assert fmt.machine_text(math.nan) == "" and fmt.machine_value(math.nan) is None
+    assert fmt.machine_text(math.inf) == "inf" and fmt.machine_text(True) == "true"
+    assert fmt.machine_text(5) == "5" and fmt.machine_text(np.int64(7)) == "7"
+
+
+def test_readable_numbers_round_half_up_whatever_the_last_bits():
+    # the same number computed on two machines, a few ulps apart, prints the same
+    for noisy in (0.125, 0.12499999999999997, 0.12500000000000003):
+        assert fmt.fixed(noisy, 2) == "0.13"
+    assert fmt.percent(0.1875) == "18.8" and fmt.percent(0.3125) == "31.3"
+    assert fmt.p_value(0.0004) == "<0.001" and fmt.p_value(0.3125) == "0.313"
+    assert fmt.p_value(1.0000000000000002) == "1.000"
+    assert fmt.df_text(5.0) == "5" and fmt.df_text(9.8765) == "9.9"
+    assert fmt.fixed(math.nan) is None and fmt.fixed(math.inf) == "inf"
+
+
+def test_words():
+    assert fmt.plural(1, "annotator") == "1 annotator"
+    assert fmt.plural(0, "annotator") == "0 annotators"
+    assert fmt.plural(2, "judgment × dimension row") == "2 judgment × dimension rows"
+    assert fmt.yes_no(True) == "Yes" and fmt.yes_no(np.bool_(False)) == "No"
+    assert fmt.yes_no("false") == "No" and fmt.yes_no(None) is None
+    assert fmt.dimension_label({"key": "emotion_understanding", "label": "Emotion understanding"}) \
+        == "Emotion understanding"
+    assert fmt.dimension_label({"key": "fluency"}) == "fluency"
+    assert fmt.dimension_label({"key": "fluency", "label": ""}) == "fluency"
+
+
+# --------------------------------------------------------------------- labels, Yes / No
+
+
+def test_readable_tables_show_dimension_labels_and_fall_back_to_the_key(bundles):
+    root = bundles["rating"]
+    labelled = {d["key"]: d["label"] for d in RATING_DIMS if "label" in d}
+    for path in [root / "report.md", *sorted((root / "markdown").glob("*.md"))]:
+        text = path.read_text()
+        for line in _table_lines(text)[2:]:
+            first = line.split(" | ")[0].removeprefix("| ")
+            assert first not in labelled, f"{path.name}: key {first!r} instead of its label"
+    summary = _table_lines((root / "markdown" / "summary.md").read_text())
+    dims = {line.split(" | ")[0].removeprefix("| ") for line in summary[2:]}
+    assert dims == {"Emotion understanding", "fluency", "Understandable & consistent"}
+    tex = (root / "latex" / "agreement.tex").read_text()
+    assert "Emotion understanding & Krippendorff's $\\alpha$" in tex
+    assert "Understandable \\& consistent & Fleiss' $\\kappa$" in tex
+    report = (root / "report.md").read_text()
+    assert "Emotion understanding (`empathy`; slider, interval)" in report
+    assert "fluency (likert, ordinal)" in report  # no label: the key, shown once
+
+
+def test_machine_readable_files_keep_the_key_and_carry_the_label(bundles):
+    root = bundles["rating"]
+    rows = list(csv.DictReader((root / "summary.csv").open()))
+    assert list(rows[0])[0] == "dimension" and list(rows[0])[-1] == "dimension_label"
+    pairs = {(r["dimension"], r["dimension_label"]) for r in rows}
+    assert pairs == {("empathy", "Emotion understanding"), ("fluency", "fluency"),
+                     ("consistent", "Understandable & consistent")}
+    payload = json.loads((root / "json" / "agreement.json").read_text())
+    assert payload["columns"][-1] == "dimension_label"
+    assert {r["dimension_label"] for r in payload["rows"] if r["dimension"] == "empathy"} == {
+        "Emotion understanding"}
+    # annotator quality has no dimension column, so no label column either
+    assert "dimension_label" not in (root / "annotator_quality.csv").read_text().splitlines()[0]
+
+
+def test_no_python_booleans_or_none_in_readable_output(bundles):
+    for root in bundles.values():
+        for path in _readable_files(root):
+            text = path.read_text()
+            for word in ("True", "False", "None", "nan", "NaN"):
+                assert not re.search(rf"\b{word}\b", text), f"{path.name} shows {word}"
+    quality = _table_lines((bundles["rating"] / "markdown" / "annotator_quality.md").read_text())
+    header = [c.strip() for c in quality[0].strip("|").split("|")]
+    rows = {r.split(" | ")[0].removeprefix("| "): [c.strip() for c in r.strip("|").split("|")]
+            for r in quality[2:]}
+    flagged, excluded = header.index("Flagged"), header.index("Excluded")
+    assert rows["fast"][flagged] == "Yes" and rows["anna"][flagged] == "No"
+    assert {r[excluded] for r in rows.values()} == {"No"}
+    assert "too fast" in rows["fast"][header.index("Reasons")]
+
+
+def test_checkbox_answers_read_yes_no(bundles):
+    agreement = (bundles["rating"] / "markdown" / "agreement.md").read_text()
+    assert "categories No, Yes" in agreement and "categories 0, 1" not in agreement
+    summary = (bundles["rating"] / "markdown" / "summary.md").read_text()
+    assert "share of Yes answers" in summary
+    report = (bundles["rating"] / "report.md").read_text()
+    assert "checkbox: Yes / No" in report
+
+
+# ------------------------------------------------------------------ agreement and gaps
+
+
+def test_checkbox_dimension_has_no_icc_rows(bundles):
+    result = CASES["rating"]()
+    ag = result.agreement
+    box = ag.loc[ag.dimension == "consistent"]
+    assert list(box.metric) == ["krippendorff_alpha", "fleiss_kappa"]
+    assert set(box.level) == {"nominal"}
+    assert ag.loc[ag.dimension == "empathy", "metric"].str.startswith("ICC").sum() == 2
+    rows = list(csv.DictReader((bundles["rating"] / "agreement.csv").open()))
+    assert not [r for r in rows if r["dimension"] == "consistent" and r["metric"].startswith("ICC")]
+    md = (bundles["rating"] / "markdown" / "agreement.md").read_text()
+    assert not [line for line in _table_lines(md) if "consistent" in line and "ICC" in line]
+
+
+def _gappy_result():
+    """Agreement with every kind of gap: items rated once (alpha, ICC, kappa undefined), a
+    dimension everyone answers the same (alpha and kappa undefined)."""
+    rows = []
+    for a, ann in enumerate(("x", "y")):
+        for c in range(4):
+            for dim, value in (("score", 10.0 * c + a), ("same", 1.0)):
+                # score: every item rated by one annotator only; same: both, identical
+                ctx = f"c{c}" if dim == "same" else f"c{c}-{ann}"
+                rows.append({"annotator": ann, "context": ctx, "system": "s1",
+                             "dimension": dim, "value": value})
+    dims = [{"key": "score", "type": "slider", "label": "Score"},
+            {"key": "same", "type": "checkbox", "label": "Always ticked"}]
+    return analyze(pd.DataFrame(rows), protocol="rating", dimensions=dims, options=FAST)
+
+
+def test_every_missing_agreement_value_says_why(tmp_path):
+    result = _gappy_result()
+    assert result.agreement["value"].isna().sum() >= 4
+    for _, row in result.agreement.iterrows():
+        if math.isnan(row["value"]):
+            assert row["note"], f"{row['dimension']} {row['metric']}: NaN without a reason"
+    write_bundle(result, tmp_path, plots=False)
+    for path in (tmp_path / "markdown" / "agreement.md", tmp_path / "report.md"):
+        text = path.read_text()
+        section = text.split("### Inter-annotator agreement")[1].split("\n### ")[0].split("\n## ")[0]
+        lines = _table_lines(section)[2:]
+        assert lines
+        notes = dict(re.findall(r"^- (\S) (.+)$", section, flags=re.M))
+        cells = [c.strip() for line in lines for c in line.strip("|").split(" | ")]
+        dashes = [c for c in cells if c.startswith("–")]
+        assert dashes, "expected gaps in this agreement table"
+        for cell in dashes:
+            assert len(cell) == 2 and cell[1] in notes, f"{path.name}: {cell!r} says nothing"
+        reasons = " ".join(notes.values())
+        assert "at least 2 ratings" in reasons and "every rating is" in reasons
+    tex = (tmp_path / "latex" / "agreement.tex").read_text()
+    body = tex.split("\\midrule")[1].split("\\bottomrule")[0]
+    assert "--" in body and not re.search(r"--(?!\\textsuperscript\{[a-z]\})", body)
+    for marker in set(re.findall(r"--\\textsuperscript\{([a-z])\}", body)):
+        assert f"\\textsuperscript{{{marker}}}\\," in tex.split("\\end{tabular}")[1]
+
+
+# ------------------------------------------------------------------------- the report
+
+
+def test_report_counts_with_the_right_noun(tmp_path):
+    rows = [{"annotator": "solo", "context": f"c{c}", "system": s, "dimension": "score",
+             "value": float(10 * c + (5 if s == "b" else 0)), "time_on_item_ms": 9000}
+            for c in range(6) for s in ("a", "b")]
+    result = analyze(pd.DataFrame(rows), protocol="rating",
+                     dimensions=[{"key": "score", "type": "slider"}], options=FAST)
+    write_bundle(result, tmp_path, plots=False)
+    report = (tmp_path / "report.md").read_text()
+    assert "- 1 annotator on 6 contexts." in report
+    assert "by 1 annotator on 6 contexts" in report
+    assert not re.search(r"\b1 (annotators|judgments|contexts|rows|items|systems)\b", report)
+    assert not re.search(r"\(s\)", report)
+
+
+def test_report_has_no_exclusion_table_when_nobody_is_flagged_or_excluded(bundles):
+    report = (bundles["pairwise"] / "report.md").read_text()
+    section = report.split("### What excluding annotators changes")[1].split("\n## ")[0]
+    assert "no annotator was flagged or excluded" in section.lower()
+    assert "|" not in section and "(no rows)" not in report
+    # when someone is excluded the table is there, with "Without excluded"
+    options = AnalysisOptions(seed=11, exclude_annotators=("bo",), n_permutations=50, n_bootstrap=50)
+    from tests.analysis.golden_bundles import rating_study
+
+    result = analyze(rating_study(), protocol="rating", dimensions=RATING_DIMS, options=options)
+    text = tbl.to_markdown("exclusion_effect", result.exclusion_effect,
+                           context=tbl.TableContext.from_result(result))
+    assert "### What excluding annotators changes" in text and "| Without excluded |" in text
+
+
+def test_pairwise_report_speaks_of_win_tie_loss_not_ratings(bundles):
+    report = (bundles["pairwise"] / "report.md").read_text()
+    assert "Ratings per system" not in report
+    assert "### Expected score per system and dimension (win 1, tie 0.5, loss 0)" in report
+    summary = _table_lines((bundles["pairwise"] / "markdown" / "summary.md").read_text())
+    assert "Expected score" in summary[0] and "Mean z" not in summary[0]
+    tex = (bundles["pairwise"] / "latex" / "summary.tex").read_text()
+    assert "Ratings" not in tex and "Expected score" in tex
+    labels = {d["label"] for d in PAIR_DIMS}
+    assert {line.split(" | ")[0].removeprefix("| ") for line in summary[2:]} == labels
+
+
+def test_exclude_flagged_when_everyone_is_flagged_is_an_error_naming_who_and_why():
+    rows = [{"annotator": ann, "context": f"c{c}", "system": s, "dimension": "score",
+             "value": 50.0, "time_on_item_ms": 1000}
+            for ann in ("ann", "bob") for c in range(6) for s in ("a", "b")]
+    frame = pd.DataFrame(rows)
+    dims = [{"key": "score", "type": "slider"}]
+    kept = analyze(frame, protocol="rating", dimensions=dims, options=FAST)
+    assert kept.info["flagged_annotators"] == ["ann", "bob"]
+    with pytest.raises(ValueError) as error:
+        analyze(frame, protocol="rating", dimensions=dims,
+                options=AnalysisOptions(n_permutations=50, n_bootstrap=50, exclude_flagged=True))
+    message = str(error.value)
+    assert "nothing left to analyse" in message and "all 2 annotators are excluded" in message
+    assert "ann (too fast (median 1.0 s per item < 3.0 s)" in message and "bob (" in message
+    assert "straight-lining" in message and "--exclude-flagged" in message
+    with pytest.raises(ValueError, match="excluded by name"):
+        analyze(frame, protocol="rating", dimensions=dims,
+                options=AnalysisOptions(n_permutations=50, exclude_annotators=("ann", "bob")))
