@@ -85,10 +85,11 @@ def _quality_so_far(study: Study) -> dict:
 def _display(table) -> dict:
     """Headers, rows of {text, marker} and footnotes of a readable table, for a template
     (a missing value is "–" with the marker of the footnote that says why)."""
+    reasons = dict(table.notes)
     return {
         "columns": table.headers,
-        "rows": [[{"text": "–" if c.text is None else c.text, "marker": c.marker or ""}
-                  for c in row] for row in table.rows],
+        "rows": [[{"text": "–" if c.text is None else c.text, "marker": c.marker or "",
+                   "why": reasons.get(c.marker, "")} for c in row] for row in table.rows],
         "notes": [{"marker": m, "text": why} for m, why in table.notes],
         "remarks": table.remarks,
     }
