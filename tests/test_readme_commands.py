@@ -154,6 +154,7 @@ def _with_models(words: list[str], folders: dict[str, str]) -> list[str]:
 
 
 @pytest.mark.models
+@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")  # building the adapter
 def test_every_readme_command_runs_on_a_new_database(tmp_path, model_folders):
     if not (ROOT / ".venv" / "bin" / "python").exists():
         pytest.skip("the README's commands run .venv/bin/python (made by scripts/demo.sh or scripts/test.sh)")
