@@ -1470,7 +1470,7 @@ def _methods(
             f"median seconds < {th['min_median_seconds']}, straight-lining index > "
             f"{th['max_straightline']}, SD <= {th['min_sd']} or attention pass rate < "
             f"{th['min_attention_pass']} (the straight-lining and SD rules need at least "
-            f"{th['min_judgments']} judgments). Flagged: "
+            f"{plural(th['min_judgments'], 'judgment')}). Flagged: "
             f"{_fmt_list(info['flagged_annotators'])}."
         )
     if info.get("n_rows_attention") is not None:
@@ -1527,13 +1527,13 @@ def _methods(
             "J(n_a + n_b - 2).",
             "Multiple comparisons: Holm step-down (p_holm) and Bonferroni (p_bonferroni) "
             f"adjustments of the t-test p-values within {family}.",
-            f"Permutation tests ({o.n_permutations} resamples, seed {o.seed}): "
+            f"Permutation tests ({plural(o.n_permutations, 'resample')}, seed {o.seed}): "
             + "; ".join(meta["permutation_labels"] or ["none computed"])
             + ". Paired comparisons flip the signs of the item-mean differences, Welch "
             "comparisons permute system labels among the item means; all comparisons of the "
             "same sample size share one resample matrix.",
             f"Confidence interval of the mean difference (ci_low, ci_high): two-sided {conf} "
-            f"percentile bootstrap, {o.n_bootstrap} resamples, seed {o.seed}; paired designs "
+            f"percentile bootstrap, {plural(o.n_bootstrap, 'resample')}, seed {o.seed}; paired designs "
             "resample contexts (pairs kept together), Welch designs resample each system's "
             "items independently; comparisons of the same sample size share the resamples.",
             "Agreement per dimension: Krippendorff's alpha over items (context x system) at "
@@ -1563,7 +1563,7 @@ def _methods(
             f"Sign test: exact binomial test of A wins among non-tied judgments against 0.5, "
             f"{side}; Holm (p_sign_holm) and Bonferroni (p_sign_bonferroni) adjustments within "
             f"{family.replace(' (and variant)', '').replace(' (per variant)', '')}.",
-            f"Permutation test ({o.n_permutations} resamples, seed {o.seed}): "
+            f"Permutation test ({plural(o.n_permutations, 'resample')}, seed {o.seed}): "
             + "; ".join(labels or ["none computed"]) + ".",
             "Summary: per system and dimension, the expected score over all its comparisons "
             f"(win 1, tie 0.5, loss 0) with SD and t-based {conf} interval.",
@@ -1577,8 +1577,8 @@ def _methods(
             out.append(
                 "Bradley–Terry strengths per dimension (MLE by Hunter's MM algorithm, "
                 "log-strengths summing to 0, a tie counting half a win for each side) with "
-                f"{conf} percentile bootstrap intervals over judgments, {o.n_bootstrap} "
-                f"resamples, seed {o.seed}."
+                f"{conf} percentile bootstrap intervals over judgments, "
+                f"{plural(o.n_bootstrap, 'resample')}, seed {o.seed}."
             )
             out += [f"Bradley–Terry note: {n}." for n in bt_notes]
         out.append(

@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from analysis.formatting import plural
 from analysis.judgment_import import parse_judgments, parse_mapping
 from analysis.models import ImportedJudgment, ImportedStudy
 
@@ -96,7 +97,7 @@ class Command(BaseCommand):
         for reason, count in parsed.skipped.items():
             self.stdout.write(f"skipped {count} {reason}")
         self.stdout.write(
-            f"imported {len(parsed.rows)} judgments into imported study {name!r} "
+            f"imported {plural(len(parsed.rows), 'judgment')} into imported study {name!r} "
             f"({o['protocol']}; dimensions {dims}); analyse with: manage.py analyze {name} --out DIR"
         )
 
