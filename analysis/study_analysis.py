@@ -1521,7 +1521,7 @@ def _methods(
             f"Alternative: {side}; for one-sided tests the hypothesis is about system_a minus "
             "system_b in the order " + _fmt_list(systems) + ".",
             "Effect sizes: cohens_d_pooled = mean difference / pooled SD of the two sets of "
-            "item means (the variant the seed papers report, also for paired data); "
+            "item means (the variant the EmPO paper reports beside its paired t-tests); "
             "cohens_dz = mean of the paired differences / their SD (paired design only); "
             "hedges_g = cohens_d_pooled times the exact small-sample correction "
             "J(n_a + n_b - 2).",

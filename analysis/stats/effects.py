@@ -3,7 +3,7 @@
 Cohen's d has several variants that differ a lot for paired data, so every result names
 its variant in ``method``:
 
-* :func:`cohens_d_pooled` — ``(mean_a - mean_b) / s_pooled`` (two groups; the seeds used
+* :func:`cohens_d_pooled` — ``(mean_a - mean_b) / s_pooled`` (two groups; the EmPO paper used
   this even for paired data),
 * :func:`cohens_dz` — ``mean(d) / sd(d)`` for paired differences ``d = a - b``,
 * :func:`hedges_g` — either of the two times the small-sample correction ``J(df)``.

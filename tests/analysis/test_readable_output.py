@@ -136,6 +136,14 @@ def test_no_python_booleans_or_none_in_readable_output(bundles):
     assert "too fast" in rows["fast"][header.index("Reasons")]
 
 
+def test_readable_output_names_papers_not_internal_words(bundles):
+    for root in bundles.values():
+        for path in _readable_files(root):
+            text = path.read_text().lower()
+            for phrase in ("seed paper", "the seeds", "issue #", "session"):
+                assert phrase not in text, f"{path.name} says {phrase!r}"
+
+
 def test_checkbox_answers_read_yes_no(bundles):
     agreement = (bundles["rating"] / "markdown" / "agreement.md").read_text()
     assert "categories No, Yes" in agreement and "categories 0, 1" not in agreement
