@@ -7,7 +7,7 @@ across tasks), generates sub-batch by sub-batch and stores each sub-batch with c
 ignoring inserts keyed ``job:{job}:{context}:{sample}``. Progress is derived from the stored
 candidates, so a chunk that runs twice, or a resume after a crash, leaves one candidate per key.
 
-torch and transformers are imported only where a chunk actually generates, so the web
+torch and transformers are imported only when `SYSTEM_CACHE` first loads a system, so the web
 process can create, dispatch, cancel and watch jobs without them.
 """
 
@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .backends import DecodingParameters, InvalidParameters, OutOfMemory, derive_seed
 from .models import Candidate, Context, GenerationJob, System
 from .validation import BACKEND_KINDS, backend_spec
 
@@ -177,8 +178,6 @@ def create_job(
 ) -> GenerationJob:
     """A pending job over `contexts` (one dataset). `decoding` overrides the system's decoding
     parameters; the other options default to the system's config. Nothing is dispatched."""
-    from .backends import DecodingParameters, InvalidParameters
-
     if isinstance(system, str):
         name = system
         system = System.objects.filter(name=name).first()
@@ -389,8 +388,6 @@ def wait_for_job(
 
 def context_seed(base_seed: int, context: Context) -> int:
     """Per-context seed: stable across chunkings, workers and databases (dataset external id)."""
-    from .backends import derive_seed
-
     return derive_seed(base_seed, "context", context.external_id)
 
 
@@ -433,8 +430,6 @@ def run_chunk(
         if todo:
             _generate(job, todo, task_id, report, result)
     except Exception as exc:
-        from .backends import OutOfMemory
-
         if isinstance(exc, OutOfMemory):
             message = f"out of memory even with one sequence per batch: {exc}"
         else:
@@ -450,8 +445,6 @@ def run_chunk(
 
 
 def _generate(job: GenerationJob, todo: list[Context], task_id, report, result: dict) -> None:
-    from .backends import DecodingParameters
-
     params = DecodingParameters.from_dict({**job.decoding, "num_return_sequences": job.samples_per_context})
     loads_before = SYSTEM_CACHE.loads
     system = SYSTEM_CACHE.get(job.backend_spec)

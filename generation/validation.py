@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .backends import CheckpointError, DecodingParameters, InvalidParameters
+
 #: System kinds that need generation, and the backend (`load_system` kind) of each.
 BACKEND_KINDS = {"hf_causal": "causal", "hf_seq2seq": "seq2seq", "dexperts": "dexperts"}
 GENERATED_KINDS = tuple(BACKEND_KINDS)
@@ -90,8 +92,6 @@ class SystemConfigError(ValueError):
 
 
 def _decoding_fields() -> list[str]:
-    from .backends import DecodingParameters
-
     return [f.name for f in dataclasses.fields(DecodingParameters)]
 
 
@@ -212,8 +212,6 @@ def _check_options(c: _Checker, kind: str, load: dict) -> None:
 
 
 def _check_decoding(c: _Checker, decoding: dict, samples: int) -> dict:
-    from .backends import DecodingParameters, InvalidParameters
-
     try:
         params = DecodingParameters.from_dict({**decoding, "num_return_sequences": samples})
     except InvalidParameters as exc:
@@ -254,7 +252,7 @@ def _checkpoint_problem(c: _Checker, field: str, exc: Exception) -> None:
 
 
 def _check_causal(c: _Checker, load: dict) -> dict:
-    from .backends import CheckpointError, validate_causal_checkpoint
+    from .backends import validate_causal_checkpoint  # imports torch: only when checking files
 
     path = load["path"]
     adapter = load.get("adapter_path")
@@ -277,7 +275,7 @@ def _check_causal(c: _Checker, load: dict) -> dict:
 
 
 def _check_seq2seq(c: _Checker, load: dict) -> dict:
-    from .backends import CheckpointError, validate_seq2seq_checkpoint
+    from .backends import validate_seq2seq_checkpoint  # imports torch: only when checking files
 
     tokenizer = load.get("tokenizer_path")
     try:
@@ -294,7 +292,7 @@ def _check_seq2seq(c: _Checker, load: dict) -> dict:
 def _check_dexperts(c: _Checker, load: dict) -> dict:
     """Base: a full causal checkpoint. Expert and anti-expert: causal checkpoints with the base's
     vocabulary size; when they carry their own tokenizer it must map tokens to the same ids."""
-    from .backends import CheckpointError, validate_causal_checkpoint
+    from .backends import validate_causal_checkpoint  # imports torch: only when checking files
 
     base = load["base_path"]
     try:

@@ -5,7 +5,16 @@
     [[g]] = system.generate([prompt], DecodingParameters(do_sample=False, max_new_tokens=40))
 
 See README.md in this folder for the design.
+
+The torch-free names (parameters, results, errors, seeds) are imported here; the ones whose
+modules import torch are loaded on first use (PEP 562 `__getattr__`), so that the web
+process, the validators and the importers can use `DecodingParameters` without torch.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .base import (
     BACKEND_SCHEMA,
@@ -22,12 +31,51 @@ from .base import (
     backend_version,
     derive_seed,
 )
-from .batching import generate_chunked
-from .cache import SystemCache, SystemSpecError, load_system, system_key
-from .dexperts import DExpertsSystem, combine_logits, load_dexperts
-from .hf_causal import CausalSystem, CheckpointInfo, load_causal_system, validate_causal_checkpoint
-from .seq2seq import Seq2SeqSystem, load_seq2seq_system, validate_seq2seq_checkpoint
-from .system import HF_GENERATE, STEP_LOOP, TextSystem
+
+if TYPE_CHECKING:
+    from .batching import generate_chunked
+    from .cache import SystemCache, SystemSpecError, load_system, system_key
+    from .dexperts import DExpertsSystem, combine_logits, load_dexperts
+    from .hf_causal import (
+        CausalSystem,
+        CheckpointInfo,
+        load_causal_system,
+        validate_causal_checkpoint,
+    )
+    from .seq2seq import Seq2SeqSystem, load_seq2seq_system, validate_seq2seq_checkpoint
+    from .system import HF_GENERATE, STEP_LOOP, TextSystem
+
+#: name -> the submodule (importing torch) that defines it.
+_TORCH_NAMES = {
+    "generate_chunked": "batching",
+    "SystemCache": "cache",
+    "SystemSpecError": "cache",
+    "load_system": "cache",
+    "system_key": "cache",
+    "DExpertsSystem": "dexperts",
+    "combine_logits": "dexperts",
+    "load_dexperts": "dexperts",
+    "CausalSystem": "hf_causal",
+    "CheckpointInfo": "hf_causal",
+    "load_causal_system": "hf_causal",
+    "validate_causal_checkpoint": "hf_causal",
+    "Seq2SeqSystem": "seq2seq",
+    "load_seq2seq_system": "seq2seq",
+    "validate_seq2seq_checkpoint": "seq2seq",
+    "HF_GENERATE": "system",
+    "STEP_LOOP": "system",
+    "TextSystem": "system",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _TORCH_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
 
 __all__ = [
     "BACKEND_SCHEMA",
