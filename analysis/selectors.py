@@ -5,6 +5,10 @@
 The frames are in the order judgments were recorded (by id), which the annotator-quality
 diagnostics use as each annotator's working order.
 
+A study run here is read once, by ``annotation.export.judgment_rows``: the frame is made
+from the rows the export writes (pseudonyms, ``attention_passed`` and assignment status
+included), plus each item's response lengths, which the export does not carry.
+
 Attention-check judgments are in the frame too, marked by ``attention_passed`` (True /
 False; None on real judgments) and ``attention_check`` (the check id; "" on real ones).
 ``analysis.study_analysis.analyze`` keeps them out of every statistic and uses them only
@@ -13,15 +17,18 @@ for annotator quality (pass rate, flags, and so exclusions).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 import pandas as pd
 from django.conf import settings
 
-from annotation.answers import attention_passed
-from annotation.export import pseudonym
+from annotation.export import judgment_rows
+from core.vocabulary import Protocol
 
 from .judgment_import import rows_to_frame
 
-__all__ = ["judgments_frame", "imported_judgments_frame", "study_dimensions"]
+__all__ = ["judgments_frame", "imported_judgments_frame", "study_dimensions", "export_rows_frame"]
 
 RATING_COLUMNS = [
     "annotator", "context", "system", "dimension", "value", "position", "block", "batch",
@@ -33,6 +40,15 @@ PAIRWISE_COLUMNS = [
     "batch", "time_on_item_ms", "response_length_a", "response_length_b", "assignment_status",
     "attention_passed", "attention_check",
 ]
+# export columns that the frame keeps under the same name
+_SHARED_COLUMNS = (
+    "annotator", "context", "dimension", "position", "block", "batch", "time_on_item_ms",
+    "assignment_status", "attention_passed", "attention_check",
+)
+_NUMERIC_COLUMNS = (
+    "position", "block", "batch", "time_on_item_ms", "response_length", "response_length_a",
+    "response_length_b", "value",
+)
 
 
 def study_dimensions(study) -> list[dict]:
@@ -46,7 +62,7 @@ def _words(text: str | None) -> int | None:
     return None if text is None else len(text.split())
 
 
-def _number(value) -> float | None:
+def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if value is None or value == "":
@@ -54,75 +70,61 @@ def _number(value) -> float | None:
     return float(value)
 
 
-def judgments_frame(study, *, pseudonymise: bool = True, salt: str | None = None) -> pd.DataFrame:
-    """One row per judgment x answered dimension of ``study`` (an annotation Study).
+def export_rows_frame(
+    rows: Iterable[Mapping[str, Any]],
+    protocol: str,
+    response_lengths: Mapping[Any, tuple[int | None, int | None]],
+) -> pd.DataFrame:
+    """The canonical frame from long-format export rows (``annotation.export.LONG_COLUMNS``).
 
     Rating: value as float (checkbox 1 / 0). Pairwise: system_a = the left candidate's
     system, system_b = the right one's, choice a / b / tie (a = left preferred).
-    response_length is the candidate's length in words (``len(text.split())``);
-    assignment_status comes from the judgment's assignment (``expired`` = partial batch);
-    attention_passed is True / False on the rows of attention-check judgments (the whole
-    judgment met the check or not) and None elsewhere, attention_check the check id.
-    Annotators are pseudonymised as in exports unless ``pseudonymise=False``.
+    ``response_lengths`` maps an export row's ``item`` to its (left, right) response
+    lengths in words. Pure.
     """
-    from annotation.models import Judgment
-
-    salt = settings.EXPORT_PSEUDONYM_SALT if salt is None else salt
-    pairwise = study.protocol == "pairwise"
-    dims = [d["key"] for d in study.dimensions]
-    qs = (
-        Judgment.objects.filter(study=study)
-        .order_by("id")
-        .values_list(
-            "values", "position", "time_on_item_ms", "participant__external_id",
-            "assignment__status", "batch__index", "entry__block_index",
-            "item__context__external_id", "item__candidate__system__name",
-            "item__candidate__text", "item__candidate_right__system__name",
-            "item__candidate_right__text", "item__attention_check_id", "item__attention_expect",
-        )
-    )
-    names: dict[str, str] = {}
-    rows = []
-    for (values, position, ms, external_id, status, batch, block, context, left, left_text,
-         right, right_text, check, expect) in qs.iterator(chunk_size=2000):
-        if pseudonymise:
-            if external_id not in names:
-                names[external_id] = pseudonym(external_id, study.name, salt)
-            annotator = names[external_id]
-        else:
-            annotator = external_id
-        base = {
-            "annotator": annotator,
-            "context": context,
-            "position": position,
-            "block": block,
-            "batch": batch,
-            "time_on_item_ms": ms,
-            "assignment_status": status,
-            "attention_passed": attention_passed(expect or {}, values) if check else None,
-            "attention_check": check,
-        }
+    pairwise = protocol == Protocol.PAIRWISE
+    records = []
+    for row in rows:
+        record = {column: row[column] for column in _SHARED_COLUMNS}
+        left, right = response_lengths.get(row["item"], (None, None))
         if pairwise:
-            base.update(system_a=left, system_b=right, response_length_a=_words(left_text),
-                        response_length_b=_words(right_text))
+            record.update(system_a=row["system_left"], system_b=row["system_right"],
+                          choice=str(row["value"]), response_length_a=left,
+                          response_length_b=right)
         else:
-            base.update(system=left, response_length=_words(left_text))
-        for key in dims:
-            if key not in values:
-                continue
-            row = dict(base, dimension=key)
-            if pairwise:
-                row["choice"] = str(values[key])
-            else:
-                row["value"] = _number(values[key])
-            rows.append(row)
-    columns = PAIRWISE_COLUMNS if pairwise else RATING_COLUMNS
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    for col in ("position", "block", "batch", "time_on_item_ms", "response_length",
-                "response_length_a", "response_length_b", "value"):
+            record.update(system=row["system"], value=_number(row["value"]),
+                          response_length=left)
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=PAIRWISE_COLUMNS if pairwise else RATING_COLUMNS)
+    for col in _NUMERIC_COLUMNS:
         if col in frame.columns:
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
+
+
+def _response_lengths(study) -> dict[int, tuple[int | None, int | None]]:
+    """Item id -> (left, right) candidate length in words (``len(text.split())``)."""
+    from annotation.models import Item
+
+    items = Item.objects.filter(study=study).values_list(
+        "id", "candidate__text", "candidate_right__text"
+    )
+    return {item: (_words(left), _words(right)) for item, left, right in items.iterator(chunk_size=2000)}
+
+
+def judgments_frame(study, *, pseudonymise: bool = True, salt: str | None = None) -> pd.DataFrame:
+    """One row per judgment x answered dimension of ``study`` (an annotation Study), made
+    from the export's rows (see :func:`export_rows_frame`).
+
+    response_length is the candidate's length in words; assignment_status comes from the
+    judgment's assignment (``expired`` = partial batch); attention_passed is True / False
+    on the rows of attention-check judgments (the whole judgment met the check or not) and
+    None elsewhere, attention_check the check id. Annotators are pseudonymised as in
+    exports unless ``pseudonymise=False``.
+    """
+    salt = settings.EXPORT_PSEUDONYM_SALT if salt is None else salt
+    rows = judgment_rows(study, pseudonymise=pseudonymise, salt=salt)
+    return export_rows_frame(rows, study.protocol, _response_lengths(study))
 
 
 def imported_judgments_frame(imported) -> pd.DataFrame:

@@ -1,8 +1,10 @@
 """Raw judgments in long format: one row per judgment × dimension.
 
-`long_rows` is pure (plain dicts in, plain dicts out); `judgment_records` reads the
-database. Annotator ids are pseudonymised by default with a keyed hash, stable within an
-installation, so the same annotator keeps the same pseudonym across exports.
+This is the one reader of a study's judgments: `judgment_rows(study)` yields the rows the
+export writes, and the analysis frame (`analysis.selectors.judgments_frame`) is made from
+the same rows. `long_rows` is pure (plain dicts in, plain dicts out); `judgment_records`
+reads the database. Annotator ids are pseudonymised by default with a keyed hash, stable
+within an installation, so the same annotator keeps the same pseudonym across exports.
 
 Attention-check judgments are exported like the others (their `system` is
 `attention-check`), with `attention_check` = the check's id and `attention_passed` =
@@ -17,7 +19,9 @@ import hmac
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+from core.vocabulary import Choice, DimensionType, Protocol
 
 from .answers import attention_passed
 
@@ -27,6 +31,14 @@ LONG_COLUMNS = [
     "dimension", "dimension_type", "value", "preferred_system", "rationale", "time_on_item_ms",
     "client_submitted_at", "server_received_at", "attention_check", "attention_passed",
 ]
+# what `judgment_records` reads of each judgment, in the order of its values_list
+_RECORD_FIELDS = (
+    "id", "participant__external_id", "batch__index", "slot__slot_index", "assignment__status",
+    "position", "entry__block_index", "item_id", "item__output_key", "item__context__external_id",
+    "item__candidate__system__name", "item__candidate_right__system__name", "time_on_item_ms",
+    "client_submitted_at", "server_received_at", "item__attention_check_id",
+    "item__attention_expect", "values", "rationales",
+)
 
 
 def pseudonym(external_id: str, study_name: str, salt: str) -> str:
@@ -49,8 +61,9 @@ def long_rows(records: Iterable[dict], dimensions: list[dict]) -> Iterator[dict]
                 continue
             value = record["values"][key]
             preferred = ""
-            if dim["type"] == "choice":
-                preferred = {"a": record["system_left"], "b": record["system_right"]}.get(value, "tie")
+            if dim["type"] == DimensionType.CHOICE:
+                sides = {Choice.A: record["system_left"], Choice.B: record["system_right"]}
+                preferred = sides.get(value, Choice.TIE.value)
             row = dict(base)
             row.update(
                 dimension=key,
@@ -79,57 +92,59 @@ def write_rows(rows: Iterable[dict], out: IO[str], fmt: str) -> int:
     return count
 
 
-def _csv_value(value):
+def _csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else value
 
 
 def judgment_records(study, *, pseudonymise: bool = True, salt: str = "") -> Iterator[dict]:
-    """Read a study's judgments as records for `long_rows` (streams from the database)."""
+    """Read a study's judgments as records for `long_rows`, in the order they were
+    recorded (by id), streaming from the database."""
     from .models import Judgment
 
-    queryset = (
-        Judgment.objects.filter(study=study)
-        .select_related(
-            "participant", "assignment", "batch", "slot", "entry", "item__context",
-            "item__candidate__system", "item__candidate_right__system",
-        )
-        .order_by("id")
-    )
-    pairwise = study.protocol == "pairwise"
-    for j in queryset.iterator(chunk_size=2000):
-        check = j.item.attention_check_id
-        passed = attention_passed(j.item.attention_expect or {}, j.values) if check else None
-        annotator = j.participant.external_id
+    queryset = Judgment.objects.filter(study=study).order_by("id").values_list(*_RECORD_FIELDS)
+    pairwise = study.protocol == Protocol.PAIRWISE
+    names: dict[str, str] = {}  # one keyed hash per annotator, not one per judgment
+    for (judgment_id, external_id, batch, slot, status, position, block, item, output, context,
+         left, right, ms, client_at, server_at, check, expect, values,
+         rationales) in queryset.iterator(chunk_size=2000):
+        annotator = external_id
         if pseudonymise:
-            annotator = pseudonym(annotator, study.name, salt)
-        left = j.item.candidate.system.name
-        right = j.item.candidate_right.system.name if j.item.candidate_right_id else ""
+            if external_id not in names:
+                names[external_id] = pseudonym(external_id, study.name, salt)
+            annotator = names[external_id]
         yield {
-            "judgment_id": j.id,
+            "judgment_id": judgment_id,
             "study": study.name,
             "protocol": study.protocol,
             "annotator": annotator,
-            "batch": j.batch.index,
-            "slot": j.slot.slot_index,
-            "assignment_status": j.assignment.status,
-            "position": j.position,
-            "block": j.entry.block_index,
-            "item": j.item_id,
-            "output": j.item.output_key,
-            "context": j.item.context.external_id,
+            "batch": batch,
+            "slot": slot,
+            "assignment_status": status,
+            "position": position,
+            "block": block,
+            "item": item,
+            "output": output,
+            "context": context,
             "system": "" if pairwise else left,
             "system_left": left if pairwise else "",
-            "system_right": right,
-            "time_on_item_ms": j.time_on_item_ms,
-            "client_submitted_at": j.client_submitted_at.isoformat() if j.client_submitted_at else "",
-            "server_received_at": j.server_received_at.isoformat(),
+            "system_right": right or "",
+            "time_on_item_ms": ms,
+            "client_submitted_at": client_at.isoformat() if client_at else "",
+            "server_received_at": server_at.isoformat(),
             "attention_check": check,
-            "attention_passed": passed,
-            "values": j.values,
-            "rationales": j.rationales or {},
+            "attention_passed": attention_passed(expect or {}, values) if check else None,
+            "values": values,
+            "rationales": rationales or {},
         }
+
+
+def judgment_rows(study, *, pseudonymise: bool = True, salt: str = "") -> Iterator[dict]:
+    """A study's judgments as long-format rows (LONG_COLUMNS), in recorded order: what the
+    export writes and what the analysis frame is made from."""
+    records = judgment_records(study, pseudonymise=pseudonymise, salt=salt)
+    return long_rows(records, study.dimensions)
 
 
 def export_study(study, path: Path, fmt: str = "csv", *, pseudonymise: bool = True, salt: str = "") -> int:
@@ -137,10 +152,6 @@ def export_study(study, path: Path, fmt: str = "csv", *, pseudonymise: bool = Tr
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")
     with tmp.open("w", encoding="utf-8", newline="") as out:
-        count = write_rows(
-            long_rows(judgment_records(study, pseudonymise=pseudonymise, salt=salt), study.dimensions),
-            out,
-            fmt,
-        )
+        count = write_rows(judgment_rows(study, pseudonymise=pseudonymise, salt=salt), out, fmt)
     tmp.replace(path)
     return count

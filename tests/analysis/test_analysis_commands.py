@@ -102,6 +102,64 @@ def test_judgments_frame_reads_the_canonical_columns(rating_study):
     assert frame.context.nunique() == 12 and set(frame.assignment_status) == {"completed"}
 
 
+def _walk_judgments(study) -> pandas.DataFrame:
+    """The frame by a direct walk of Judgment (what analysis once read on its own)."""
+    from annotation.answers import attention_passed
+    from annotation.export import pseudonym
+
+    pairwise = study.protocol == "pairwise"
+    rows = []
+    for j in Judgment.objects.filter(study=study).order_by("id").select_related(
+            "participant", "assignment", "batch", "entry", "item__context",
+            "item__candidate__system", "item__candidate_right__system"):
+        check = j.item.attention_check_id
+        base = {
+            "annotator": pseudonym(j.participant.external_id, study.name,
+                                   settings.EXPORT_PSEUDONYM_SALT),
+            "context": j.item.context.external_id, "position": j.position,
+            "block": j.entry.block_index, "batch": j.batch.index,
+            "time_on_item_ms": j.time_on_item_ms, "assignment_status": j.assignment.status,
+            "attention_passed": attention_passed(j.item.attention_expect or {}, j.values)
+            if check else None,
+            "attention_check": check,
+        }
+        left = j.item.candidate
+        if pairwise:
+            right = j.item.candidate_right
+            base.update(system_a=left.system.name, system_b=right.system.name,
+                        response_length_a=len(left.text.split()),
+                        response_length_b=len(right.text.split()))
+        else:
+            base.update(system=left.system.name, response_length=len(left.text.split()))
+        for d in study.dimensions:
+            if d["key"] in j.values:
+                value = j.values[d["key"]]
+                answer = ({"choice": str(value)} if pairwise
+                          else {"value": float(value)})
+                rows.append(dict(base, dimension=d["key"], **answer))
+    return pandas.DataFrame.from_records(rows)
+
+
+def test_the_frame_is_made_from_the_export_rows(rating_study, tmp_path):
+    run("create_study", str(EXAMPLES / "demo_pairwise.yaml"))
+    pairwise = Study.objects.get(protocol="pairwise")
+    judge(pairwise, 3, prefix="Q")
+    for study in (rating_study, pairwise):
+        frame = judgments_frame(study)
+        expected = _walk_judgments(study)[list(frame.columns)]
+        pandas.testing.assert_frame_equal(frame, expected, check_dtype=False)
+        # the same rows, in the same order, as the export writes
+        out = tmp_path / f"{study.name}.csv"
+        run("export_judgments", study.name, "--out", str(out))
+        exported = list(csv.DictReader(out.open()))
+        assert len(exported) == len(frame)
+        assert [r["annotator"] for r in exported] == list(frame.annotator)
+        assert [r["dimension"] for r in exported] == list(frame.dimension)
+        side = "system" if study.protocol == "rating" else "system_left"
+        column = "system" if study.protocol == "rating" else "system_a"
+        assert [r[side] for r in exported] == list(frame[column])
+
+
 def test_analyze_command_writes_the_bundle(rating_study, tmp_path):
     out = tmp_path / "bundle"
     text = run("analyze", rating_study.name, "--out", str(out), "--permutations", "2000",
