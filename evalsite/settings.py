@@ -1,8 +1,14 @@
-"""Settings, read from the environment with safe defaults.
+"""Settings, read from the environment (django-environ); they fail closed.
 
-With nothing set, evalsite runs the *embedded default*: a SQLite file under ./var/,
-Celery tasks executed in-process, and an in-memory channel layer. Set the variables
-documented in the README to run on PostgreSQL and Redis.
+A *deployment* is any run with DJANGO_DEBUG off and EVALSITE_DEMO off: it must set
+DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS (an ImproperlyConfigured error at start-up names
+the one missing) and gets secure cookies, HSTS and the HTTPS redirect (see the README's
+configuration table for the variables that tune them).
+
+EVALSITE_DEMO=1 is the *embedded demo*, also used by the test suite (tests/settings.py): a
+development secret key, any host, plain HTTP. With nothing else set, evalsite then runs on a
+SQLite file under ./var/, Celery tasks executed in-process and an in-memory channel layer;
+set the variables documented in the README to run on PostgreSQL and Redis.
 """
 
 from __future__ import annotations
@@ -10,23 +16,57 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import dj_database_url
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+env = environ.Env()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("EVALSITE_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(env.str("EVALSITE_VAR_DIR", default=str(BASE_DIR / "var")))
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+DEMO = env.bool("EVALSITE_DEMO", default=False)
+DEPLOYMENT = not (DEBUG or DEMO)
+
+# The key the demo, the tests and DJANGO_DEBUG=1 share; also the default pseudonym salt, so
+# their exports stay as they were.
+DEVELOPMENT_SECRET_KEY = "evalsite-insecure-development-key-change-me"
 
 
-def env_flag(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+def missing_in_deployment(name: str, example: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        f"{name} is not set. A deployment (DJANGO_DEBUG and EVALSITE_DEMO off) must set it, "
+        f"e.g. {name}={example}; for the embedded demo or local development set "
+        "EVALSITE_DEMO=1 (or DJANGO_DEBUG=1) instead."
+    )
 
 
-DEBUG = env_flag("DJANGO_DEBUG", False)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "evalsite-insecure-development-key-change-me"
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
-CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="").strip()
+ALLOWED_HOSTS = [h.strip() for h in env.list("DJANGO_ALLOWED_HOSTS", default=[]) if h.strip()]
+if DEPLOYMENT and not SECRET_KEY:
+    raise missing_in_deployment(
+        "DJANGO_SECRET_KEY", "\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')\""
+    )
+if DEPLOYMENT and not ALLOWED_HOSTS:
+    raise missing_in_deployment("DJANGO_ALLOWED_HOSTS", "eval.example.org")
+SECRET_KEY = SECRET_KEY or DEVELOPMENT_SECRET_KEY
+ALLOWED_HOSTS = ALLOWED_HOSTS or ["*"]  # the demo answers to whatever name it is reached by
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS: on in a deployment (what `manage.py check --deploy` asks for), off for the demo,
+# which serves plain HTTP on 127.0.0.1. Behind a TLS-terminating proxy, name the header the
+# proxy sets (DJANGO_SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto), or the redirect loops.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=DEPLOYMENT)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=DEPLOYMENT)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=DEPLOYMENT)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if DEPLOYMENT else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=DEPLOYMENT)
+# Preloading is a commitment browsers keep for months: the domain's owner opts in.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+_proxy_ssl_header = env.str("DJANGO_SECURE_PROXY_SSL_HEADER", default="").strip()
+if _proxy_ssl_header:
+    # Trust the header only when told: a client could send it itself to a bare server.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
 
 INSTALLED_APPS = [
     "daphne",
@@ -74,8 +114,8 @@ WSGI_APPLICATION = None
 ASGI_APPLICATION = "evalsite.asgi.application"
 
 # --- Database: DATABASE_URL, default a SQLite file -------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'evalsite.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'evalsite.sqlite3'}"
+DATABASES = {"default": {**env.db_url_config(DATABASE_URL), "CONN_MAX_AGE": 0}}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Writers wait for each other instead of failing with "database is locked"; the
     # assignment transaction starts with a write so SQLite serialises it (see
@@ -91,7 +131,11 @@ else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_evalsite_{os.getpid()}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTH_PASSWORD_VALIDATORS = []
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in ("UserAttributeSimilarityValidator", "MinimumLengthValidator",
+                 "CommonPasswordValidator", "NumericPasswordValidator")
+]
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -110,11 +154,11 @@ LOGIN_URL = "/admin/login/"
 PARTICIPANT_COOKIE = "evalsite_participant"
 PARTICIPANT_COOKIE_MAX_AGE = 60 * 60 * 24 * 30
 # Salt for pseudonymising annotator ids in exports (stable per installation).
-EXPORT_PSEUDONYM_SALT = os.environ.get("EVALSITE_PSEUDONYM_SALT", SECRET_KEY)
+EXPORT_PSEUDONYM_SALT = env.str("EVALSITE_PSEUDONYM_SALT", default=SECRET_KEY)
 
 # --- Celery: CELERY_BROKER_URL, unset → tasks run in-process -----------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or (
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "cache+memory://"
 )
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
@@ -124,9 +168,22 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {"generation.tasks.generate_chunk": {"queue": "gpu"}}
 CELERY_TASK_TRACK_STARTED = True
+# The longest one task (a generation chunk) may run. The worker stops it there (the soft limit
+# a minute earlier lets it fail cleanly); the chunk's resume is `generate --resume`.
+TASK_TIME_LIMIT = env.int("EVALSITE_TASK_TIME_LIMIT", default=4 * 3600)
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = max(TASK_TIME_LIMIT - 60, 1)
+# With acks_late the message stays unacknowledged while its chunk runs, and Redis hands it to
+# another worker once the visibility timeout passes: so it must outlast the longest chunk.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": TASK_TIME_LIMIT + 3600}
+# Nothing in evalsite reads a task's result (progress is in the database), so results are
+# not stored by default. generate_chunk keeps its small summary (which worker loaded which
+# system, from the warm cache or not): the operator's per-chunk record, read by the worker test.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ANNOTATIONS = {"generation.tasks.generate_chunk": {"ignore_result": False}}
 
 # --- Channels: CHANNEL_LAYER_URL (redis://…), unset → in-memory --------------------------
-CHANNEL_LAYER_URL = os.environ.get("CHANNEL_LAYER_URL", "")
+CHANNEL_LAYER_URL = env.str("CHANNEL_LAYER_URL", default="")
 if CHANNEL_LAYER_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -141,7 +198,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("EVALSITE_LOG_LEVEL", "WARNING")},
+    "root": {"handlers": ["console"], "level": env.str("EVALSITE_LOG_LEVEL", default="WARNING")},
 }
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)

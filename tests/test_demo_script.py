@@ -38,7 +38,8 @@ def _get(url: str, opener=None) -> tuple[int, str]:
 def test_demo_script_sets_up_and_serves_the_demo(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST_", "DJANGO_", "CELERY_", "CHANNEL_")) and k != "DATABASE_URL"}
+           if not k.startswith(("PYTEST_", "DJANGO_", "CELERY_", "CHANNEL_"))
+           and k not in ("DATABASE_URL", "EVALSITE_DEMO")}  # demo.sh sets EVALSITE_DEMO itself
     env.update(PORT=str(port), HOST="127.0.0.1", EVALSITE_VAR_DIR=str(tmp_path / "var"),
                EVALSITE_SKIP_INSTALL="1")
     (tmp_path / "var").mkdir()

@@ -32,6 +32,8 @@ MANAGE = [".venv/bin/python", "manage.py"]
 
 # Commands not run here, and the test (file, and a string it holds) that runs each of them.
 ELSEWHERE = [
+    # The test session sets it for itself and every process it starts (tests/settings.py).
+    (r"export EVALSITE_DEMO=1", "tests/settings.py", 'os.environ.setdefault("EVALSITE_DEMO", "1")'),
     (r"\./scripts/demo\.sh", "tests/test_demo_script.py", "scripts/demo.sh"),
     (r"\./scripts/test\.sh", "tests/test_test_script.py", "scripts/test.sh"),
     # scripts/test.sh installs requirements-test.txt, which includes requirements-generation.txt.
