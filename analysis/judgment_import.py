@@ -34,7 +34,11 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-__all__ = ["ParsedJudgments", "parse_judgments", "FIELDS", "parse_mapping", "infer_type"]
+from core.source_map import read_map_item
+
+__all__ = [
+    "ParsedJudgments", "parse_judgments", "FIELDS", "parse_mapping", "read_mapping", "infer_type",
+]
 
 REQUIRED = {
     "rating": ("annotator", "item", "system", "dimension", "value"),
@@ -107,21 +111,31 @@ def rows_to_frame(protocol: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFr
     return frame[base + extra]
 
 
-def parse_mapping(items: Iterable[str]) -> dict[str, str]:
-    """``["col=field", ...]`` -> ``{"col": "field"}``; raises ValueError naming bad items."""
+def read_mapping(items: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+    """``["col=field", ...]`` (``--map SOURCE=FIELD``, items may be comma-separated) ->
+    ``({"col": "field"}, deprecation messages)``; raises ValueError naming bad items.
+
+    The order ``field=col`` is still read where unambiguous (see ``core.source_map``)."""
     out: dict[str, str] = {}
+    notes: list[str] = []
     for item in items:
         for part in str(item).split(","):
             part = part.strip()
             if not part:
                 continue
-            if "=" not in part:
-                raise ValueError(f"--map {part!r}: write source_column=field")
-            col, fld = (s.strip() for s in part.split("=", 1))
-            if fld.lower() not in FIELDS:
+            read = read_map_item(part, FIELDS)
+            if read is None:
+                fld = part.partition("=")[2].strip()
                 raise ValueError(f"--map {part!r}: unknown field {fld!r} (fields: {', '.join(FIELDS)})")
-            out[col] = fld.lower()
-    return out
+            if read.deprecation:
+                notes.append(read.deprecation)
+            out[read.source] = read.field
+    return out, notes
+
+
+def parse_mapping(items: Iterable[str]) -> dict[str, str]:
+    """``["col=field", ...]`` -> ``{"col": "field"}`` (see :func:`read_mapping`)."""
+    return read_mapping(items)[0]
 
 
 def infer_type(values: Iterable[float]) -> str:

@@ -158,3 +158,41 @@ def test_import_command_wide_format_via_map(tmp_path: Path):
               "conv=item", "--map", "model=system", "--wide-dimensions", "empathy,fluency")
     assert "imported 4 judgments" in out
     assert ImportedJudgment.objects.filter(study__name="wide", dimension="fluency").count() == 2
+
+
+# -------------------------------------------------------------------------------------- --map
+
+def test_read_mapping_source_equals_field_and_the_deprecated_order():
+    from analysis.judgment_import import read_mapping
+
+    assert read_mapping(["worker=annotator", "dialogue=item"]) == (
+        {"worker": "annotator", "dialogue": "item"}, [])
+    mapping, notes = read_mapping(["annotator=worker"])
+    assert mapping == {"worker": "annotator"}
+    assert notes == ["--map annotator=worker: FIELD=SOURCE is deprecated; read as the source "
+                     "column 'worker' holding the field 'annotator'. Write --map worker=annotator"]
+    with pytest.raises(ValueError, match="can be read two ways") as error:
+        read_mapping(["system=system_a"])
+    assert "the source column 'system' holds the field 'system_a'" in str(error.value)
+    assert "the source column 'system_a' holds the field 'system'" in str(error.value)
+    with pytest.raises(ValueError, match="write SOURCE=FIELD"):
+        read_mapping(["worker"])
+
+
+@pytest.mark.django_db
+def test_import_command_map_orders(tmp_path: Path):
+    path = tmp_path / "wide.csv"
+    path.write_text("rater,conv,model,empathy\nr1,c1,m1,80\nr1,c1,m2,60\n")
+    err = io.StringIO()
+    out = io.StringIO()
+    call_command("import_judgments", str(path), "--study", "old-order", "--map", "annotator=rater",
+                 "item=conv", "--map", "model=system", "--wide-dimensions", "empathy",
+                 stdout=out, stderr=err)
+    assert "imported 2 judgments" in out.getvalue()
+    assert "--map annotator=rater: FIELD=SOURCE is deprecated" in err.getvalue()
+    assert "Write --map conv=item" in err.getvalue() and "model=system" not in err.getvalue()
+    assert set(ImportedJudgment.objects.values_list("annotator", flat=True)) == {"r1"}
+    with pytest.raises(CommandError, match=r"--map 'item=context' can be read two ways"):
+        run("import_judgments", str(path), "--study", "ambiguous", "--map", "rater=annotator",
+            "item=context", "--map", "model=system", "--wide-dimensions", "empathy")
+    assert not ImportedStudy.objects.filter(name="ambiguous").exists()

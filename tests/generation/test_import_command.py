@@ -57,3 +57,52 @@ def test_wrong_format_for_the_file_is_refused():
     with pytest.raises(CommandError, match="line 1"):
         run("real_toxicity_prompts", str(FIXTURES / "ed_sample.csv"), "--name", "x")
     assert Dataset.objects.count() == 0
+
+
+# --------------------------------------------------------------------------- --map SOURCE=FIELD
+
+def _mine(**kwargs):
+    """The imported contexts of the generic fixture as (id, first turn, reference)."""
+    return [(c.external_id, c.turns[0]["text"], c.reference_response)
+            for c in Context.objects.filter(dataset__name=kwargs.get("name", "g")).order_by("id")]
+
+
+def test_map_reads_source_equals_field():
+    out, err = run("jsonl", str(FIXTURES / "generic_contexts.jsonl"), "--name", "g",
+                   "--map", "meta.uid=id", "--map", "dialog=turns", "--map", "answer=reference")
+    assert "imported 2 contexts" in out and err == ""
+    contexts = _mine()
+    assert [c[0] for c in contexts] == ["g-1", "g-2"]
+    assert contexts[0][2] == "It is baked here every Tuesday and Friday."
+
+
+def test_map_in_the_old_field_equals_source_order_still_works_and_says_it_is_deprecated():
+    out, err = run("jsonl", str(FIXTURES / "generic_contexts.jsonl"), "--name", "g",
+                   "--map", "id=meta.uid", "--map", "turns=dialog", "--map", "answer=reference")
+    assert "imported 2 contexts" in out
+    assert "--map id=meta.uid: FIELD=SOURCE is deprecated" in err
+    assert "Write --map meta.uid=id" in err and "Write --map dialog=turns" in err
+    assert "answer=reference" not in err  # written the new way: nothing to say
+    assert [c[0] for c in _mine()] == ["g-1", "g-2"]
+
+
+def test_map_with_field_names_on_both_sides_is_refused_with_both_readings():
+    with pytest.raises(CommandError) as error:
+        run("jsonl", str(FIXTURES / "generic_contexts.jsonl"), "--name", "g",
+            "--map", "id=reference", "--map", "dialog=turns")
+    message = str(error.value)
+    assert "--map 'id=reference' can be read two ways" in message
+    assert "the source column 'id' holds the field 'reference'" in message
+    assert "the source column 'reference' holds the field 'id'" in message
+    assert Dataset.objects.count() == 0
+
+
+def test_map_still_passes_settings_as_option_value():
+    out, err = run("jsonl", str(FIXTURES / "generic_contexts.jsonl"), "--name", "g",
+                   "--map", "dialog=turns", "--map", "speaker_names=X,Y")
+    assert "imported 2 contexts" in out and err == ""
+    second = Context.objects.filter(dataset__name="g").order_by("id")[1]
+    assert [t["speaker"] for t in second.turns] == ["X", "Y", "X"]
+    with pytest.raises(CommandError, match="can be read two ways: as the setting"):
+        run("jsonl", str(FIXTURES / "generic_contexts.jsonl"), "--name", "h",
+            "--map", "dialog=turns", "--map", "speaker_names=id")

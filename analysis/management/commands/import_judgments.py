@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from analysis.formatting import plural
-from analysis.judgment_import import parse_judgments, parse_mapping
+from analysis.judgment_import import parse_judgments, read_mapping
 from analysis.models import ImportedJudgment, ImportedStudy
 
 MAX_SHOWN = 25
@@ -23,8 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("file", help="CSV (or .tsv) file")
         parser.add_argument("--study", required=True, help="name of the imported study to create")
         parser.add_argument("--protocol", choices=["rating", "pairwise"], default="rating")
-        parser.add_argument("--map", action="append", nargs="+", default=[], metavar="COL=FIELD",
-                            help="rename a source column to a field, e.g. --map worker=annotator")
+        parser.add_argument("--map", action="append", nargs="+", default=[], metavar="SOURCE=FIELD",
+                            help="read a source column as one of the fields, e.g. --map worker=annotator")
         parser.add_argument("--wide-dimensions",
                             help="comma-separated columns that each hold one dimension's answers")
         parser.add_argument("--dimension-type", action="append", default=[], metavar="KEY=TYPE",
@@ -47,10 +47,12 @@ class Command(BaseCommand):
         if existing is not None and not o["replace"]:
             raise CommandError(f"an imported study named {name!r} already exists (use --replace)")
         try:
-            mapping = parse_mapping(item for group in o["map"] for item in group)
+            mapping, deprecations = read_mapping(item for group in o["map"] for item in group)
             types = parse_mapping_types(o["dimension_type"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        for note in deprecations:
+            self.stderr.write(note)
         wide = [w for w in (o["wide_dimensions"] or "").split(",") if w.strip()]
         parsed = parse_judgments(path, protocol=o["protocol"], mapping=mapping,
                                  wide_dimensions=wide, dimension_types=types,

@@ -4,8 +4,48 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 from tqdm import tqdm
 
+from core.source_map import MapError, read_map_item
 from generation.importers import IMPORTERS, DatasetImportError, importer_options, parse_options
 from generation.services import DatasetExists, import_dataset
+
+# The importer options that name a source column (see generation/importers/generic.py);
+# every other option is a setting, given as --map OPTION=VALUE.
+COLUMN_OPTIONS = ("turns", "id", "speakers", "reference", "metadata")
+
+
+def read_map(items: list[str], format: str) -> tuple[list[str], list[str]]:
+    """``--map`` items -> the importer's ``option=value`` pairs, and deprecation messages.
+
+    A column is mapped as ``--map SOURCE=FIELD`` (``--map uid=id``); the old order
+    ``FIELD=SOURCE`` is read where unambiguous (see ``core.source_map``). A setting is
+    ``--map OPTION=VALUE``. An item naming no known option goes to the importer as it is,
+    which names the options it has.
+    """
+    options = importer_options(format)
+    columns = [name for name in COLUMN_OPTIONS if name in options]
+    pairs, notes = [], []
+    for item in items:
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep:
+            pairs.append(item)  # parse_options says what is missing
+            continue
+        if key in options and key not in columns:
+            if value.lower() in columns:
+                raise MapError(
+                    f"--map {item!r} can be read two ways: as the setting {key}={value!r}, or as "
+                    f"SOURCE=FIELD, the source column {key!r} holding the field {value.lower()!r}; "
+                    "rename the source column"
+                )
+            pairs.append(item)
+            continue
+        read = read_map_item(item, columns)
+        if read is None:
+            pairs.append(item)
+            continue
+        if read.deprecation:
+            notes.append(read.deprecation)
+        pairs.append(f"{read.field}={read.source}")
+    return pairs, notes
 
 
 def _options_help() -> str:
@@ -29,14 +69,22 @@ class Command(BaseCommand):
         parser.add_argument("--name", required=True, help="name of the new dataset (a slug)")
         parser.add_argument("--skip-bad", action="store_true",
                             help="skip malformed rows (counted and reported) instead of failing")
-        parser.add_argument("--map", action="append", default=[], metavar="KEY=VALUE",
-                            help="importer option or column mapping, repeatable. " + _options_help())
+        parser.add_argument("--map", action="append", default=[], metavar="SOURCE=FIELD",
+                            help="repeatable: a column mapping SOURCE=FIELD (e.g. --map uid=id: the "
+                                 "file's uid is the context id; fields: " + ", ".join(COLUMN_OPTIONS)
+                                 + ") or a setting OPTION=VALUE. Options per format: "
+                                 + _options_help())
 
     def handle(self, *args, **options):
         try:
-            importer_opts = parse_options(options["map"])
+            pairs, deprecations = read_map(options["map"], options["format"])
+            importer_opts = parse_options(pairs)
+        except MapError as error:
+            raise CommandError(str(error)) from None
         except DatasetImportError as error:
             raise CommandError(f"--map: {error}") from None
+        for note in deprecations:
+            self.stderr.write(note)
         bar = tqdm(unit=" contexts", file=sys.stderr, disable=not sys.stderr.isatty(), desc="importing")
         try:
             dataset, report = import_dataset(
