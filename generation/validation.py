@@ -21,37 +21,32 @@ or under ``decoding:``; they are stored under ``decoding`` with every default fi
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from core.vocabulary import GENERATED_SYSTEM_KINDS, SystemKind
 
 from .backends import CheckpointError, DecodingParameters, InvalidParameters
+from .backends.base import DECODING_FIELDS, field_reasons, rule_error
 
 #: System kinds that need generation, and the backend (`load_system` kind) of each.
-BACKEND_KINDS = {"hf_causal": "causal", "hf_seq2seq": "seq2seq", "dexperts": "dexperts"}
-GENERATED_KINDS = tuple(BACKEND_KINDS)
-ALL_KINDS = (*GENERATED_KINDS, "reference", "imported")
+BACKEND_KINDS = {SystemKind.HF_CAUSAL: "causal", SystemKind.HF_SEQ2SEQ: "seq2seq", SystemKind.DEXPERTS: "dexperts"}
+GENERATED_KINDS = GENERATED_SYSTEM_KINDS
+ALL_KINDS = (*GENERATED_KINDS, SystemKind.REFERENCE, SystemKind.IMPORTED)
 
-LOAD_OPTIONS: dict[str, tuple[str, ...]] = {
-    "hf_causal": (
-        "path", "adapter_path", "tokenizer_path", "dtype", "device", "chat_template", "system_prompt",
-        "listener_label", "merge_adapter", "static_cache", "cuda_graph",
-    ),
-    "hf_seq2seq": (
-        "path", "tokenizer_path", "dtype", "device", "chat_template", "system_prompt", "listener_label",
-        "max_prompt_tokens",
-    ),
-    "dexperts": (
-        "base_path", "expert_path", "antiexpert_path", "alpha", "base_top_p_filter", "dtype", "device",
-        "system_prompt", "listener_label", "static_cache", "cuda_graph",
-    ),
-}
-PATH_OPTIONS = ("path", "adapter_path", "tokenizer_path", "base_path", "expert_path", "antiexpert_path")
-#: Job options kept in the system config: defaults of the jobs created for it.
-JOB_OPTIONS = {"samples_per_context": 1, "sample_index": 0, "batch_size": 16, "chunk_size": 32}
 ALIASES = {
     "model": "path",
     "model_path": "path",
@@ -64,8 +59,15 @@ ALIASES = {
     "anti_expert_path": "antiexpert_path",
     "base_top_p": "base_top_p_filter",
 }
-DTYPES = ("auto", "bfloat16", "float16", "float32")
-DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+#: What each folder option holds, as its messages name it ("model folder '/x' does not exist").
+FOLDER_ROLES = {
+    "path": "model",
+    "adapter_path": "adapter",
+    "tokenizer_path": "tokenizer",
+    "base_path": "base model",
+    "expert_path": "expert",
+    "antiexpert_path": "anti-expert",
+}
 NAME_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
 
@@ -91,32 +93,171 @@ class SystemConfigError(ValueError):
         return "\n".join(f"{prefix}{p}" for p in self.problems)
 
 
-def _decoding_fields() -> list[str]:
-    return [f.name for f in dataclasses.fields(DecodingParameters)]
+# ---------------------------------------------------------------------------------------------
+# the options of a system config, as pydantic models (strict: `True` is not a number)
+#
+# Each field's `description` completes "must be ..." in its error message (see
+# `backends.base.field_reasons`) and documents the field in the JSON Schema.
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _folder(value: Any, info: ValidationInfo) -> str | None:
+    """A folder option: resolved against the spec's folder (context `base_dir`) and, with
+    context `check_files`, required to exist. Empty is "not given"."""
+    role = FOLDER_ROLES[info.field_name or ""]
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str | Path):
+        raise rule_error(f"must be a folder path, not {value!r}")
+    context = info.context or {}
+    p = Path(str(value)).expanduser()
+    if not p.is_absolute():
+        p = (context.get("base_dir") or Path.cwd()) / p
+    p = p.resolve()
+    if context.get("check_files", True):
+        if not p.exists():
+            raise rule_error(f"{role} folder {str(p)!r} does not exist")
+        if not p.is_dir():
+            raise rule_error(f"{role} path {str(p)!r} is not a folder")
+    return str(p)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _required_folder(value: Any, info: ValidationInfo) -> str:
+    if value in (None, ""):
+        raise rule_error(f"required: the {FOLDER_ROLES[info.field_name or '']} folder")
+    return _folder(value, info) or ""
 
 
-class _Checker:
-    def __init__(self) -> None:
-        self.problems: list[ConfigProblem] = []
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("blank")
+    return value
 
-    def add(self, field: str, reason: str) -> None:
-        self.problems.append(ConfigProblem(field, reason))
 
-    def has(self, field: str) -> bool:
-        return any(p.field == field or p.field.startswith(field + ".") for p in self.problems)
+Folder = Annotated[Any, AfterValidator(_folder)]
+RequiredFolder = Annotated[Any, AfterValidator(_required_folder)]
+Dtype = Annotated[Literal["auto", "bfloat16", "float16", "float32"],
+                  Field(description="one of auto, bfloat16, float16, float32")]
+Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+                              description="auto, cpu, cuda or cuda:N")]
+ChatTemplate = Annotated[bool | None, Field(
+    description="true, false or null (use the tokenizer's if it has one)")]
+SystemPrompt = Annotated[str | None, Field(description="text or null")]
+ListenerLabel = Annotated[str, AfterValidator(_not_blank), Field(description="non-empty text")]
+Switch = Annotated[bool, Field(description="true or false")]
+Auto = Annotated[bool | Literal["auto"], Field(description="true, false or auto")]
+
+
+def _folder_field(name: str, *, required: bool = False) -> Any:
+    description = f"the {FOLDER_ROLES[name]} folder"
+    return Field(description=description) if required else Field(None, description=description)
+
+
+class _LoadOptions(BaseModel):
+    """The keyword arguments of a backend's `load_*` function (only those given are stored)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    @classmethod
+    def given(cls, options: Mapping[str, Any], *, base_dir: Path | None, check_files: bool) -> dict[str, Any]:
+        """The options validated, folders resolved; raises `SystemConfigError`."""
+        try:
+            model = cls.model_validate(dict(options), context={"base_dir": base_dir, "check_files": check_files})
+        except ValidationError as error:
+            raise SystemConfigError(_problems(error, options, cls.model_fields)) from None
+        out = model.model_dump(exclude_unset=True)
+        return {k: v for k, v in out.items() if not (k in FOLDER_ROLES and v is None)}
+
+
+class CausalOptions(_LoadOptions):
+    path: RequiredFolder = _folder_field("path", required=True)
+    adapter_path: Folder = _folder_field("adapter_path")
+    tokenizer_path: Folder = _folder_field("tokenizer_path")
+    dtype: Dtype = "auto"
+    device: Device = "auto"
+    chat_template: ChatTemplate = None
+    system_prompt: SystemPrompt = None
+    listener_label: ListenerLabel = "Listener"
+    merge_adapter: Switch = False
+    static_cache: Auto = "auto"
+    cuda_graph: Auto = "auto"
+
+
+class Seq2SeqOptions(_LoadOptions):
+    path: RequiredFolder = _folder_field("path", required=True)
+    tokenizer_path: Folder = _folder_field("tokenizer_path")
+    dtype: Dtype = "auto"
+    device: Device = "auto"
+    chat_template: ChatTemplate = None
+    system_prompt: SystemPrompt = None
+    listener_label: ListenerLabel = "Listener"
+    max_prompt_tokens: int | None = Field(None, ge=1, description="an integer >= 1 or null")
+
+
+class DExpertsOptions(_LoadOptions):
+    base_path: RequiredFolder = _folder_field("base_path", required=True)
+    expert_path: RequiredFolder = _folder_field("expert_path", required=True)
+    antiexpert_path: RequiredFolder = _folder_field("antiexpert_path", required=True)
+    dtype: Dtype = "auto"
+    device: Device = "auto"
+    system_prompt: SystemPrompt = None
+    listener_label: ListenerLabel = "Listener"
+    static_cache: Auto = "auto"
+    cuda_graph: Auto = "auto"
+    alpha: float = Field(2.0, description="a number")
+    # 0.9 as in the reference implementation; null = the formula of the DExperts paper.
+    base_top_p_filter: float | None = Field(0.9, gt=0, le=1, description="in (0, 1] or null (no filter)")
+
+
+LOAD_MODELS: dict[str, type[_LoadOptions]] = {
+    SystemKind.HF_CAUSAL: CausalOptions,
+    SystemKind.HF_SEQ2SEQ: Seq2SeqOptions,
+    SystemKind.DEXPERTS: DExpertsOptions,
+}
+LOAD_OPTIONS: dict[str, tuple[str, ...]] = {kind: tuple(m.model_fields) for kind, m in LOAD_MODELS.items()}
+
+
+class JobOptions(BaseModel):
+    """Job options kept in a system config: the defaults of the jobs created for it."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    samples_per_context: int = Field(1, ge=1, description="an integer >= 1")
+    sample_index: int = Field(0, ge=0, description="an integer >= 0")  # the sample a study uses
+    batch_size: int = Field(16, ge=1, description="an integer >= 1")  # sequences per forward pass
+    chunk_size: int = Field(32, ge=1, description="an integer >= 1")  # contexts per task
+
+    @field_validator("sample_index")
+    @classmethod
+    def _below_samples(cls, value: int, info: ValidationInfo) -> int:
+        samples = info.data.get("samples_per_context")
+        if samples is not None and value >= samples:
+            raise rule_error(f"{value} is not below samples_per_context ({samples}): sample indices start at 0")
+        return value
+
+    @classmethod
+    def checked(cls, options: Mapping[str, Any]) -> JobOptions:
+        """Validated options; raises `SystemConfigError`."""
+        try:
+            return cls.model_validate(dict(options))
+        except ValidationError as error:
+            raise SystemConfigError(_problems(error, options, cls.model_fields)) from None
+
+
+JOB_OPTIONS = {name: f.default for name, f in JobOptions.model_fields.items()}
+
+
+def _problems(error: ValidationError, given: Mapping[str, Any], fields: Mapping[str, Any]) -> list[ConfigProblem]:
+    return [ConfigProblem(name, reason) for name, reason in field_reasons(error, given, fields)]
+
+
+# ---------------------------------------------------------------------------------------------
+# one flat mapping -> (load options, decoding, job options)
+
+_DECODING_NAMES = set(DECODING_FIELDS) - {"num_return_sequences"}
 
 
 def split_config(kind: str, raw: Mapping[str, Any]) -> tuple[dict, dict, dict, list[ConfigProblem]]:
     """(load options, decoding, job options, unknown-key problems), aliases resolved."""
-    decoding_names = set(_decoding_fields())
     load: dict[str, Any] = {}
     decoding: dict[str, Any] = {}
     job: dict[str, Any] = {}
@@ -124,7 +265,7 @@ def split_config(kind: str, raw: Mapping[str, Any]) -> tuple[dict, dict, dict, l
     accepted = set(LOAD_OPTIONS[kind])
     for key, value in raw.items():
         name = ALIASES.get(key, key)
-        if kind == "dexperts" and key == "path":
+        if kind == SystemKind.DEXPERTS and key == "path":
             name = "base_path"
         if name in accepted:
             target = load
@@ -133,28 +274,15 @@ def split_config(kind: str, raw: Mapping[str, Any]) -> tuple[dict, dict, dict, l
         elif name == "num_return_sequences":
             problems.append(ConfigProblem(key, "set samples_per_context instead (samples generated per context)"))
             continue
-        elif name in decoding_names:
+        elif name in _DECODING_NAMES:
             target = decoding
         elif name == "decoding":
-            if not isinstance(value, Mapping):
-                problems.append(ConfigProblem("decoding", f"must be a mapping, not {type(value).__name__}"))
-                continue
-            for dkey, dvalue in value.items():
-                if dkey == "num_return_sequences":
-                    problems.append(ConfigProblem("decoding.num_return_sequences",
-                                                  "set samples_per_context instead"))
-                elif dkey not in decoding_names:
-                    problems.append(ConfigProblem(
-                        f"decoding.{dkey}",
-                        f"unknown decoding parameter; known: {', '.join(sorted(decoding_names - {'num_return_sequences'}))}",
-                    ))
-                else:
-                    decoding[dkey] = dvalue
+            problems.extend(_split_decoding(value, decoding))
             continue
         elif name == "checkpoint":
             continue  # written by a previous normalisation; recomputed
         else:
-            known = sorted(accepted | set(JOB_OPTIONS) | (decoding_names - {"num_return_sequences"}) | {"decoding"})
+            known = sorted(accepted | set(JOB_OPTIONS) | _DECODING_NAMES | {"decoding"})
             problems.append(ConfigProblem(key, f"unknown option for a {kind} system; accepted: {', '.join(known)}"))
             continue
         if name in target and target[name] != value:
@@ -163,95 +291,45 @@ def split_config(kind: str, raw: Mapping[str, Any]) -> tuple[dict, dict, dict, l
     return load, decoding, job, problems
 
 
-def _resolve_path(value: Any, base_dir: Path | None) -> Path:
-    p = Path(str(value)).expanduser()
-    if not p.is_absolute():
-        p = (base_dir or Path.cwd()) / p
-    return p.resolve()
+def _split_decoding(value: Any, decoding: dict[str, Any]) -> list[ConfigProblem]:
+    if not isinstance(value, Mapping):
+        return [ConfigProblem("decoding", f"must be a mapping, not {type(value).__name__}")]
+    problems = []
+    for key, item in value.items():
+        if key == "num_return_sequences":
+            problems.append(ConfigProblem("decoding.num_return_sequences", "set samples_per_context instead"))
+        elif key not in _DECODING_NAMES:
+            problems.append(ConfigProblem(
+                f"decoding.{key}", f"unknown decoding parameter; known: {', '.join(sorted(_DECODING_NAMES))}"
+            ))
+        else:
+            decoding[key] = item
+    return problems
 
 
-def _check_folder(c: _Checker, field: str, p: Path, what: str) -> bool:
-    if not p.exists():
-        c.add(field, f"{what} folder {str(p)!r} does not exist")
-        return False
-    if not p.is_dir():
-        c.add(field, f"{what} path {str(p)!r} is not a folder")
-        return False
-    return True
+def _check_decoding(decoding: dict, samples: int) -> dict[str, Any]:
+    """The decoding parameters with every default filled in; raises `SystemConfigError`.
 
-
-def _check_options(c: _Checker, kind: str, load: dict) -> None:
-    if "dtype" in load and load["dtype"] not in DTYPES:
-        c.add("dtype", f"must be one of {', '.join(DTYPES)}, not {load['dtype']!r}")
-    if "device" in load and not (isinstance(load["device"], str) and DEVICE_RE.match(load["device"])):
-        c.add("device", f"must be auto, cpu, cuda or cuda:N, not {load['device']!r}")
-    if "chat_template" in load and load["chat_template"] not in (True, False, None):
-        c.add("chat_template", f"must be true, false or null (use the tokenizer's if it has one), "
-                               f"not {load['chat_template']!r}")
-    for key in ("system_prompt",):
-        if key in load and load[key] is not None and not isinstance(load[key], str):
-            c.add(key, f"must be text or null, not {load[key]!r}")
-    if "listener_label" in load and not (isinstance(load["listener_label"], str) and load["listener_label"].strip()):
-        c.add("listener_label", f"must be non-empty text, not {load['listener_label']!r}")
-    for key in ("merge_adapter",):
-        if key in load and not isinstance(load[key], bool):
-            c.add(key, f"must be true or false, not {load[key]!r}")
-    for key in ("static_cache", "cuda_graph"):
-        if key in load and load[key] not in (True, False, "auto"):
-            c.add(key, f"must be true, false or auto, not {load[key]!r}")
-    if "max_prompt_tokens" in load and load["max_prompt_tokens"] is not None and not (
-        _is_int(load["max_prompt_tokens"]) and load["max_prompt_tokens"] >= 1
-    ):
-        c.add("max_prompt_tokens", f"must be an integer >= 1 or null, not {load['max_prompt_tokens']!r}")
-    if kind == "dexperts":
-        if "alpha" in load and not _is_number(load["alpha"]):
-            c.add("alpha", f"must be a number, not {load['alpha']!r}")
-        f = load.get("base_top_p_filter", 0.9)
-        if f is not None and not (_is_number(f) and 0.0 < f <= 1.0):
-            c.add("base_top_p_filter", f"must be in (0, 1] or null (no filter), not {f!r}")
-
-
-def _check_decoding(c: _Checker, decoding: dict, samples: int) -> dict:
+    Their `num_return_sequences` is the config's `samples_per_context`, so its problems are
+    reported under that name."""
     try:
         params = DecodingParameters.from_dict({**decoding, "num_return_sequences": samples})
-    except InvalidParameters as exc:
-        names = set(_decoding_fields())
-        text = str(exc).removeprefix("invalid decoding parameters: ")
-        for problem in text.split("; "):
-            first = problem.split(" ", 1)[0]
-            if first == "num_return_sequences":
-                c.add("samples_per_context", problem.replace("num_return_sequences", "samples_per_context"))
-            else:
-                c.add(f"decoding.{first}" if first in names else "decoding", problem)
-        return {}
-    except TypeError as exc:  # pragma: no cover - from_dict checks names first
-        c.add("decoding", str(exc))
-        return {}
+    except InvalidParameters as error:
+        raise SystemConfigError([
+            ConfigProblem("samples_per_context", message.replace("num_return_sequences", "samples_per_context"))
+            if name == "num_return_sequences" else ConfigProblem(f"decoding.{name}", message)
+            for name, message in error.problems
+        ]) from None
     out = params.as_dict()
     out.pop("num_return_sequences")
     return out
 
 
-def _check_job_options(c: _Checker, job: dict) -> dict:
-    out = dict(JOB_OPTIONS)
-    for key, value in job.items():
-        minimum = 0 if key == "sample_index" else 1
-        if not _is_int(value) or value < minimum:
-            c.add(key, f"must be an integer >= {minimum}, not {value!r}")
-        else:
-            out[key] = value
-    if not c.has("sample_index") and not c.has("samples_per_context"):
-        if out["sample_index"] >= out["samples_per_context"]:
-            c.add("sample_index", f"{out['sample_index']} is not below samples_per_context "
-                                  f"({out['samples_per_context']}): sample indices start at 0")
-    return out
+# ---------------------------------------------------------------------------------------------
+# checkpoints: configs and tokenizers loaded (no weights)
 
 
-def _checkpoint_problem(c: _Checker, field: str, exc: Exception) -> None:
-    c.add(field, str(exc))
-
-
-def _check_causal(c: _Checker, load: dict) -> dict:
+def _check_causal(problems: list[ConfigProblem], load: dict) -> dict:
     from .backends import validate_causal_checkpoint  # imports torch: only when checking files
 
     path = load["path"]
@@ -261,20 +339,19 @@ def _check_causal(c: _Checker, load: dict) -> dict:
         info = validate_causal_checkpoint(path, tokenizer_path=tokenizer)
     except CheckpointError as exc:
         field = "tokenizer_path" if tokenizer and str(tokenizer) in str(exc) else "path"
-        _checkpoint_problem(c, field, exc)
+        problems.append(ConfigProblem(field, str(exc)))
         return {}
     if adapter is not None:
         try:
             info = validate_causal_checkpoint(path, adapter, tokenizer_path=tokenizer)
         except CheckpointError as exc:
-            _checkpoint_problem(c, "adapter_path", exc)
+            problems.append(ConfigProblem("adapter_path", str(exc)))
             return {}
-    if load.get("chat_template") is True and not info.has_chat_template:
-        c.add("chat_template", f"is true but the tokenizer in {info.tokenizer_path!r} has no chat template")
+    _check_chat_template(problems, load, info)
     return _info_dict(info)
 
 
-def _check_seq2seq(c: _Checker, load: dict) -> dict:
+def _check_seq2seq(problems: list[ConfigProblem], load: dict) -> dict:
     from .backends import validate_seq2seq_checkpoint  # imports torch: only when checking files
 
     tokenizer = load.get("tokenizer_path")
@@ -282,14 +359,20 @@ def _check_seq2seq(c: _Checker, load: dict) -> dict:
         info = validate_seq2seq_checkpoint(load["path"], tokenizer_path=tokenizer)
     except CheckpointError as exc:
         field = "tokenizer_path" if tokenizer and str(tokenizer) in str(exc) else "path"
-        _checkpoint_problem(c, field, exc)
+        problems.append(ConfigProblem(field, str(exc)))
         return {}
-    if load.get("chat_template") is True and not info.has_chat_template:
-        c.add("chat_template", f"is true but the tokenizer in {info.tokenizer_path!r} has no chat template")
+    _check_chat_template(problems, load, info)
     return _info_dict(info)
 
 
-def _check_dexperts(c: _Checker, load: dict) -> dict:
+def _check_chat_template(problems: list[ConfigProblem], load: dict, info: Any) -> None:
+    if load.get("chat_template") is True and not info.has_chat_template:
+        problems.append(ConfigProblem(
+            "chat_template", f"is true but the tokenizer in {info.tokenizer_path!r} has no chat template"
+        ))
+
+
+def _check_dexperts(problems: list[ConfigProblem], load: dict) -> dict:
     """Base: a full causal checkpoint. Expert and anti-expert: causal checkpoints with the base's
     vocabulary size; when they carry their own tokenizer it must map tokens to the same ids."""
     from .backends import validate_causal_checkpoint  # imports torch: only when checking files
@@ -298,7 +381,7 @@ def _check_dexperts(c: _Checker, load: dict) -> dict:
     try:
         base_info = validate_causal_checkpoint(base)
     except CheckpointError as exc:
-        _checkpoint_problem(c, "base_path", exc)
+        problems.append(ConfigProblem("base_path", str(exc)))
         return {}
     base_vocab = None
     out = {"base": _info_dict(base_info)}
@@ -306,13 +389,14 @@ def _check_dexperts(c: _Checker, load: dict) -> dict:
         path = Path(load[field])
         vocab = _config_vocab_size(path)
         if vocab is not None and vocab != base_info.vocab_size:
-            c.add(field, f"the {role} in {str(path)!r} has a vocabulary of {vocab} but the base "
-                         f"model's has {base_info.vocab_size}: DExperts needs one vocabulary")
+            problems.append(ConfigProblem(
+                field, f"the {role} in {str(path)!r} has a vocabulary of {vocab} but the base "
+                       f"model's has {base_info.vocab_size}: DExperts needs one vocabulary"))
             continue
         try:
             info = validate_causal_checkpoint(path, tokenizer_path=base)
         except CheckpointError as exc:
-            _checkpoint_problem(c, field, exc)
+            problems.append(ConfigProblem(field, str(exc)))
             continue
         if any((path / name).exists() for name in TOKENIZER_FILES):
             if base_vocab is None:
@@ -320,11 +404,12 @@ def _check_dexperts(c: _Checker, load: dict) -> dict:
             try:
                 own = _tokenizer_vocab(path)
             except Exception as exc:
-                c.add(field, f"cannot load the {role} tokenizer in {str(path)!r}: {exc}")
+                problems.append(ConfigProblem(field, f"cannot load the {role} tokenizer in {str(path)!r}: {exc}"))
                 continue
             if own != base_vocab:
-                c.add(field, f"the {role} tokenizer in {str(path)!r} maps tokens to other ids than the base "
-                             "tokenizer: DExperts needs one tokenizer")
+                problems.append(ConfigProblem(
+                    field, f"the {role} tokenizer in {str(path)!r} maps tokens to other ids than the base "
+                           "tokenizer: DExperts needs one tokenizer"))
                 continue
         out[role.replace("-", "")] = _info_dict(info)
     return out
@@ -334,7 +419,7 @@ def _config_vocab_size(path: Path) -> int | None:
     """The vocabulary size in a model folder's config.json, or None when it cannot be read
     (the full checkpoint check then reports why)."""
     try:
-        from transformers import AutoConfig
+        from transformers import AutoConfig  # heavy: only when checking files
 
         config = AutoConfig.from_pretrained(str(path))
         return int(config.get_text_config(decoder=True).vocab_size)
@@ -343,12 +428,12 @@ def _config_vocab_size(path: Path) -> int | None:
 
 
 def _tokenizer_vocab(path: Path) -> dict:
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # heavy: only when checking files
 
     return AutoTokenizer.from_pretrained(str(path)).get_vocab()
 
 
-def _info_dict(info) -> dict:
+def _info_dict(info: Any) -> dict:
     return {
         "model_type": info.model_type,
         "vocab_size": info.vocab_size,
@@ -360,19 +445,15 @@ def _info_dict(info) -> dict:
     }
 
 
-REQUIRED_PATHS = {
-    "hf_causal": ("path",),
-    "hf_seq2seq": ("path",),
-    "dexperts": ("base_path", "expert_path", "antiexpert_path"),
+CHECKPOINT_CHECKS = {
+    SystemKind.HF_CAUSAL: _check_causal,
+    SystemKind.HF_SEQ2SEQ: _check_seq2seq,
+    SystemKind.DEXPERTS: _check_dexperts,
 }
-PATH_WHAT = {
-    "path": "model",
-    "adapter_path": "adapter",
-    "tokenizer_path": "tokenizer",
-    "base_path": "base model",
-    "expert_path": "expert",
-    "antiexpert_path": "anti-expert",
-}
+
+
+# ---------------------------------------------------------------------------------------------
+# the entry points
 
 
 def normalize_config(
@@ -382,6 +463,8 @@ def normalize_config(
 
     Relative paths are resolved against `base_dir` (the spec's folder; default: the current
     directory). `check_files=False` skips the checkpoint checks (for tests of the shape only).
+    Every problem is reported at once: unknown keys, then load options, job options and
+    decoding parameters; the checkpoints are read only when all of those are fine.
     """
     if kind not in ALL_KINDS:
         raise SystemConfigError([ConfigProblem("kind", f"must be one of {', '.join(ALL_KINDS)}, not {kind!r}")])
@@ -393,88 +476,45 @@ def normalize_config(
             )])
         return {}
     load, decoding, job, problems = split_config(kind, raw)
-    c = _Checker()
-    c.problems.extend(problems)
     base = Path(base_dir) if base_dir is not None else None
-    for field in REQUIRED_PATHS[kind]:
-        if load.get(field) in (None, ""):
-            c.add(field, f"required: the {PATH_WHAT[field]} folder")
-    for field in PATH_OPTIONS:
-        if field not in load:
-            continue
-        if load[field] in (None, ""):
-            if field in REQUIRED_PATHS[kind]:
-                continue  # reported above
-            load.pop(field)
-            continue
-        if not isinstance(load[field], str | Path):
-            c.add(field, f"must be a folder path, not {load[field]!r}")
-            continue
-        p = _resolve_path(load[field], base)
-        load[field] = str(p)
-        if check_files:
-            _check_folder(c, field, p, PATH_WHAT[field])
-    _check_options(c, kind, load)
-    job_options = _check_job_options(c, job)
-    samples = job_options["samples_per_context"] if not c.has("samples_per_context") else 1
-    decoding_out = _check_decoding(c, decoding, samples)
+    load_out: dict[str, Any] = {}
+    job_out = JobOptions()
+    samples = 1  # decoding is checked with one sample when samples_per_context is unusable
+    try:
+        load_out = LOAD_MODELS[kind].given(load, base_dir=base, check_files=check_files)
+    except SystemConfigError as error:
+        problems.extend(error.problems)
+    try:
+        job_out = JobOptions.checked(job)
+        samples = job_out.samples_per_context
+    except SystemConfigError as error:
+        problems.extend(error.problems)
+        if not any(p.field == "samples_per_context" for p in error.problems):
+            samples = job.get("samples_per_context", 1)
+    decoding_out: dict[str, Any] = {}
+    try:
+        decoding_out = _check_decoding(decoding, samples)
+    except SystemConfigError as error:
+        problems.extend(error.problems)
     checkpoint: dict[str, Any] = {}
-    if check_files and not c.problems:
-        checker = {"hf_causal": _check_causal, "hf_seq2seq": _check_seq2seq, "dexperts": _check_dexperts}[kind]
-        checkpoint = checker(c, load)
-    if c.problems:
-        raise SystemConfigError(c.problems)
-    return {**load, "decoding": decoding_out, **job_options, **({"checkpoint": checkpoint} if checkpoint else {})}
+    if check_files and not problems:
+        checkpoint = CHECKPOINT_CHECKS[kind](problems, load_out)
+    if problems:
+        raise SystemConfigError(problems)
+    return {**load_out, "decoding": decoding_out, **job_out.model_dump(),
+            **({"checkpoint": checkpoint} if checkpoint else {})}
 
 
 def backend_spec(kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """The spec dict that `generation.backends.load_system` loads for a normalised config."""
     if kind not in BACKEND_KINDS:
         raise ValueError(f"a {kind} system is not generated")
-    spec = {k: v for k, v in config.items() if k in LOAD_OPTIONS[kind]}
+    spec = load_options(kind, config)
     spec["kind"] = BACKEND_KINDS[kind]
     return spec
 
 
 def load_options(kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The model options of a stored config (what `backend_spec` loads), without the decoding
+    parameters, job options and checkpoint facts."""
     return {k: v for k, v in config.items() if k in LOAD_OPTIONS.get(kind, ())}
-
-
-def register_system(
-    name: str,
-    kind: str,
-    config: Mapping[str, Any] | None = None,
-    *,
-    base_dir: str | Path | None = None,
-    replace: bool = False,
-):
-    """Validate, then create (or, with `replace`, update) the System; creates nothing on error.
-
-    Replacing is refused once the system has candidates: they were made with the old config.
-    """
-    from django.db import transaction
-
-    from .models import System
-
-    problems = []
-    if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > 120:
-        problems.append(ConfigProblem("name", f"must be a slug (letters, digits, '-', '_'), not {name!r}"))
-    existing = System.objects.filter(name=name).first() if not problems else None
-    if existing is not None and not replace:
-        problems.append(ConfigProblem(
-            "name", f"a system named {name!r} is already registered (kind {existing.kind}); "
-                    "choose another name or pass --replace"))
-    if existing is not None and replace and existing.candidates.exists():
-        problems.append(ConfigProblem(
-            "name", f"{name!r} already has candidates made with its current config; register the new "
-                    "config under another name"))
-    if problems:
-        raise SystemConfigError(problems)
-    normalized = normalize_config(kind, config, base_dir=base_dir)
-    with transaction.atomic():
-        if existing is not None:
-            existing.kind = kind
-            existing.config = normalized
-            existing.save(update_fields=["kind", "config"])
-            return existing
-        return System.objects.create(name=name, kind=kind, config=normalized)

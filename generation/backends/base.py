@@ -1,17 +1,29 @@
 """Shared types of the decoding backends: parameters, results, errors, seeds, versions.
 
-Pure Python plus torch/transformers version look-ups; no Django imports.
+Pure Python (pydantic) plus torch/transformers version look-ups; no Django imports.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 #: Bump when the decoding code changes in a way that can change outputs for the same inputs.
 BACKEND_SCHEMA = 1
@@ -31,23 +43,126 @@ class CheckpointError(BackendError, ValueError):
 
 
 class InvalidParameters(BackendError, ValueError):
-    """Decoding parameters that cannot be used; the message lists every problem."""
+    """Decoding parameters that cannot be used; the message lists every problem.
+
+    `problems`: (field, message) pairs, so callers can place each problem under its field.
+    """
+
+    def __init__(self, problems: str | list[tuple[str, str]]) -> None:
+        if isinstance(problems, str):
+            self.problems: list[tuple[str, str]] = []
+            super().__init__(problems)
+        else:
+            self.problems = list(problems)
+            super().__init__("invalid decoding parameters: " + "; ".join(m for _, m in self.problems))
+
+    @classmethod
+    def unknown(cls, names: list[str]) -> InvalidParameters:
+        known = ", ".join(sorted(DECODING_FIELDS))
+        error = cls(f"unknown decoding parameter(s) {', '.join(names)}; known: {known}")
+        error.problems = [(name, f"unknown decoding parameter; known: {known}") for name in names]
+        return error
 
 
 class OutOfMemory(BackendError, RuntimeError):
     """Even a batch of one sequence did not fit in accelerator memory."""
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+#: The `type` of the pydantic errors whose message is already the whole reason (cross-field rules).
+RULE_ERROR = "evalsite_rule"
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def field_reasons(
+    error: ValidationError,
+    given: Mapping[str, Any],
+    fields: Mapping[str, FieldInfo],
+    *,
+    named: bool = False,
+) -> list[tuple[str, str]]:
+    """(field, reason) per invalid field, in field order, one per field.
+
+    A cross-field rule's message is the reason; any other error says what the field must be
+    (its `description`) and what it was given: ``must be an integer >= 1, not 0`` (``named``:
+    ``top_k must be ...``). Reasons are our words, not pydantic's, so messages stay the same
+    across pydantic releases.
+    """
+    out: dict[str, str] = {}
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else ""
+        if name in out:
+            continue
+        if problem["type"] == RULE_ERROR:
+            out[name] = problem["msg"]
+        elif problem["type"] == "missing":
+            out[name] = f"required: {fields[name].description}"
+        else:
+            value = given.get(name, problem["input"])
+            subject = f"{name} must" if named else "must"
+            out[name] = f"{subject} be {fields[name].description}, not {value!r}"
+    order = list(fields)
+    return sorted(out.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
 
 
-@dataclass(frozen=True)
-class DecodingParameters:
+def rule_error(message: str) -> PydanticCustomError:
+    """A cross-field rule's failure, reported as `message` (see `field_reasons`)."""
+    return PydanticCustomError(RULE_ERROR, "{message}", {"message": message})
+
+
+def _stop_sequences_as_tuple(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else value
+
+
+@pydantic_dataclass(frozen=True, config=ConfigDict(strict=True))
+class _DecodingFields:
+    """The fields and rules of `DecodingParameters` (pydantic validates them on construction).
+
+    Strict: `True` is not an integer and "yes" is not a boolean. Each `description` completes
+    "must be ..." in the error messages and documents the field in the JSON Schema.
+    """
+
+    do_sample: bool = Field(True, description="true or false")
+    temperature: float = Field(1.0, gt=0, allow_inf_nan=False, description="a finite number > 0")
+    top_p: float = Field(1.0, gt=0, le=1, allow_inf_nan=False, description="in (0, 1]")
+    top_k: int = Field(0, ge=0, description="an integer >= 0 (0 = off)")
+    max_new_tokens: int = Field(20, ge=1, description="an integer >= 1")
+    min_new_tokens: int = Field(0, ge=0, description="an integer >= 0")
+    num_return_sequences: int = Field(1, ge=1, description="an integer >= 1")
+    repetition_penalty: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="null or a finite number > 0"
+    )
+    seed: int = Field(0, ge=0, lt=2**63, description="an integer in [0, 2**63)")
+    stop_sequences: Annotated[
+        tuple[Annotated[str, Field(min_length=1)], ...],
+        BeforeValidator(_stop_sequences_as_tuple),
+        Field(strict=False),  # a list (JSON, YAML) is accepted and stored as a tuple
+    ] = Field((), description="a list of non-empty strings")
+
+    # Validators see the fields before them that are valid (`info.data`), so a rule between
+    # two fields is checked only when both are usable, as each field reports its own problem.
+    @field_validator("min_new_tokens")
+    @classmethod
+    def _min_not_above_max(cls, value: int, info: ValidationInfo) -> int:
+        maximum = info.data.get("max_new_tokens")
+        if maximum is not None and value > maximum:
+            raise rule_error(
+                f"min_new_tokens ({value}) must not exceed max_new_tokens ({maximum})"
+            )
+        return value
+
+    @field_validator("num_return_sequences")
+    @classmethod
+    def _greedy_returns_one(cls, value: int, info: ValidationInfo) -> int:
+        if info.data.get("do_sample") is False and value > 1:
+            raise rule_error(
+                "num_return_sequences > 1 with greedy decoding (do_sample=false) would return identical copies"
+            )
+        return value
+
+
+DECODING_FIELDS: Mapping[str, FieldInfo] = _DecodingFields.__pydantic_fields__
+
+
+class DecodingParameters(_DecodingFields):
     """How to decode. Frozen, validated on construction, serialisable with `as_dict`.
 
     Order of logits processing (the same as Hugging Face `generate`): repetition penalty,
@@ -58,76 +173,16 @@ class DecodingParameters:
     `stop_sequences`: text is cut before the first occurrence of any of them (finish_reason
     "stop_sequence"); a stop sequence that is a single token also ends decoding of that
     sequence early, like an end-of-sequence token.
+
+    Not `transformers.GenerationConfig`: that would import transformers (and torch) wherever
+    parameters are checked, and it accepts what our step loop does not implement (beams).
     """
 
-    do_sample: bool = True
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    max_new_tokens: int = 20
-    min_new_tokens: int = 0
-    num_return_sequences: int = 1
-    repetition_penalty: float | None = None
-    seed: int = 0
-    stop_sequences: tuple[str, ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        if isinstance(self.stop_sequences, str):
-            object.__setattr__(self, "stop_sequences", (self.stop_sequences,))
-        elif isinstance(self.stop_sequences, list | tuple):
-            object.__setattr__(self, "stop_sequences", tuple(self.stop_sequences))
-        problems = self.problems()
-        if problems:
-            raise InvalidParameters("invalid decoding parameters: " + "; ".join(problems))
-
-    def problems(self) -> list[str]:
-        """Every reason these parameters are unusable (empty when they are fine)."""
-        out: list[str] = []
-        if not isinstance(self.do_sample, bool):
-            out.append(f"do_sample must be true or false, not {self.do_sample!r}")
-        if (
-            not _is_number(self.temperature)
-            or not math.isfinite(self.temperature)
-            or self.temperature <= 0
-        ):
-            out.append(f"temperature must be a finite number > 0, not {self.temperature!r}")
-        if not _is_number(self.top_p) or not (0.0 < self.top_p <= 1.0):
-            out.append(f"top_p must be in (0, 1], not {self.top_p!r}")
-        if not _is_int(self.top_k) or self.top_k < 0:
-            out.append(f"top_k must be an integer >= 0 (0 = off), not {self.top_k!r}")
-        if not _is_int(self.max_new_tokens) or self.max_new_tokens < 1:
-            out.append(f"max_new_tokens must be an integer >= 1, not {self.max_new_tokens!r}")
-        if not _is_int(self.min_new_tokens) or self.min_new_tokens < 0:
-            out.append(f"min_new_tokens must be an integer >= 0, not {self.min_new_tokens!r}")
-        elif _is_int(self.max_new_tokens) and self.min_new_tokens > self.max_new_tokens:
-            out.append(
-                f"min_new_tokens ({self.min_new_tokens}) must not exceed max_new_tokens ({self.max_new_tokens})"
-            )
-        if not _is_int(self.num_return_sequences) or self.num_return_sequences < 1:
-            out.append(
-                f"num_return_sequences must be an integer >= 1, not {self.num_return_sequences!r}"
-            )
-        elif self.do_sample is False and self.num_return_sequences > 1:
-            out.append(
-                "num_return_sequences > 1 with greedy decoding (do_sample=false) would return identical copies"
-            )
-        if self.repetition_penalty is not None and (
-            not _is_number(self.repetition_penalty)
-            or not math.isfinite(self.repetition_penalty)
-            or self.repetition_penalty <= 0
-        ):
-            out.append(
-                f"repetition_penalty must be null or a finite number > 0, not {self.repetition_penalty!r}"
-            )
-        if not _is_int(self.seed) or not (0 <= self.seed < 2**63):
-            out.append(f"seed must be an integer in [0, 2**63), not {self.seed!r}")
-        if not isinstance(self.stop_sequences, tuple) or not all(
-            isinstance(s, str) and s for s in self.stop_sequences
-        ):
-            out.append(
-                f"stop_sequences must be a list of non-empty strings, not {self.stop_sequences!r}"
-            )
-        return out
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise InvalidParameters(field_reasons(error, values, DECODING_FIELDS, named=True)) from None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict; `DecodingParameters.from_dict(p.as_dict()) == p`."""
@@ -137,16 +192,18 @@ class DecodingParameters:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DecodingParameters:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - set(DECODING_FIELDS))
         if unknown:
-            raise InvalidParameters(
-                f"unknown decoding parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+            raise InvalidParameters.unknown(unknown)
         return cls(**dict(data))
 
     def replace(self, **changes: Any) -> DecodingParameters:
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The JSON Schema of the parameters (for editors and the API)."""
+        return TypeAdapter(_DecodingFields).json_schema()
 
 
 @dataclass(frozen=True)
@@ -227,7 +284,7 @@ def prompt_seeds_for(
     if len(seeds) != n_prompts:
         raise InvalidParameters(f"prompt_seeds has {len(seeds)} seeds for {n_prompts} prompts")
     for s in seeds:
-        if not _is_int(s) or not (0 <= s < 2**63):
+        if not isinstance(s, int) or isinstance(s, bool) or not (0 <= s < 2**63):
             raise InvalidParameters(f"prompt seed {s!r} is not an integer in [0, 2**63)")
     return seeds
 

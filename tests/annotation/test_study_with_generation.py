@@ -17,7 +17,7 @@ from annotation.models import Item, Study
 from annotation.spec import load_spec
 from annotation.study_builder import StudyBuildError, build_study, generate_missing_candidates
 from generation.models import Candidate, Context, GenerationJob, System
-from generation.validation import register_system
+from generation.services import register_system
 
 pytest_plugins = ["tests.generation.tiny_models"]
 pytestmark = [pytest.mark.django_db, pytest.mark.models]

@@ -28,7 +28,7 @@ from django.db import connection
 from annotation.models import Item
 from generation import jobs
 from generation.models import Candidate, Context, Dataset, GenerationJob
-from generation.validation import register_system
+from generation.services import register_system
 
 pytest_plugins = ["tests.generation.tiny_models"]
 pytestmark = [pytest.mark.redis, pytest.mark.models, pytest.mark.django_db(transaction=True)]

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from evalsite.routing import websocket_urlpatterns
 from generation import jobs
 from generation.models import Context, Dataset
-from generation.validation import register_system
+from generation.services import register_system
 
 pytest_plugins = ["tests.generation.tiny_models"]
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.models]

@@ -19,8 +19,8 @@ from django.core.management.base import CommandError
 
 from generation import jobs
 from generation.models import Candidate, Context, Dataset, GenerationJob, System
+from generation.services import register_system
 from generation.tasks import generate_chunk
-from generation.validation import register_system
 
 pytest_plugins = ["tests.generation.tiny_models"]
 pytestmark = [

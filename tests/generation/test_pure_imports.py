@@ -3,6 +3,7 @@ use decoding parameters, system configs and importers without loading a deep-lea
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -29,7 +30,7 @@ def test_importing_the_pure_parts_of_generation_does_not_import_torch():
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=settings.BASE_DIR,
-        env={"DJANGO_SETTINGS_MODULE": "evalsite.settings", "PATH": "/usr/bin:/bin"}, timeout=120,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "evalsite.settings", "DJANGO_DEBUG": "1"}, timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"imported {done.stdout.strip()}"

@@ -4,7 +4,8 @@ from pathlib import Path
 import yaml
 from django.core.management.base import BaseCommand, CommandError
 
-from generation.validation import ALL_KINDS, SystemConfigError, register_system
+from generation.services import register_system
+from generation.validation import ALL_KINDS, SystemConfigError
 
 
 def parse_set(values: list[str]) -> dict:
@@ -56,7 +57,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="system name (a slug)")
-        parser.add_argument("--kind", choices=ALL_KINDS, help="default: the config file's 'kind'")
+        parser.add_argument("--kind", choices=[str(kind) for kind in ALL_KINDS], help="default: the config file's 'kind'")
         parser.add_argument("--path", help="model folder (hf_causal, hf_seq2seq) or base model (dexperts)")
         parser.add_argument("--adapter", help="PEFT/LoRA adapter folder (hf_causal)")
         parser.add_argument("--expert", help="expert model folder (dexperts)")
