@@ -36,9 +36,10 @@ ELSEWHERE = [
     (r"export EVALSITE_DEMO=1", "tests/settings.py", 'os.environ.setdefault("EVALSITE_DEMO", "1")'),
     (r"\./scripts/demo\.sh", "tests/test_demo_script.py", "scripts/demo.sh"),
     (r"\./scripts/test\.sh", "tests/test_test_script.py", "scripts/test.sh"),
-    # scripts/test.sh installs requirements-test.txt, which includes requirements-generation.txt.
+    # scripts/test.sh installs requirements-test.txt: the project with the "generation" extra,
+    # which is all requirements-generation.txt installs, and the "test" extra.
     (r"\.venv/bin/python -m pip install -r requirements-generation\.txt", "requirements-test.txt",
-     "-r requirements-generation.txt"),
+     "-e .[generation,test]"),
     (r"\.venv/bin/daphne -b \S+ -p \d+ evalsite\.asgi:application", "tests/live_server.py",
      '"daphne", "-b", "127.0.0.1", "-p"'),
     (r"\.venv/bin/celery -A evalsite worker -Q gpu --concurrency 1", "tests/generation/test_celery_worker.py",
