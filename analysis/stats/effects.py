@@ -427,7 +427,7 @@ def bootstrap_ci(
             raise ValueError(f"unknown statistic {statistic!r}; use one of {sorted(_NAMED)}")
         fn: Callable[..., object] = _NAMED[statistic]
         vec = True
-        stat_name = statistic
+        stat_name: str = statistic
         wanted = 2 if statistic == "mean_difference" else 1
         if len(samples) != wanted:
             raise ValueError(f"statistic {statistic!r} needs {wanted} sample(s)")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -291,7 +292,7 @@ def _strongly_connected(w: np.ndarray) -> np.ndarray:
     reach = (w > 0) | np.eye(k, dtype=bool)
     for _ in range(max(1, math.ceil(math.log2(max(k, 2))))):
         reach = (reach.astype(np.float32) @ reach.astype(np.float32)) > 0
-    return reach.all(axis=(-2, -1))
+    return cast(np.ndarray, reach.all(axis=(-2, -1)))
 
 
 def _bt_mm(w: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, int, np.ndarray]:
@@ -365,8 +366,9 @@ def bradley_terry(
     else:
         if comparisons is None:
             raise ValueError("pass comparisons or wins")
-        pairs = [tuple(c) for c in comparisons]
-        tie_pairs = [tuple(t) for t in ties]
+        # Not a wins matrix: comparisons are (winner, loser) pairs, whatever holds them.
+        pairs = cast(list[tuple[object, object]], [tuple(c) for c in cast(Iterable[Iterable[object]], comparisons)])
+        tie_pairs = cast(list[tuple[object, object]], [tuple(t) for t in ties])
         w, names = bt_wins_matrix(pairs, tie_pairs, systems)
         np.fill_diagonal(w, 0.0)
         pos = {s: i for i, s in enumerate(names)}

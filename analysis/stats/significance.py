@@ -593,6 +593,7 @@ def two_sample_permutation_tests(
         return (sa / na - (totals[:, None] - sa) / nb).T
 
     if exact:
+        assert n_splits is not None  # refused above when too many to count
         combos = np.fromiter(
             itertools.combinations(range(big_n), na), dtype=np.dtype((np.intp, na)), count=n_splits
         )
@@ -794,7 +795,7 @@ class SignTestResult(StatResult):
     method: str
 
 
-_PREF_CODES = {
+_PREF_CODES: dict[object, float] = {
     "a": 1.0,
     "b": -1.0,
     "tie": 0.0,
