@@ -3,6 +3,8 @@
 #   install                      requirements-test.txt (and Debian's Chromium for the browser
 #                                tests, when run as root);
 #   ruff                         lint;
+#   ruff format                  `ruff format --check`: the code is formatted as pyproject.toml says;
+#   mypy                         type checks of the modules listed in pyproject.toml ([tool.mypy] files);
 #   tests on SQLite              the suite on the embedded default;
 #   tests on PostgreSQL + Redis  the suite again when they answer (EVALSITE_TEST_POSTGRES_URL,
 #                                EVALSITE_TEST_REDIS_URL): adds the concurrency and
@@ -17,8 +19,9 @@
 #
 # Environment (besides the URLs above):
 #   PYTHON                       interpreter that creates .venv (default python3)
-#   EVALSITE_TEST_PATHS          space-separated paths to test and lint instead of the whole
-#                                project (the script's own tests point it at a tiny folder)
+#   EVALSITE_TEST_PATHS          space-separated paths to test, lint, format-check and type-check
+#                                instead of the whole project (the script's own tests point it
+#                                at a tiny folder)
 #   EVALSITE_SKIP_INSTALL=1      skip the pip and Chromium installs (.venv must exist)
 #   EVALSITE_TEST_REPORT_DIR     keep the JUnit XML reports there (default: a temporary folder)
 set -uo pipefail  # no -e: a failing phase must not skip the next ones
@@ -84,6 +87,21 @@ started=$EPOCHREALTIME
 .venv/bin/ruff check "${LINT_PATHS[@]}"
 rc=$?
 record ruff check "$rc" "$started" "" "$([ "$rc" = 0 ] || echo "ruff check reported problems (status $rc)")"
+
+# --- ruff format ---------------------------------------------------------------------------
+echo "== ruff format =="
+started=$EPOCHREALTIME
+.venv/bin/ruff format --check "${LINT_PATHS[@]}"
+rc=$?
+record "ruff format" check "$rc" "$started" "" "$([ "$rc" = 0 ] || echo "files not formatted (status $rc): run .venv/bin/ruff format")"
+
+# --- mypy ----------------------------------------------------------------------------------
+echo "== mypy =="
+started=$EPOCHREALTIME
+# No paths: the modules [tool.mypy] files lists (the one place to extend).
+.venv/bin/mypy "${TEST_PATHS[@]}"
+rc=$?
+record mypy check "$rc" "$started" "" "$([ "$rc" = 0 ] || echo "mypy reported problems (status $rc)")"
 
 # --- the suite on SQLite -------------------------------------------------------------------
 echo "== test suite on SQLite =="

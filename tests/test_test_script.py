@@ -283,6 +283,29 @@ def test_a_lint_failure_fails_the_script_and_the_tests_still_run(tmp_path):
     assert out.splitlines()[-1] == "2 passed, 1 failed, 0 skipped"
 
 
+@needs_venv
+def test_unformatted_code_and_a_type_error_fail_their_own_phases(tmp_path):
+    folder = _fake_project(tmp_path, PASSING_TESTS)
+    (folder / "test_format.py").write_text("x=1\n")  # ruff format writes x = 1
+    (folder / "test_types.py").write_text('count: int = "three"\n')
+    rc, out, err = _run_script(folder, pg_url=NOWHERE_PG)
+    assert rc != 0
+    assert "would be reformatted" in out and "test_format.py" in out
+    assert 'test_types.py:1: error: Incompatible types in assignment' in out
+    assert _row(out, "ruff")[:4] == ["ok", "-", "-", "-"]
+    assert _row(out, "ruff format")[:4] == ["FAILED", "-", "1", "-"]
+    assert _row(out, "mypy")[:4] == ["FAILED", "-", "1", "-"]
+    assert _row(out, "tests on SQLite")[:4] == ["ok", "2", "0", "0"]
+    assert out.splitlines()[-1] == "2 passed, 2 failed, 0 skipped"
+
+
+@needs_venv
+def test_a_clean_project_passes_the_format_and_type_phases(tmp_path):
+    rc, out, err = _run_script(_fake_project(tmp_path, PASSING_TESTS), pg_url=NOWHERE_PG)
+    assert rc == 0, out + err
+    assert _row(out, "ruff format")[:1] == ["ok"] and _row(out, "mypy")[:1] == ["ok"]
+
+
 def test_an_unknown_argument_is_refused():
     done = subprocess.run(["bash", str(SCRIPT), "--require-service"], cwd=ROOT, capture_output=True,
                           text=True, timeout=30)
