@@ -194,6 +194,11 @@ def plural(n: int, singular: str, plural_form: str | None = None) -> str:
     return f"{n} {word}"
 
 
+def comma_list(values: Iterable[object]) -> str:
+    """ "a, b, c" for messages and the methods text; "(none)" for nothing."""
+    return ", ".join(str(v) for v in values) or "(none)"
+
+
 def join_words(values: Iterable[object], empty: str = "none") -> str:
     """ "a", "a and b", "a, b and c"."""
     items = [str(v) for v in values]

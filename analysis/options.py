@@ -1,0 +1,72 @@
+"""What a study analysis computes and how: :class:`AnalysisOptions`. Pure.
+
+Every choice made here ends up in the methods text (``analysis.methods``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["ALTERNATIVE_WORDS", "AnalysisOptions"]
+
+#: each test alternative as the methods text words it
+ALTERNATIVE_WORDS = {
+    "two-sided": "two-sided", "greater": "one-sided (greater)", "less": "one-sided (less)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisOptions:
+    """What to compute and how. Every choice ends up in ``AnalysisResult.methods``.
+
+    ``systems`` both selects systems and fixes their order (system_a of a comparison comes
+    before system_b; one-sided alternatives test system_a against system_b). Quality
+    thresholds are those of :func:`analysis.stats.annotator_quality` (None disables a rule).
+    """
+
+    alternative: str = "two-sided"
+    family: str = "per_dimension"
+    n_permutations: int = 10_000
+    n_bootstrap: int = 2_000
+    seed: int = 0
+    confidence: float = 0.95
+    alpha: float = 0.05
+    systems: tuple[str, ...] | None = None
+    dimensions: tuple[str, ...] | None = None
+    exclude_annotators: tuple[str, ...] = ()
+    exclude_flagged: bool = False
+    include_partial: bool = False
+    paired_min_overlap: float = 0.8
+    min_median_seconds: float | None = 3.0
+    max_straightline: float | None = 0.8
+    min_sd: float | None = 0.0
+    min_attention_pass: float | None = 0.8
+    min_judgments: int = 5
+
+    def __post_init__(self) -> None:
+        if self.alternative not in ALTERNATIVE_WORDS:
+            raise ValueError(
+                f"alternative must be one of two-sided, greater, less (got {self.alternative!r})"
+            )
+        if self.family not in ("per_dimension", "all"):
+            raise ValueError(f"family must be 'per_dimension' or 'all' (got {self.family!r})")
+        if int(self.n_permutations) < 1 or int(self.n_bootstrap) < 1:
+            raise ValueError("n_permutations and n_bootstrap must be at least 1")
+        if not 0.0 < self.confidence < 1.0:
+            raise ValueError("confidence must be in (0, 1)")
+        if not 0.0 < self.paired_min_overlap <= 1.0:
+            raise ValueError("paired_min_overlap must be in (0, 1]")
+        for name in ("systems", "dimensions", "exclude_annotators"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                if isinstance(value, str):
+                    value = tuple(v for v in value.split(",") if v)
+                object.__setattr__(self, name, tuple(str(v) for v in value))
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for key in ("systems", "dimensions", "exclude_annotators"):
+            if out[key] is not None:
+                out[key] = list(out[key])
+        return out

@@ -1,0 +1,393 @@
+"""Rating studies: item means, summaries, comparisons, agreement, length bias and position
+effects. Pure.
+
+The unit of analysis is the item (context x system): each item's ratings are averaged
+first (:class:`_ItemArrays`, dimensions x systems x contexts), and summaries, t-tests,
+effect sizes, permutation tests and bootstrap intervals work on item means. A pair of
+systems is compared with a paired t-test on the contexts both were rated on when they
+share at least ``paired_min_overlap`` of the contexts of either system, otherwise with
+Welch's t-test on all item means of each system.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis import stats as st
+from analysis.formatting import comma_list
+from core.vocabulary import DimensionType
+
+from .agreement_long import fleiss_from_long, krippendorff_alpha_long
+from .canonical_frame import CATEGORICAL_TYPES
+from .corrections import correct_p_values
+from .options import AnalysisOptions
+from .resampling import (
+    TAG_BOOT_PAIRED,
+    TAG_BOOT_TWO,
+    TAG_PAIRED_PERM,
+    TAG_SPLIT_PERM,
+    percentile_ci,
+    rng_for,
+    shared_bootstrap_means,
+)
+from .result import table_frame
+
+__all__ = ["position_rows", "rating_core", "rating_length_bias"]
+
+
+@dataclasses.dataclass
+class _ItemArrays:
+    dims: list[str]
+    systems: list[str]
+    contexts: np.ndarray
+    mean: np.ndarray  # (D, S, C) item means, NaN where the item has no rating
+    mean_z: np.ndarray
+    count: np.ndarray  # (D, S, C) ratings per item
+    length: np.ndarray | None  # (S, C) mean response length per item
+
+
+def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted uniques, codes) -- hash-based factorize, then codes renumbered in sort order."""
+    codes, uniques = pd.factorize(values, sort=False)
+    uniques = np.asarray(uniques, dtype=object)
+    order = np.argsort(uniques.astype(str), kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return uniques[order], rank[codes].astype(np.int64)
+
+
+def _item_arrays(frame: pd.DataFrame, dims: list[dict], systems: list[str]) -> _ItemArrays:
+    dim_keys = [d["key"] for d in dims]
+    contexts, c_codes = _sorted_codes(frame["context"])
+    d_codes = frame["_dim"].to_numpy().astype(np.int64)
+    s_codes = pd.Categorical(frame["system"], categories=systems).codes.astype(np.int64)
+    n_d, n_s, n_c = len(dim_keys), len(systems), contexts.size
+    flat = (d_codes * n_s + s_codes) * n_c + c_codes
+    size = n_d * n_s * n_c
+    count = np.bincount(flat, minlength=size).astype(np.float64)
+    total = np.bincount(flat, weights=frame["value"].to_numpy(np.float64), minlength=size)
+    z = frame["value_z"].to_numpy(np.float64)
+    zok = ~np.isnan(z)
+    zcount = np.bincount(flat[zok], minlength=size).astype(np.float64)
+    ztotal = np.bincount(flat[zok], weights=z[zok], minlength=size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(count > 0, total / count, np.nan)
+        mean_z = np.where(zcount > 0, ztotal / zcount, np.nan)
+    shape = (n_d, n_s, n_c)
+    length = None
+    if "response_length" in frame.columns:
+        lens = pd.to_numeric(frame["response_length"], errors="coerce").to_numpy(np.float64)
+        ok = ~np.isnan(lens)
+        if ok.any():
+            sc = s_codes[ok] * n_c + c_codes[ok]
+            lc = np.bincount(sc, minlength=n_s * n_c)
+            lt = np.bincount(sc, weights=lens[ok], minlength=n_s * n_c)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                length = np.where(lc > 0, lt / lc, np.nan).reshape(n_s, n_c)
+    return _ItemArrays(
+        dim_keys, systems, contexts, mean.reshape(shape), mean_z.reshape(shape),
+        count.reshape(shape), length,
+    )
+
+
+def _rating_summary(items: _ItemArrays, confidence: float) -> pd.DataFrame:
+    rows = []
+    for d, dim in enumerate(items.dims):
+        for s, system in enumerate(items.systems):
+            x = items.mean[d, s]
+            x = x[~np.isnan(x)]
+            ci = st.mean_ci(x, confidence=confidence) if x.size else None
+            zx = items.mean_z[d, s]
+            zx = zx[~np.isnan(zx)]
+            rows.append(
+                {
+                    "dimension": dim,
+                    "system": system,
+                    "n_judgments": int(items.count[d, s].sum()),
+                    "n_items": int(x.size),
+                    "mean": ci.mean if ci else math.nan,
+                    "sd": ci.sd if ci else math.nan,
+                    "ci_low": ci.ci_low if ci else math.nan,
+                    "ci_high": ci.ci_high if ci else math.nan,
+                    "mean_z": float(zx.mean()) if zx.size else math.nan,
+                }
+            )
+    return table_frame("summary", rows)
+
+
+def _rating_comparisons(
+    items: _ItemArrays, options: AnalysisOptions, *, resample: bool
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """All pairwise comparisons per dimension and variant; resampling shared by size."""
+    alt = options.alternative
+    rows: list[dict] = []
+    paired_groups: dict[int, list[tuple[int, np.ndarray]]] = {}
+    split_groups: dict[tuple[int, int], list[tuple[int, np.ndarray, np.ndarray]]] = {}
+    n_sys = len(items.systems)
+    for variant, arr in (("raw", items.mean), ("z", items.mean_z)):
+        for d, dim in enumerate(items.dims):
+            for i in range(n_sys):
+                for j in range(i + 1, n_sys):
+                    xa_all, xb_all = arr[d, i], arr[d, j]
+                    has_a, has_b = ~np.isnan(xa_all), ~np.isnan(xb_all)
+                    shared = has_a & has_b
+                    n_shared, na_all, nb_all = int(shared.sum()), int(has_a.sum()), int(has_b.sum())
+                    paired = n_shared >= 2 and n_shared >= options.paired_min_overlap * max(
+                        na_all, nb_all
+                    )
+                    row: dict[str, Any] = {
+                        "dimension": dim,
+                        "system_a": items.systems[i],
+                        "system_b": items.systems[j],
+                        "alternative": alt,
+                        "variant": variant,
+                    }
+                    if paired:
+                        xa, xb = xa_all[shared], xb_all[shared]
+                        tt = st.paired_t_test(xa, xb, alternative=alt, confidence=options.confidence)
+                        dz = st.cohens_dz(xa, xb).value
+                        row.update(design="paired", n=tt.n, n_a=tt.n, n_b=tt.n)
+                        key = len(rows)
+                        if tt.n >= 2:
+                            paired_groups.setdefault(tt.n, []).append((key, xa - xb))
+                    else:
+                        xa, xb = xa_all[has_a], xb_all[has_b]
+                        tt = st.welch_t_test(xa, xb, alternative=alt, confidence=options.confidence)
+                        dz = math.nan
+                        row.update(design="welch", n=tt.n, n_a=tt.n_a, n_b=tt.n_b)
+                        key = len(rows)
+                        if tt.n_a >= 2 and tt.n_b >= 2:
+                            split_groups.setdefault((tt.n_a, tt.n_b), []).append((key, xa, xb))
+                    dp = st.cohens_d_pooled(xa, xb)
+                    g = st.hedges_g(xa, xb, paired=False)
+                    row.update(
+                        mean_a=tt.mean_a,
+                        mean_b=tt.mean_b,
+                        mean_diff=tt.mean_diff,
+                        t=tt.t,
+                        df=tt.df,
+                        p_value=tt.p,
+                        p_permutation=math.nan,
+                        cohens_d_pooled=dp.value,
+                        cohens_dz=dz,
+                        hedges_g=g.value,
+                        ci_low=math.nan,
+                        ci_high=math.nan,
+                    )
+                    rows.append(row)
+    perm_labels: set[str] = set()
+    if resample:
+        for n, group in sorted(paired_groups.items()):
+            keys = [k for k, _ in group]
+            diffs = np.vstack([d for _, d in group])
+            perms = st.paired_permutation_tests(
+                diffs,
+                alternative=alt,
+                n_resamples=options.n_permutations,
+                seed=rng_for(options, TAG_PAIRED_PERM, n),
+            )
+            boot = shared_bootstrap_means(
+                diffs, options.n_bootstrap, rng_for(options, TAG_BOOT_PAIRED, n)
+            )
+            lo, hi = percentile_ci(boot, options.confidence)
+            for idx, key in enumerate(keys):
+                rows[key].update(p_permutation=perms[idx].p, ci_low=lo[idx], ci_high=hi[idx])
+                perm_labels.add(perms[idx].method)
+        for (na, nb), group in sorted(split_groups.items()):
+            keys = [k for k, _, _ in group]
+            a = np.vstack([x for _, x, _ in group])
+            b = np.vstack([y for _, _, y in group])
+            perms = st.two_sample_permutation_tests(
+                a,
+                b,
+                alternative=alt,
+                n_resamples=options.n_permutations,
+                seed=rng_for(options, TAG_SPLIT_PERM, na, nb),
+            )
+            boot_rng = rng_for(options, TAG_BOOT_TWO, na, nb)
+            boot = shared_bootstrap_means(a, options.n_bootstrap, boot_rng)
+            boot -= shared_bootstrap_means(b, options.n_bootstrap, boot_rng)
+            lo, hi = percentile_ci(boot, options.confidence)
+            for idx, key in enumerate(keys):
+                rows[key].update(p_permutation=perms[idx].p, ci_low=lo[idx], ci_high=hi[idx])
+                perm_labels.add(perms[idx].method)
+    frame = table_frame("comparisons", rows)
+    correct_p_values(frame, "p_value", "p_holm", "p_bonferroni", options, ["variant"])
+    meta = {
+        "designs": sorted(set(frame["design"])) if len(frame) else [],
+        "permutation_labels": sorted(perm_labels),
+        "paired_sizes": sorted(paired_groups),
+        "split_sizes": sorted(split_groups),
+    }
+    return frame, meta
+
+
+def _icc_rows(dim: str, unit: np.ndarray, annot: np.ndarray, vals: np.ndarray) -> list[dict]:
+    """ICC per dimension: two-way random ICC(2,1)/ICC(2,k) when every annotator rated every
+    item (fully crossed), else one-way ICC(1,1)/ICC(1,k) on rating slots."""
+    frame = pd.DataFrame({"unit": unit, "annotator": annot, "value": vals})
+    frame = frame.groupby(["unit", "annotator"], sort=True, as_index=False)["value"].mean()
+    n_units = frame["unit"].nunique()
+    n_ann = frame["annotator"].nunique()
+    rows = []
+    crossed = n_ann >= 2 and n_units >= 2 and len(frame) == n_units * n_ann
+    if crossed:
+        mat = st.ratings_matrix_from_long(frame, "unit", "annotator", "value").to_numpy()
+        forms = ("ICC(2,1)", "ICC(2,k)")
+        note = "fully crossed: two-way random effects, absolute agreement"
+    else:
+        mat = st.slot_matrix_from_long(frame, "unit", "value").to_numpy()
+        forms = ("ICC(1,1)", "ICC(1,k)")
+        note = (
+            f"different raters per item: one-way random effects on the first {mat.shape[1]} "
+            "ratings of each item"
+        )
+    if mat.shape[0] < 2 or mat.shape[1] < 2:
+        for form in forms:
+            rows.append(
+                {"dimension": dim, "metric": form, "value": math.nan, "n_items": int(mat.shape[0]),
+                 "n_raters": int(mat.shape[1]) if mat.ndim == 2 else 0, "level": "interval",
+                 "ci_low": math.nan, "ci_high": math.nan,
+                 "note": "needs at least 2 items with 2 ratings each"}
+            )
+        return rows
+    res = st.icc_all(mat)
+    for form in forms:
+        r = res[form]
+        why = note
+        if math.isnan(r.value):
+            why = "no variation in the ratings: ICC undefined"
+        rows.append(
+            {"dimension": dim, "metric": form, "value": r.value, "n_items": r.n_items, "n_raters": r.n_raters,
+             "level": "interval", "ci_low": r.ci_low, "ci_high": r.ci_high, "note": why}
+        )
+    return rows
+
+
+def _rating_agreement(frame: pd.DataFrame, dims: list[dict]) -> pd.DataFrame:
+    rows: list[dict] = []
+    dim_codes = frame["_dim"].to_numpy()
+    for code, dim in enumerate(dims):
+        key, kind, level = dim["key"], dim["type"], dim["level"]
+        sub = frame.loc[dim_codes == code]
+        sc = pd.factorize(sub["system"])[0].astype(np.int64)
+        cc = pd.factorize(sub["context"])[0].astype(np.int64)
+        unit = sc * (int(cc.max()) + 1 if cc.size else 1) + cc
+        vals = sub["value"].to_numpy(np.float64)
+        annot = sub["annotator"].to_numpy()
+        ka = krippendorff_alpha_long(unit, vals, level)
+        _, inv = np.unique(unit, return_inverse=True)
+        m = np.bincount(inv) if unit.size else np.array([], dtype=int)
+        pairable = m[inv] >= 2 if unit.size else np.array([], dtype=bool)
+        rows.append(
+            {"dimension": key, "metric": "krippendorff_alpha", "value": ka.alpha,
+             "n_items": ka.n_units, "n_raters": int(pd.unique(annot[pairable]).size),
+             "level": level, "ci_low": math.nan, "ci_high": math.nan,
+             "note": _alpha_note(ka)}
+        )
+        # ICC treats ratings as interval data: sliders and Likert scales, never a checkbox
+        if unit.size and kind != DimensionType.CHECKBOX:
+            rows.extend(_icc_rows(key, unit, annot, vals))
+        if kind in CATEGORICAL_TYPES:
+            cats = sorted(pd.unique(vals).tolist())
+            res, why = fleiss_from_long(unit, vals, cats) if unit.size else (None, "no judgments")
+            names = [_category_name(c, kind) for c in cats]
+            if res is not None and math.isnan(res.kappa):
+                why = (f"every rating is in one category ({comma_list(names)}): expected "
+                       "agreement is 1, kappa undefined")
+                res_ok = False
+            else:
+                res_ok = res is not None
+            rows.append(
+                {"dimension": key, "metric": "fleiss_kappa",
+                 "value": res.kappa if res_ok else math.nan,
+                 "n_items": res.n_items if res else int((m >= 2).sum()) if unit.size else 0,
+                 "n_raters": res.n_raters if res else 0, "level": "nominal",
+                 "ci_low": math.nan, "ci_high": math.nan,
+                 "note": (f"categories {comma_list(names)}; raters per item fixed"
+                          if res_ok else why)}
+            )
+    return table_frame("agreement", rows)
+
+
+def _alpha_note(ka: st.KrippendorffAlphaResult) -> str:
+    """Why Krippendorff's alpha is missing ("" when it is not)."""
+    if not math.isnan(ka.alpha):
+        return ""
+    if ka.n_units == 0:
+        return "needs an item with at least 2 ratings"
+    return "every rating is the same: expected disagreement is 0, alpha undefined"
+
+
+def _category_name(value: float, kind: str) -> str:
+    if kind == DimensionType.CHECKBOX:
+        return "Yes" if value else "No"
+    return _num(value)
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def rating_length_bias(items: _ItemArrays) -> pd.DataFrame:
+    if items.length is None:
+        return table_frame("length_bias")
+    rows = []
+    for d, dim in enumerate(items.dims):
+        scopes = [("all", slice(None))] + [(s, i) for i, s in enumerate(items.systems)]
+        for name, sel in scopes:
+            y = items.mean[d, sel].ravel()
+            x = items.length[sel].ravel()
+            res = st.length_bias(y, x)
+            rows.append(
+                {"dimension": dim, "system": name, "n": res.n, "pearson_r": res.pearson_r,
+                 "pearson_p": res.pearson_p, "spearman_rho": res.spearman_rho,
+                 "spearman_p": res.spearman_p}
+            )
+    return table_frame("length_bias", rows)
+
+
+def position_rows(frame: pd.DataFrame, dims: list[dict], value_col: str) -> list[dict]:
+    rows = []
+    for factor, col, what in (
+        ("position", "position", "rating change per position step inside a batch"),
+        ("block", "block", "rating change per block step (block order) inside a batch"),
+    ):
+        if col not in frame.columns:
+            continue
+        pos = pd.to_numeric(frame[col], errors="coerce").to_numpy(np.float64)
+        if pd.Series(pos).nunique() < 2:
+            continue
+        dim_codes = frame["_dim"].to_numpy()
+        values = frame[value_col].to_numpy(np.float64)
+        annotators = frame["annotator"].to_numpy()
+        for code, dim in enumerate(dims):
+            sel = dim_codes == code
+            res = st.position_effect(values[sel], pos[sel], groups=annotators[sel])
+            rows.append(
+                {"dimension": dim["key"], "factor": factor, "estimate": res.slope, "se": res.se,
+                 "statistic": res.t, "df": res.df, "p_value": res.p, "n": res.n,
+                 "n_groups": res.n_groups,
+                 "description": f"{what}; within-annotator OLS slope, t-test"}
+            )
+    return rows
+
+
+def rating_core(
+    frame: pd.DataFrame, dims: list[dict], systems: list[str], options: AnalysisOptions,
+    *, resample: bool
+) -> dict[str, Any]:
+    items = _item_arrays(frame, dims, systems)
+    comparisons, meta = _rating_comparisons(items, options, resample=resample)
+    return {
+        "items": items,
+        "summary": _rating_summary(items, options.confidence),
+        "comparisons": comparisons,
+        "agreement": _rating_agreement(frame, dims),
+        "meta": meta,
+    }
