@@ -1,5 +1,9 @@
 """Shared fixtures. The suite runs on SQLite by default and on PostgreSQL when
-DATABASE_URL points at one (see scripts/test.sh and .ci/run)."""
+DATABASE_URL points at one (see scripts/test.sh and .ci/run).
+
+The session runs on the embedded demo's settings: tests/settings.py (pytest-django's
+settings module, loaded before this file) sets EVALSITE_DEMO=1 in the environment, which the
+servers, workers and commands the tests start inherit."""
 
 from __future__ import annotations
 
