@@ -137,6 +137,26 @@ def test_ci_runs_exactly_the_readme_command_with_services_required():
     assert commands[-1] == "bash scripts/test.sh --require-services"
 
 
+def test_each_dependency_is_listed_once_in_pyproject():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    groups = {"": project["dependencies"], **project["optional-dependencies"]}
+    assert set(groups) == {"", "generation", "test"}
+    names = [re.split(r"[\[=<>!~ ]", dep, maxsplit=1)[0].lower() for deps in groups.values() for dep in deps]
+    assert len(names) == len(set(names)), "a dependency listed twice"
+    assert "torch==2.13.0" in groups["generation"]  # a looser range pulls CUDA builds
+    assert "ruff==0.17.*" in groups["test"]
+    assert not {"dj-database-url", "accelerate", "pytest-xdist"} & set(names)
+    # The requirements files only install the project with its extras.
+    installs = {}
+    for path in ROOT.glob("requirements*.txt"):
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        installs[path.name] = lines
+    assert installs == {"requirements.txt": ["-e ."], "requirements-generation.txt": ["-e .[generation]"],
+                        "requirements-test.txt": ["-e .[generation,test]"]}
+
+
 # --- the script end to end on fake tests ----------------------------------------------------
 
 FAKE_TESTS = '''import os
