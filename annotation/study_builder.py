@@ -3,19 +3,16 @@
 spec → contexts (sampled, stratified) → candidates per system → designed batches →
 Items, Batches, BatchEntries, BatchSlots, all in one transaction: an error leaves nothing.
 
-Systems of a generated kind (hf_causal, hf_seq2seq, dexperts) get their candidates from a
-generation job first (`generate_missing_candidates`), BEFORE the study's transaction: the
-contexts are stored, the job runs (in-process without a broker; on the Celery workers with
-one, waited for with a timeout) and its candidates are then used like any other. An error
-after that step leaves the contexts and the generated candidates (a re-run reuses them)
-but no study.
+Systems of a generated kind (hf_causal, hf_seq2seq, dexperts) get their candidates from
+`generation.services.ensure_candidates` first, BEFORE the study's transaction: the configs are
+validated, the contexts stored, the jobs run (in-process without a broker; on the Celery
+workers with one, waited for with a timeout) and their candidates are then used like any
+other. An error after that step leaves the contexts and the generated candidates (a re-run
+reuses them) but no study.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +21,7 @@ from typing import Any
 from django.db import transaction
 
 from generation.models import Candidate, Context, Dataset, System
+from generation.services import CandidatesUnavailable, SystemRequest, ensure_candidates
 
 from . import design as design_module
 from . import spec as spec_module
@@ -65,22 +63,19 @@ def build_study_from_spec(
     design = spec.make_design(chosen_ids)
     design_spec = data["design"]
 
+    def stored_contexts() -> dict[str, Context]:
+        dataset, _ = Dataset.objects.get_or_create(
+            name=f"{name}-contexts", defaults={"format": "jsonl", "source_path": str(contexts_path)}
+        )
+        return _store_contexts(dataset, [by_id[c] for c in chosen_ids])
+
     generated = None
     if any(s.needs_generation for s in spec.systems):
-        prepared = prepare_generated_systems(spec)  # validates every config; writes nothing
-        dataset, _ = Dataset.objects.get_or_create(
-            name=f"{name}-contexts", defaults={"format": "jsonl", "source_path": str(contexts_path)}
-        )
-        context_rows = _store_contexts(dataset, [by_id[c] for c in chosen_ids])
-        generated = generate_missing_candidates(
-            spec, context_rows, prepared=prepared, progress=progress, timeout=generation_timeout
-        )
+        # Configs are validated before `stored_contexts` runs: an invalid one writes nothing.
+        generated = _ensure_candidates(spec, stored_contexts, progress=progress, timeout=generation_timeout)
 
     with transaction.atomic():
-        dataset, _ = Dataset.objects.get_or_create(
-            name=f"{name}-contexts", defaults={"format": "jsonl", "source_path": str(contexts_path)}
-        )
-        context_rows = _store_contexts(dataset, [by_id[c] for c in chosen_ids])
+        context_rows = stored_contexts()
         candidates = _store_candidates(spec, context_rows, by_id, generated)
         attention = _store_attention_checks(spec)
         study = Study.objects.create(
@@ -192,187 +187,39 @@ def _store_candidates(spec, context_rows, records, generated=None) -> dict[tuple
 # --------------------------------------------------------------------------- generation
 
 
-@dataclass(frozen=True)
-class PreparedSystem:
-    """A generated system of the spec, its validated config and its row if registered."""
-
-    index: int
-    name: str
-    kind: str
-    config: dict[str, Any]
-    existing: System | None
+def _generated_systems(spec) -> list[SystemRequest]:
+    return [
+        SystemRequest(index, s["name"], s["kind"], s.get("config") or {})
+        for index, s in enumerate(spec.to_dict()["systems"])
+        if s.get("needs_generation")
+    ]
 
 
-def prepare_generated_systems(spec) -> list[PreparedSystem]:
-    """Validate the config of every generated system of the spec (no writes).
-
-    A system already registered (register_system, or an earlier study) keeps its model
-    options; the spec may override its decoding parameters and job options
-    (samples_per_context, sample_index, batch_size, chunk_size). A spec that names other model
-    options for a registered name is refused.
-    """
-    from generation.validation import (
-        SystemConfigError,
-        load_options,
-        normalize_config,
-        split_config,
-    )
-
-    out = []
-    for index, system_spec in enumerate(spec.to_dict()["systems"]):
-        if not system_spec.get("needs_generation"):
-            continue
-        name, kind = system_spec["name"], system_spec["kind"]
-        raw = dict(system_spec.get("config") or {})
-        where = f"systems[{index}].config."
-        existing = System.objects.filter(name=name).first()
-        if existing is not None and existing.kind != kind:
-            raise StudyBuildError(
-                f"systems: {name!r} is already registered as kind {existing.kind!r}, not {kind!r}; use another name"
-            )
-        try:
-            if existing is None:
-                config = normalize_config(kind, raw, base_dir=spec.base_dir)
-            else:
-                load, decoding, job_options, problems = split_config(kind, raw)
-                if problems:
-                    raise SystemConfigError(problems)
-                if load:
-                    config = normalize_config(kind, raw, base_dir=spec.base_dir)
-                    if load_options(kind, config) != load_options(kind, existing.config):
-                        raise StudyBuildError(
-                            f"{where[:-1]}: {name!r} is already registered with other model options "
-                            f"({load_options(kind, existing.config)}); leave them out of the spec to use "
-                            "the registered ones, or use another system name"
-                        )
-                else:
-                    registered = {k: v for k, v in existing.config.items() if k != "checkpoint"}
-                    merged = {**registered, **job_options,
-                              "decoding": {**(registered.get("decoding") or {}), **decoding}}
-                    config = normalize_config(kind, merged, check_files=False)
-                    if "checkpoint" in existing.config:
-                        config["checkpoint"] = existing.config["checkpoint"]
-        except SystemConfigError as error:
-            raise StudyBuildError(error.prefixed(where)) from None
-        out.append(PreparedSystem(index, name, kind, config, existing))
-    return out
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def _ensure_candidates(
+    spec, contexts: Callable[[], dict[str, Context]], *, progress: Callable[[str], None] | None,
+    timeout: float | None,
+) -> dict[str, dict[str, Candidate]]:
+    """`generation.services.ensure_candidates` for the spec's generated systems; its problems
+    named by the spec's fields (``systems[0].config.top_p: ...``)."""
+    try:
+        return ensure_candidates(
+            _generated_systems(spec), contexts, base_dir=spec.base_dir, progress=progress, timeout=timeout
+        )
+    except CandidatesUnavailable as error:
+        raise StudyBuildError(error.prefixed("systems")) from None
 
 
 def generate_missing_candidates(
     spec,
     context_rows: dict[str, Context],
     *,
-    prepared: list[PreparedSystem] | None = None,
     progress: Callable[[str], None] | None = None,
     timeout: float | None = None,
 ) -> dict[str, dict[str, Candidate]]:
-    """Run (or reuse) a generation job per generated system over the sampled contexts and
-    return {system name: {context id: the candidate of sample `sample_index`}}.
-
-    Runs outside any transaction, before the study is created. A job of the same system,
-    decoding parameters, samples and contexts is reused (completed) or resumed (missing
-    chunks only), so re-running a failed build does not generate twice. Eager (no broker):
-    the chunks run here. With a broker: dispatched to the `gpu` queue and waited for, up to
-    `timeout` seconds (default: EVALSITE_GENERATION_TIMEOUT, else 6 hours), with progress lines.
-    """
-    from generation import jobs
-
-    say = progress or _say
-    if prepared is None:
-        prepared = prepare_generated_systems(spec)
-    if timeout is None:
-        timeout = float(os.environ.get("EVALSITE_GENERATION_TIMEOUT", 6 * 3600))
-    context_ids = sorted(c.pk for c in context_rows.values())
-    by_pk = {c.pk: cid for cid, c in context_rows.items()}
-    out: dict[str, dict[str, Candidate]] = {}
-    for p in prepared:
-        system = p.existing
-        if system is None:
-            system, _ = System.objects.get_or_create(name=p.name, defaults={"kind": p.kind, "config": p.config})
-            if system.kind != p.kind:
-                raise StudyBuildError(f"systems: {p.name!r} is already registered as kind {system.kind!r}")
-        job = _matching_job(system, p.config, context_ids)
-        if job is None:
-            try:
-                job = jobs.create_job(
-                    system, context_ids, decoding=p.config["decoding"],
-                    samples_per_context=p.config["samples_per_context"],
-                    chunk_size=p.config["chunk_size"], batch_size=p.config["batch_size"],
-                )
-            except jobs.JobError as error:
-                raise StudyBuildError(f"systems[{p.index}].config: {error}") from None
-        _run_job(job, p, say, timeout)
-        chosen = Candidate.objects.filter(generation_job=job, sample_index=p.config["sample_index"])
-        out[p.name] = {by_pk[c.context_id]: c for c in chosen if c.context_id in by_pk}
-    return out
-
-
-def _matching_job(system: System, config: dict, context_ids: list[int]):
-    from generation.jobs import job_context_ids
-    from generation.models import GenerationJob
-    from generation.validation import backend_spec
-
-    spec = backend_spec(system.kind, system.config)
-    candidates = GenerationJob.objects.filter(
-        system=system, samples_per_context=config["samples_per_context"]
-    ).order_by("-id")[:50]
-    for job in candidates:
-        if job.decoding == config["decoding"] and job.backend_spec == spec and job_context_ids(job) == context_ids:
-            return job
-    return None
-
-
-def _run_job(job, prepared: PreparedSystem, say: Callable[[str], None], timeout: float) -> None:
-    from generation import jobs
-    from generation.models import GenerationJob
-
-    status = GenerationJob.Status
-    job.refresh_from_db()
-    first = jobs.job_progress(job)
-    if first.status == status.COMPLETED:
-        say(f"{prepared.name}: reusing the {first.total} candidates of generation job {job.pk}")
-        return
-    eager = jobs.is_eager()
-    say(f"{prepared.name}: generating {first.total - first.done} of {first.total} candidates "
-        f"(job {job.pk}{', in this process' if eager else ', on the gpu queue'})")
-    try:
-        if job.status == status.PENDING:
-            jobs.dispatch_job(job)
-        elif not (job.status == status.RUNNING and not eager):
-            jobs.resume_job(job)  # failed / cancelled / an in-process run that died
-    except Exception as error:  # eager: a chunk failed (the job is marked failed)
-        p = jobs.job_progress(job)
-        raise StudyBuildError(
-            f"systems[{prepared.index}]: generating the candidates of {prepared.name!r} failed "
-            f"(job {job.pk}, {p.done}/{p.total} stored): {p.error or error}"
-        ) from None
-    if not eager:
-        last = [0.0]
-
-        def report(p) -> None:
-            now = time.monotonic()
-            if p.finished or now - last[0] >= 2.0:
-                last[0] = now
-                say(f"{prepared.name}: {p.done}/{p.total} candidates (job {job.pk}, {p.status})")
-
-        try:
-            jobs.wait_for_job(job, timeout=timeout, on_progress=report)
-        except jobs.JobTimeout as error:
-            raise StudyBuildError(
-                f"systems[{prepared.index}]: {error}; the workers keep generating: run create_study "
-                f"again when `python manage.py generate {job.pk}` shows it completed"
-            ) from None
-    p = jobs.job_progress(job)
-    if p.status != status.COMPLETED:
-        raise StudyBuildError(
-            f"systems[{prepared.index}]: generation job {job.pk} for {prepared.name!r} is {p.status} "
-            f"({p.done}/{p.total})" + (f": {p.error}" if p.error else "")
-        )
-    say(f"{prepared.name}: {p.done} candidates generated (job {job.pk})")
+    """The candidates of the spec's generated systems over stored contexts:
+    {system name: {context id: the candidate of sample `sample_index`}} (see
+    `generation.services.ensure_candidates`: jobs are reused, resumed or created and run)."""
+    return _ensure_candidates(spec, lambda: context_rows, progress=progress, timeout=timeout)
 
 
 def _store_attention_checks(spec) -> dict[str, dict[str, Any]]:

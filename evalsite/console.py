@@ -98,8 +98,8 @@ def _display(table) -> dict:
 @staff_member_required
 def generation_jobs(request: HttpRequest) -> HttpResponse:
     """Generation jobs with their progress, updated live over WebSockets."""
-    from generation.jobs import job_progress
     from generation.models import GenerationJob
+    from generation.selectors import job_progress
 
     jobs = []
     for job in GenerationJob.objects.select_related("system", "dataset").order_by("-id")[:100]:

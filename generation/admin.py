@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.db.models import Count
 
 from .models import Candidate, Context, Dataset, GenerationJob, System
+from .selectors import JobError, job_progress
+from .services import cancel_job, resume_job
 
 
 @admin.register(Dataset)
@@ -58,8 +60,6 @@ class GenerationJobAdmin(admin.ModelAdmin):
         done = getattr(obj, "n_done", None)
         n = getattr(obj, "n_contexts", None)
         if done is None or n is None:
-            from .jobs import job_progress
-
             p = job_progress(obj)
             done, total = p.done, p.total
         else:
@@ -68,16 +68,12 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected jobs")
     def cancel_jobs(self, request, queryset):
-        from .jobs import cancel_job
-
         for job in queryset:
             cancel_job(job)
         self.message_user(request, f"cancelled {queryset.count()} job(s)", messages.SUCCESS)
 
     @admin.action(description="Resume the selected jobs (re-dispatch chunks with missing candidates)")
     def resume_jobs(self, request, queryset):
-        from .jobs import JobError, resume_job
-
         for job in queryset:
             try:
                 resume_job(job)

@@ -1,6 +1,6 @@
 """Live progress of a generation job for researchers, over a WebSocket (staff only).
 
-Workers publish to the channel-layer group `generation-job-{id}` (generation/jobs.py);
+Workers publish to the channel-layer group `generation-job-{id}` (generation/progress.py);
 with a Redis channel layer (CHANNEL_LAYER_URL) those events cross processes and machines.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from .jobs import JobError, job_progress, progress_group
+from .progress import progress_group
+from .selectors import JobError, job_progress
 
 
 class GenerationJobConsumer(AsyncJsonWebsocketConsumer):

@@ -116,10 +116,10 @@ def test_a_registered_name_with_other_model_options_is_refused(tiny_gpt2, tiny_g
 
 
 def test_a_failed_generation_fails_the_build_and_a_rerun_resumes(tiny_gpt2, tmp_path, monkeypatch):
-    from generation import jobs
+    from generation import worker
 
     path = spec_copy(tmp_path, gpt2_config(tiny_gpt2, tmp_path))
-    real = jobs._generate
+    real = worker._generate
     calls = []
 
     def dies_on_second_chunk(job, todo, *args):
@@ -128,12 +128,12 @@ def test_a_failed_generation_fails_the_build_and_a_rerun_resumes(tiny_gpt2, tmp_
             raise RuntimeError("GPU fell off the bus")
         return real(job, todo, *args)
 
-    monkeypatch.setattr(jobs, "_generate", dies_on_second_chunk)
+    monkeypatch.setattr(worker, "_generate", dies_on_second_chunk)
     with pytest.raises(StudyBuildError, match=r"systems\[0\]: generating the candidates of 'baseline' failed "
                                               r"\(job \d+, 10/24 stored\): RuntimeError: GPU fell off the bus"):
         build_study(path)
     assert Study.objects.count() == 0
-    monkeypatch.setattr(jobs, "_generate", real)
+    monkeypatch.setattr(worker, "_generate", real)
     build_study(path)
     job = GenerationJob.objects.get()
     assert job.status == "completed" and Candidate.objects.filter(generation_job=job).count() == 24

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import connection
 
 from annotation.models import Item
-from generation import jobs
+from generation import selectors, services
 from generation.models import Candidate, Context, Dataset, GenerationJob
 from generation.services import register_system
 
@@ -187,7 +187,7 @@ def test_a_real_worker_runs_a_job_end_to_end(tiny_gpt2, service_env, start_worke
     system = register_system("worker-gpt2", "hf_causal", {
         "path": str(tiny_gpt2), "device": "cpu", "max_new_tokens": 6, "min_new_tokens": 2, "seed": 5})
     contexts = make_contexts(5)
-    job = jobs.create_job(system, contexts, samples_per_context=2, chunk_size=2, batch_size=4)
+    job = services.create_job(system, contexts, samples_per_context=2, chunk_size=2, batch_size=4)
     worker = start_worker()
 
     done = manage(service_env, "generate", str(job.pk), "--timeout", "150", "--poll", "0.2")
@@ -229,19 +229,19 @@ def test_a_worker_killed_mid_chunk_is_made_good_by_resume(tiny_gpt2, service_env
         "path": str(tiny_gpt2), "device": "cpu", "max_new_tokens": 32, "min_new_tokens": 32})
     contexts = make_contexts(40)
     # One chunk of 40 contexts, stored one context at a time: a kill lands mid-chunk.
-    job = jobs.create_job(system, contexts, chunk_size=40, batch_size=1)
+    job = services.create_job(system, contexts, chunk_size=40, batch_size=1)
     first = start_worker("doomed")
     sent = manage(service_env, "generate", str(job.pk), "--no-wait")
     assert sent.returncode == 0, sent.stderr
 
     deadline = time.monotonic() + 120
-    while (progress := jobs.job_progress(job)).done < 3:
+    while (progress := selectors.job_progress(job)).done < 3:
         assert progress.status in ("pending", "running"), progress
         assert time.monotonic() < deadline, f"no progress:\n{first.log()}"
         time.sleep(0.02)
     first.kill()
     before = dict(Candidate.objects.filter(generation_job=job).values_list("source_key", "text"))
-    progress = jobs.job_progress(job)
+    progress = selectors.job_progress(job)
     assert progress.status == "running" and 3 <= progress.done < progress.total, progress
 
     second = start_worker("rescuer")

@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from evalsite.routing import websocket_urlpatterns
-from generation import jobs
+from generation import services
 from generation.models import Context, Dataset
 from generation.services import register_system
 
@@ -27,13 +27,13 @@ def job(tiny_gpt2):
     system = register_system("console-gpt2", "hf_causal", {
         "path": str(tiny_gpt2), "device": "cpu", "chat_template": False,
         "decoding": {"max_new_tokens": 4, "do_sample": False}})
-    return jobs.create_job(system, contexts, chunk_size=1)
+    return services.create_job(system, contexts, chunk_size=1)
 
 
 def test_console_lists_jobs_with_progress(job, admin_client):
     page = admin_client.get("/console/generation/").content.decode()
     assert f'data-job="{job.id}"' in page and "console-gpt2" in page and "pending" in page
-    jobs.dispatch_job(job)  # eager: runs in-process
+    services.dispatch_job(job)  # eager: runs in-process
     page = admin_client.get("/console/generation/").content.decode()
     assert "completed" in page and 'style="width:100%"' in page
 
@@ -48,7 +48,7 @@ def test_websocket_pushes_progress_while_the_job_runs(job):
         connected, _ = await communicator.connect()
         assert connected
         first = await communicator.receive_json_from(timeout=5)
-        await database_sync_to_async(jobs.dispatch_job)(job)
+        await database_sync_to_async(services.dispatch_job)(job)
         pushed = [await communicator.receive_json_from(timeout=10)]
         while pushed[-1]["done"] < pushed[-1]["total"] or pushed[-1]["status"] != "completed":
             pushed.append(await communicator.receive_json_from(timeout=10))

@@ -2,7 +2,7 @@
 cancellation, out-of-memory halving, provenance, progress, the `generate` command.
 
 Tiny GPT-2 / T5 models from tiny_models.py; the loaded systems stay warm in
-`generation.jobs.SYSTEM_CACHE` across tests, as they do across tasks in a worker.
+`generation.worker.SYSTEM_CACHE` across tests, as they do across tasks in a worker.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from channels.layers import get_channel_layer
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from generation import jobs
+from generation import selectors, services, worker
 from generation.models import Candidate, Context, Dataset, GenerationJob, System
+from generation.progress import listen, progress_group
 from generation.services import register_system
 from generation.tasks import generate_chunk
 
@@ -62,7 +63,7 @@ def gpt2_system(tiny_gpt2) -> System:
 
 def loaded(job: GenerationJob):
     """The warm system a worker in this process uses for `job`."""
-    return jobs.SYSTEM_CACHE.get(job.backend_spec)
+    return worker.SYSTEM_CACHE.get(job.backend_spec)
 
 
 class ForwardHook:
@@ -103,14 +104,14 @@ def expected_keys(job: GenerationJob, contexts) -> list[str]:
 
 
 def test_job_stores_one_candidate_per_key_with_full_provenance(gpt2_system, contexts):
-    job = jobs.create_job(gpt2_system, contexts, samples_per_context=2, chunk_size=3, batch_size=4)
-    assert job.status == "pending" and jobs.job_progress(job).as_dict()["done"] == 0
-    task_ids = jobs.dispatch_job(job)
+    job = services.create_job(gpt2_system, contexts, samples_per_context=2, chunk_size=3, batch_size=4)
+    assert job.status == "pending" and selectors.job_progress(job).as_dict()["done"] == 0
+    task_ids = services.dispatch_job(job)
     job.refresh_from_db()
     assert len(task_ids) == 3 and job.celery_task_ids == task_ids  # 7 contexts in chunks of 3
     assert job.status == "completed" and job.started_at and job.finished_at and not job.error
     assert keys_of(job) == expected_keys(job, contexts)
-    progress = jobs.job_progress(job)
+    progress = selectors.job_progress(job)
     assert (progress.done, progress.total, progress.status) == (14, 14, "completed")
 
     system = loaded(job)
@@ -135,8 +136,8 @@ def test_job_stores_one_candidate_per_key_with_full_provenance(gpt2_system, cont
 
 
 def test_the_same_chunk_run_twice_stores_one_candidate_per_key(gpt2_system, contexts, monkeypatch):
-    job = jobs.create_job(gpt2_system, contexts, chunk_size=4, batch_size=4)
-    chunk = jobs.chunks_of(job)[0]
+    job = services.create_job(gpt2_system, contexts, chunk_size=4, batch_size=4)
+    chunk = selectors.chunks_of(job)[0]
     first = generate_chunk.apply(args=(job.pk, chunk, str(job.token))).get()
     assert first["generated_contexts"] == 4
     before = dict(Candidate.objects.filter(generation_job=job).values_list("source_key", "text"))
@@ -145,8 +146,8 @@ def test_the_same_chunk_run_twice_stores_one_candidate_per_key(gpt2_system, cont
     assert again["generated_contexts"] == 0
     # ... and a twin that ran concurrently (it saw nothing stored yet) generates everything
     # again, but its conflicting inserts are ignored: the first write stays.
-    monkeypatch.setattr(jobs, "_stored_counts", lambda job_id, ids=None: {})
-    twin = jobs.run_chunk(job.pk, chunk, str(job.token))
+    monkeypatch.setattr(worker, "stored_counts", lambda job_id, ids=None: {})
+    twin = worker.run_chunk(job.pk, chunk, str(job.token))
     assert twin["generated_contexts"] == 4
     after = dict(Candidate.objects.filter(generation_job=job).values_list("source_key", "text"))
     assert after == before and len(after) == 4
@@ -154,18 +155,18 @@ def test_the_same_chunk_run_twice_stores_one_candidate_per_key(gpt2_system, cont
 
 
 def test_a_chunk_killed_midway_is_completed_by_resume(gpt2_system, contexts):
-    job = jobs.create_job(gpt2_system, contexts, chunk_size=4, batch_size=2)
+    job = services.create_job(gpt2_system, contexts, chunk_size=4, batch_size=2)
     # The chunk dies on its second sub-batch, after the first one was stored.
     with ForwardHook(loaded(job).model, fail=lambda n, rows: RuntimeError("worker killed") if n == 2 else None):
         with pytest.raises(RuntimeError, match="worker killed"):
-            jobs.dispatch_job(job)
+            services.dispatch_job(job)
     job.refresh_from_db()
     stored = dict(Candidate.objects.filter(generation_job=job).values_list("source_key", "text"))
     assert len(stored) == 2 and job.status == "failed" and "worker killed" in job.error
-    assert jobs.missing_chunks(job) == jobs.chunks_of(job)  # both chunks still miss keys
+    assert selectors.missing_chunks(job) == selectors.chunks_of(job)  # both chunks still miss keys
 
     with ForwardHook(loaded(job).model) as hook:
-        task_ids = jobs.resume_job(job)
+        task_ids = services.resume_job(job)
     job.refresh_from_db()
     assert job.status == "completed" and job.error == "" and len(task_ids) == 2
     assert sum(hook.prefills) == len(contexts) - 2  # only the missing contexts were generated
@@ -173,42 +174,42 @@ def test_a_chunk_killed_midway_is_completed_by_resume(gpt2_system, contexts):
     assert Candidate.objects.filter(generation_job=job).count() == len(contexts)
     after = dict(Candidate.objects.filter(generation_job=job).values_list("source_key", "text"))
     assert all(after[k] == v for k, v in stored.items())  # what was stored before stays
-    assert jobs.resume_job(job) == []  # nothing left to do
+    assert services.resume_job(job) == []  # nothing left to do
 
 
 def test_cancel_stops_the_job_between_sub_batches_and_chunks(gpt2_system, contexts):
-    job = jobs.create_job(gpt2_system, contexts, chunk_size=3, batch_size=1)
+    job = services.create_job(gpt2_system, contexts, chunk_size=3, batch_size=1)
     seen = []
 
     def cancel_after_first(progress):
         seen.append(progress.done)
         if progress.done >= 1 and progress.status == "running":
-            jobs.cancel_job(job)
+            services.cancel_job(job)
 
-    with ForwardHook(loaded(job).model) as hook, jobs.listen(cancel_after_first):
-        jobs.dispatch_job(job)  # eager: the chunks run here
+    with ForwardHook(loaded(job).model) as hook, listen(cancel_after_first):
+        services.dispatch_job(job)  # eager: the chunks run here
     job.refresh_from_db()
     assert job.status == "cancelled" and job.finished_at is not None
     assert Candidate.objects.filter(generation_job=job).count() == 1
     assert len(hook.prefills) == 1  # no sub-batch and no later chunk started after the cancel
     # A chunk that arrives later does nothing.
-    late = jobs.run_chunk(job.pk, jobs.chunks_of(job)[1], str(job.token))
+    late = worker.run_chunk(job.pk, selectors.chunks_of(job)[1], str(job.token))
     assert late["skipped"] == "cancelled"
-    with pytest.raises(jobs.JobError, match="cancelled"):
-        jobs.dispatch_job(job)
-    jobs.resume_job(job)  # the researcher changed their mind
+    with pytest.raises(selectors.JobError, match="cancelled"):
+        services.dispatch_job(job)
+    services.resume_job(job)  # the researcher changed their mind
     job.refresh_from_db()
     assert job.status == "completed" and keys_of(job) == expected_keys(job, contexts)
 
 
 def test_out_of_memory_halves_the_batch_and_completes(gpt2_system, contexts):
-    job = jobs.create_job(gpt2_system, contexts, chunk_size=8, batch_size=8)
+    job = services.create_job(gpt2_system, contexts, chunk_size=8, batch_size=8)
 
     def oom_above_four(n, rows):
         return torch.OutOfMemoryError("CUDA out of memory (injected)") if rows > 4 else None
 
     with ForwardHook(loaded(job).model, fail=oom_above_four) as hook:
-        jobs.dispatch_job(job)
+        services.dispatch_job(job)
     job.refresh_from_db()
     assert hook.prefills[0] == 7  # all 7 contexts in one batch: out of memory
     assert hook.prefills[1:] == [3, 3, 1]  # halved, and the smaller size kept
@@ -216,23 +217,23 @@ def test_out_of_memory_halves_the_batch_and_completes(gpt2_system, contexts):
 
 
 def test_out_of_memory_with_one_sequence_fails_the_job_clearly(gpt2_system, contexts):
-    job = jobs.create_job(gpt2_system, contexts[:2], chunk_size=2, batch_size=2)
+    job = services.create_job(gpt2_system, contexts[:2], chunk_size=2, batch_size=2)
     with ForwardHook(loaded(job).model, fail=lambda n, rows: torch.OutOfMemoryError("injected")):
         with pytest.raises(Exception, match="does not fit"):
-            jobs.dispatch_job(job)
+            services.dispatch_job(job)
     job.refresh_from_db()
     assert job.status == "failed" and job.error.startswith("out of memory even with one sequence")
     assert Candidate.objects.filter(generation_job=job).count() == 0
 
 
 def test_progress_goes_to_the_task_state_and_the_channel_group(gpt2_system, contexts, monkeypatch):
-    job = jobs.create_job(gpt2_system, contexts[:4], chunk_size=2, batch_size=1)
+    job = services.create_job(gpt2_system, contexts[:4], chunk_size=2, batch_size=1)
     states = []
     monkeypatch.setattr(generate_chunk, "update_state", lambda **kw: states.append(kw))
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(jobs.progress_group(job.pk), channel)
-    jobs.dispatch_job(job)
+    async_to_sync(layer.group_add)(progress_group(job.pk), channel)
+    services.dispatch_job(job)
     metas = [s["meta"] for s in states]
     assert all(s["state"] == "PROGRESS" for s in states)
     assert [m["done"] for m in metas] == sorted(m["done"] for m in metas) and metas[-1]["done"] == 4
@@ -249,49 +250,49 @@ def test_progress_publishing_never_fails_the_task(gpt2_system, contexts, monkeyp
         raise ConnectionError("channel layer down")
 
     monkeypatch.setattr("channels.layers.get_channel_layer", broken)
-    job = jobs.create_job(gpt2_system, contexts[:2])
-    jobs.dispatch_job(job)
+    job = services.create_job(gpt2_system, contexts[:2])
+    services.dispatch_job(job)
     job.refresh_from_db()
     assert job.status == "completed"
 
 
 def test_a_worker_keeps_the_system_warm_across_tasks(gpt2_system, contexts):
-    first = jobs.create_job(gpt2_system, contexts[:3], chunk_size=1)
-    jobs.dispatch_job(first)
-    loads = jobs.SYSTEM_CACHE.loads
-    second = jobs.create_job(gpt2_system, contexts, chunk_size=2, decoding={"seed": 9})
-    results = [generate_chunk.apply(args=(second.pk, c, str(second.token))).get() for c in jobs.chunks_of(second)]
-    assert jobs.SYSTEM_CACHE.loads == loads and not any(r["loaded_system"] for r in results)
+    first = services.create_job(gpt2_system, contexts[:3], chunk_size=1)
+    services.dispatch_job(first)
+    loads = worker.SYSTEM_CACHE.loads
+    second = services.create_job(gpt2_system, contexts, chunk_size=2, decoding={"seed": 9})
+    results = [generate_chunk.apply(args=(second.pk, c, str(second.token))).get() for c in selectors.chunks_of(second)]
+    assert worker.SYSTEM_CACHE.loads == loads and not any(r["loaded_system"] for r in results)
     second.refresh_from_db()
     assert second.status == "completed"
 
 
 def test_chunks_of_unknown_jobs_are_ignored(gpt2_system, contexts):
-    job = jobs.create_job(gpt2_system, contexts[:2])
-    assert jobs.run_chunk(job.pk + 1000, [contexts[0].pk], str(job.token))["skipped"] == "unknown job"
+    job = services.create_job(gpt2_system, contexts[:2])
+    assert worker.run_chunk(job.pk + 1000, [contexts[0].pk], str(job.token))["skipped"] == "unknown job"
     # Same id, other database (a stale message): the token does not match.
-    assert jobs.run_chunk(job.pk, [contexts[0].pk], "not-the-token")["skipped"] == "unknown job"
+    assert worker.run_chunk(job.pk, [contexts[0].pk], "not-the-token")["skipped"] == "unknown job"
     # Contexts that are not the job's are not generated.
     other = Context.objects.create(dataset=contexts[0].dataset, external_id="other", turns=[
         {"speaker": "Speaker", "text": "Hello"}])
-    jobs.run_chunk(job.pk, [other.pk], str(job.token))
+    worker.run_chunk(job.pk, [other.pk], str(job.token))
     assert Candidate.objects.count() == 0
 
 
 def test_create_job_refuses_bad_requests(gpt2_system, contexts):
     ref = System.objects.create(name="human", kind="reference")
-    with pytest.raises(jobs.JobError, match="not generated"):
-        jobs.create_job(ref, contexts)
-    with pytest.raises(jobs.JobError, match="at least one context"):
-        jobs.create_job(gpt2_system, [])
-    with pytest.raises(jobs.JobError, match="top_p must be in"):
-        jobs.create_job(gpt2_system, contexts, decoding={"top_p": 2.0})
-    with pytest.raises(jobs.JobError, match="unknown decoding parameter"):
-        jobs.create_job(gpt2_system, contexts, decoding={"beams": 2})
+    with pytest.raises(selectors.JobError, match="not generated"):
+        services.create_job(ref, contexts)
+    with pytest.raises(selectors.JobError, match="at least one context"):
+        services.create_job(gpt2_system, [])
+    with pytest.raises(selectors.JobError, match="top_p must be in"):
+        services.create_job(gpt2_system, contexts, decoding={"top_p": 2.0})
+    with pytest.raises(selectors.JobError, match="unknown decoding parameter"):
+        services.create_job(gpt2_system, contexts, decoding={"beams": 2})
     other = Dataset.objects.create(name="other", format="jsonl")
     stray = Context.objects.create(dataset=other, external_id="x", turns=[{"speaker": "S", "text": "hi"}])
-    with pytest.raises(jobs.JobError, match="one dataset"):
-        jobs.create_job(gpt2_system, [*contexts, stray])
+    with pytest.raises(selectors.JobError, match="one dataset"):
+        services.create_job(gpt2_system, [*contexts, stray])
     assert GenerationJob.objects.count() == 0
 
 
@@ -303,8 +304,8 @@ def test_seq2seq_and_dexperts_jobs(tiny_t5, tiny_gpt2, tiny_gpt2_expert, tiny_gp
         "alpha": 2.0, "device": "cpu", "max_new_tokens": 4, "min_new_tokens": 1,
     })
     for system, backend in ((t5, "seq2seq"), (dx, "dexperts")):
-        job = jobs.create_job(system, contexts[:3], samples_per_context=2 if backend == "dexperts" else 1)
-        jobs.dispatch_job(job)
+        job = services.create_job(system, contexts[:3], samples_per_context=2 if backend == "dexperts" else 1)
+        services.dispatch_job(job)
         job.refresh_from_db()
         assert job.status == "completed", job.error
         cand = Candidate.objects.filter(generation_job=job).first()
@@ -336,7 +337,7 @@ def test_generate_command_creates_runs_resumes_and_cancels(gpt2_system, contexts
     out, _ = run(str(job.pk), "--resume")
     assert f"job {job.pk} completed: 5/5 candidates" in out
 
-    pending = jobs.create_job(gpt2_system, contexts)
+    pending = services.create_job(gpt2_system, contexts)
     out, _ = run("--cancel", str(pending.pk))
     assert out.strip() == f"job {pending.pk} cancelled (0/7 candidates stored)"
     with pytest.raises(CommandError, match=r"cancelled.*--resume restarts it"):
@@ -354,7 +355,7 @@ def test_generate_command_errors_name_the_problem(gpt2_system, contexts):
         run("--system", "tiny-gpt2", "--dataset", "jobs-ds", "--contexts", "c1", "zz")
     with pytest.raises(CommandError, match="top_p must be in"):
         run("--system", "tiny-gpt2", "--dataset", "jobs-ds", "--set", "top_p=3")
-    job = jobs.create_job(gpt2_system, contexts[:2])
+    job = services.create_job(gpt2_system, contexts[:2])
     with ForwardHook(loaded(job).model, fail=lambda n, rows: RuntimeError("disk on fire")):
         with pytest.raises(CommandError) as error:
             run(str(job.pk))
@@ -365,7 +366,7 @@ def test_nul_characters_in_generated_text_are_stored_replaced(gpt2_system, conte
     """Byte-level tokenizers can decode to "\\x00", which PostgreSQL text cannot hold."""
     import dataclasses
 
-    job = jobs.create_job(gpt2_system, contexts[:2])
+    job = services.create_job(gpt2_system, contexts[:2])
     system = loaded(job)
     real = system.generate
 
@@ -373,7 +374,7 @@ def test_nul_characters_in_generated_text_are_stored_replaced(gpt2_system, conte
         return [[dataclasses.replace(g, text="a\x00b\x00") for g in per] for per in real(*args, **kwargs)]
 
     monkeypatch.setattr(system, "generate", with_nul)
-    jobs.dispatch_job(job)
+    services.dispatch_job(job)
     cand = Candidate.objects.filter(generation_job=job).first()
     assert cand.text == "a\ufffdb\ufffd" and cand.provenance["nul_characters_replaced"] == 2
     assert cand.provenance["token_ids"]  # the exact output
@@ -382,10 +383,10 @@ def test_nul_characters_in_generated_text_are_stored_replaced(gpt2_system, conte
 def test_samples_depend_on_the_context_not_on_the_chunking(gpt2_system, contexts):
     """Seeds come from (decoding seed, context external id): another chunking, batch size or
     resume gives the same candidates."""
-    small = jobs.create_job(gpt2_system, contexts, chunk_size=2, batch_size=1)
-    big = jobs.create_job(gpt2_system, list(reversed(contexts)), chunk_size=7, batch_size=8)
-    jobs.dispatch_job(small)
-    jobs.dispatch_job(big)
+    small = services.create_job(gpt2_system, contexts, chunk_size=2, batch_size=1)
+    big = services.create_job(gpt2_system, list(reversed(contexts)), chunk_size=7, batch_size=8)
+    services.dispatch_job(small)
+    services.dispatch_job(big)
 
     def texts(job):
         return {(c, s): (t, seed) for c, s, t, seed in Candidate.objects.filter(generation_job=job).values_list(
@@ -395,9 +396,9 @@ def test_samples_depend_on_the_context_not_on_the_chunking(gpt2_system, contexts
 
 
 def test_admin_lists_jobs_with_progress_and_cancels_them(gpt2_system, contexts, admin_client):
-    done = jobs.create_job(gpt2_system, contexts[:2])
-    jobs.dispatch_job(done)
-    pending = jobs.create_job(gpt2_system, contexts)
+    done = services.create_job(gpt2_system, contexts[:2])
+    services.dispatch_job(done)
+    pending = services.create_job(gpt2_system, contexts)
     page = admin_client.get("/admin/generation/generationjob/").content.decode()
     assert ">2/2<" in page and ">0/7<" in page
     assert admin_client.get(f"/admin/generation/generationjob/{pending.pk}/change/").status_code == 200

@@ -14,8 +14,10 @@ PURE_MODULES = [
     "generation.backends.base",
     "generation.importers",
     "generation.validation",
-    "generation.jobs",
+    "generation.selectors",
+    "generation.services",
     "generation.tasks",
+    "generation.worker",
 ]
 
 

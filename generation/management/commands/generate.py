@@ -4,9 +4,10 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from generation import jobs
+from generation import selectors, services
 from generation.management.commands.register_system import parse_set
 from generation.models import Context, Dataset, GenerationJob, System
+from generation.progress import listen
 
 
 class Command(BaseCommand):
@@ -44,25 +45,25 @@ class Command(BaseCommand):
                 raise CommandError("--cancel and --resume need a job id")
             job = self._create(options)
             self.stdout.write(f"created job {job.pk}: {job.system.name} over "
-                              f"{jobs.job_progress(job).total} candidates")
-            self._dispatch(job, jobs.dispatch_job, options)
+                              f"{selectors.job_progress(job).total} candidates")
+            self._dispatch(job, services.dispatch_job, options)
             return
         job = GenerationJob.objects.select_related("system").filter(pk=options["job"]).first()
         if job is None:
             raise CommandError(f"no generation job {options['job']}")
         if options["cancel"]:
-            jobs.cancel_job(job)
-            p = jobs.job_progress(job)
+            services.cancel_job(job)
+            p = selectors.job_progress(job)
             self.stdout.write(f"job {job.pk} {p.status} ({p.done}/{p.total} candidates stored)")
             return
         if options["resume"]:
-            self._dispatch(job, jobs.resume_job, options)
+            self._dispatch(job, services.resume_job, options)
         elif job.status == GenerationJob.Status.PENDING:
-            self._dispatch(job, jobs.dispatch_job, options)
+            self._dispatch(job, services.dispatch_job, options)
         elif job.status == GenerationJob.Status.RUNNING and not options["no_wait"]:
             self._wait(job, options)
         else:
-            self._report(jobs.job_progress(job))
+            self._report(selectors.job_progress(job))
 
     def _create(self, options) -> GenerationJob:
         system = System.objects.filter(name=options["system"]).first()
@@ -82,16 +83,16 @@ class Command(BaseCommand):
         if options["limit"] is not None:
             contexts = contexts[: options["limit"]]
         try:
-            return jobs.create_job(
+            return services.create_job(
                 system, list(contexts.values_list("pk", flat=True)),
                 decoding=parse_set(options["set"]), samples_per_context=options["samples"],
                 chunk_size=options["chunk_size"], batch_size=options["batch_size"],
             )
-        except jobs.JobError as error:
+        except selectors.JobError as error:
             raise CommandError(str(error)) from None
 
     def _bar(self, job):
-        p = jobs.job_progress(job)
+        p = selectors.job_progress(job)
         return tqdm(total=p.total, initial=p.done, unit=" candidates", desc=f"job {job.pk}",
                     file=getattr(self.stderr, "_out", sys.stderr), mininterval=0.2, dynamic_ncols=True)
 
@@ -104,21 +105,21 @@ class Command(BaseCommand):
                 bar.refresh()
 
         try:
-            with jobs.listen(update):  # eager: the chunks run inside `action`
+            with listen(update):  # eager: the chunks run inside `action`
                 task_ids = action(job)
-        except jobs.JobError as error:
+        except selectors.JobError as error:
             bar.close()
             raise CommandError(str(error)) from None
         except Exception as error:  # eager: a chunk failed; the job is marked failed
             bar.close()
-            p = jobs.job_progress(job)
+            p = selectors.job_progress(job)
             raise CommandError(f"job {job.pk} {p.status}: {p.error or error} ({p.done}/{p.total} stored; "
                                f"fix the cause and run: generate {job.pk} --resume)") from None
-        if task_ids and not jobs.is_eager():
+        if task_ids and not services.is_eager():
             self.stderr.write(f"dispatched {len(task_ids)} chunk(s) of job {job.pk} to the gpu queue")
         if options["no_wait"]:
             bar.close()
-            self._report(jobs.job_progress(job), fail=False)
+            self._report(selectors.job_progress(job), fail=False)
             return
         self._wait(job, options, bar)
 
@@ -130,8 +131,8 @@ class Command(BaseCommand):
             bar.refresh()
 
         try:
-            progress = jobs.wait_for_job(job, timeout=options["timeout"], poll=options["poll"], on_progress=update)
-        except jobs.JobTimeout as error:
+            progress = services.wait_for_job(job, timeout=options["timeout"], poll=options["poll"], on_progress=update)
+        except services.JobTimeout as error:
             raise CommandError(f"{error}; it keeps running: follow it with generate {job.pk}") from None
         except KeyboardInterrupt:
             self.stderr.write(f"\nstopped watching; job {job.pk} keeps running (generate --cancel {job.pk} stops it)")
