@@ -197,14 +197,51 @@ def parse_judgments(
     return result
 
 
+@dataclass
+class _Header:
+    """What the header row says: which column holds which field, and how to read rows."""
+
+    width: int
+    names: list[str]
+    pos: dict[str, int]  # field -> column index
+    wide_pos: list[tuple[str, int]]  # wide dimension -> column index
+    export: bool  # an evalsite export (``export_judgments``)
+    attention_at: int | None = None
+    status_at: int | None = None
+
+
+@dataclass
+class _Seen:
+    """What the rows read so far tell the later ones (duplicates) and the type inference."""
+
+    dim_order: list[str]
+    lines: dict[tuple, int] = field(default_factory=dict)  # judgment key -> first line
+    raw_values: dict[str, list[float]] = field(default_factory=dict)
+    truthy: dict[str, bool] = field(default_factory=dict)  # dimensions answered true / false
+
+
 def _parse(handle, result, protocol, mapping, wide, types, delimiter) -> None:
     reader = csv.reader(handle, delimiter=delimiter)
     try:
-        header = next(reader)
+        header_row = next(reader)
     except StopIteration:
         result.errors.append("line 1: the file is empty (expected a header row)")
         return
-    names = [h.strip().lower() for h in header]
+    header = _read_header(header_row, result, protocol, mapping, wide)
+    if header is None:
+        return
+    seen = _Seen(dim_order=list(wide))
+    for record in reader:
+        _read_row(record, reader.line_num, header, result, protocol, wide, seen)
+    if not result.rows and not result.errors:
+        result.errors.append("no judgments found below the header")
+    _check_dimension_types(types, seen.dim_order, protocol, result)
+    result.dimensions = _dimensions(result, protocol, types, seen)
+
+
+def _read_header(header_row, result, protocol, mapping, wide) -> _Header | None:
+    """The header's layout, or None (with the problems in ``result.errors``)."""
+    names = [h.strip().lower() for h in header_row]
     export = not mapping and not wide and EVALSITE_EXPORT_COLUMNS <= set(names)
     if export:
         # evalsite's own export (`export_judgments`): the context is the item, the left/right
@@ -219,142 +256,195 @@ def _parse(handle, result, protocol, mapping, wide, types, delimiter) -> None:
     for n in names:
         f = mapping.get(n, n)
         fields.append("item" if f == "context" else f)
+    result.errors.extend(_header_problems(names, fields, protocol, mapping, wide))
+    if result.errors:
+        return None
+    header = _Header(
+        width=len(header_row),
+        names=names,
+        pos={f: i for i, f in enumerate(fields) if f in FIELDS},
+        wide_pos=[(w, names.index(w.lower())) for w in wide],
+        export=export,
+    )
+    if export:
+        header.attention_at = names.index("attention_check") if "attention_check" in names else None
+        header.status_at = names.index("assignment_status")
+    return header
+
+
+def _header_problems(names, fields, protocol, mapping, wide) -> list[str]:
+    problems = []
     missing_maps = sorted(set(mapping) - set(names))
     if missing_maps:
-        result.errors.append(
+        problems.append(
             f"line 1: --map names column(s) {', '.join(missing_maps)} that the header lacks "
             f"(header: {', '.join(names)})"
         )
-    wide_lower = [w.lower() for w in wide]
-    missing_wide = [w for w, wl in zip(wide, wide_lower, strict=True) if wl not in names]
+    missing_wide = [w for w in wide if w.lower() not in names]
     if missing_wide:
-        result.errors.append(
+        problems.append(
             f"line 1: --wide-dimensions column(s) {', '.join(missing_wide)} not in the header"
         )
     required = [r for r in REQUIRED[protocol] if not (wide and r in ("dimension", "value", "choice"))]
     missing = [r for r in required if r not in fields]
     if missing:
-        result.errors.append(
+        problems.append(
             f"line 1: missing column(s) {', '.join(missing)} for a {protocol} file "
             f"(header: {', '.join(names)}; use --map source=field to rename)"
         )
     dupes = sorted({f for f in fields if fields.count(f) > 1 and f in FIELDS})
     if dupes:
-        result.errors.append(f"line 1: more than one column for {', '.join(dupes)}")
-    if result.errors:
-        return
-    pos = {f: i for i, f in enumerate(fields) if f in FIELDS}
-    wide_pos = [(w, names.index(wl)) for w, wl in zip(wide, wide_lower, strict=True)]
-    seen: dict[tuple, int] = {}
-    raw_values: dict[str, list[float]] = {}
-    truthy: dict[str, bool] = {}
-    dim_order: list[str] = list(wide)
+        problems.append(f"line 1: more than one column for {', '.join(dupes)}")
+    return problems
 
-    attention_at = names.index("attention_check") if export and "attention_check" in names else None
-    status_at = names.index("assignment_status") if export else None
-    for record in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in record):
-            continue  # blank line
-        if export and len(record) == len(header):
-            if attention_at is not None and record[attention_at].strip():
-                result.skipped["attention-check rows"] = result.skipped.get("attention-check rows", 0) + 1
+
+def _read_row(record, line, header, result, protocol, wide, seen) -> None:
+    """Read one row into ``result.rows``, or its problems into ``result.errors``."""
+    if not any(cell.strip() for cell in record):
+        return  # blank line
+    if header.export and len(record) == header.width:
+        reason = _export_skip_reason(record, header)
+        if reason:
+            result.skipped[reason] = result.skipped.get(reason, 0) + 1
+            return
+    if len(record) != header.width:
+        result.errors.append(f"line {line}: {len(record)} fields, the header has {header.width}")
+        return
+    cell = {f: record[i].strip() for f, i in header.pos.items()}
+    problems = _identity_problems(cell, protocol)
+    extra = _optional_numbers(cell, problems)
+    if wide:
+        answers = [(w, record[i].strip()) for w, i in header.wide_pos]
+        answers = [(w, a) for w, a in answers if a != ""]
+    else:
+        answers = _long_answer(cell, protocol, problems)
+    parsed = _parsed_answers(answers, protocol, problems, seen)
+    if problems:
+        result.errors.append(f"line {line}: " + "; ".join(problems))
+        return
+    _add_rows(parsed, cell, extra, line, result, protocol, seen)
+
+
+def _export_skip_reason(record, header) -> str:
+    """Why a row of an evalsite export is left out on purpose ("" when it is not)."""
+    if header.attention_at is not None and record[header.attention_at].strip():
+        return "attention-check rows"
+    if record[header.status_at].strip() == "expired":
+        return "rows from expired leases (partial batches)"
+    return ""
+
+
+def _identity_problems(cell, protocol) -> list[str]:
+    """Who judged what: annotator, item and system(s) present, not too long, two systems."""
+    problems = []
+    for f in ("annotator", "item", *(("system",) if protocol == "rating" else ("system_a", "system_b"))):
+        if not cell.get(f):
+            problems.append(f"{f} is empty")
+        elif len(cell[f]) > MAX_LEN[f]:
+            problems.append(f"{f} is longer than {MAX_LEN[f]} characters")
+    if protocol == "pairwise" and cell.get("system_a") and cell.get("system_a") == cell.get("system_b"):
+        problems.append(f"system_a and system_b are both {cell['system_a']!r}")
+    return problems
+
+
+def _optional_numbers(cell, problems) -> dict[str, float]:
+    """The optional numeric columns that are filled in (problems appended for bad ones)."""
+    extra: dict[str, float] = {}
+    for f in OPTIONAL_NUMERIC:
+        if f in cell and cell[f] != "":
+            v = _number(cell[f])
+            if v is None:
+                problems.append(f"{f} {cell[f]!r} is not a number")
+            else:
+                extra[f] = v
+    return extra
+
+
+def _long_answer(cell, protocol, problems) -> list[tuple[str, str]]:
+    """A long-format row's (dimension, answer), or nothing when either is missing."""
+    dim = cell.get("dimension", "")
+    if not dim:
+        problems.append("dimension is empty")
+    elif len(dim) > MAX_LEN["dimension"]:
+        problems.append(f"dimension is longer than {MAX_LEN['dimension']} characters")
+    column = "value" if protocol == "rating" else "choice"
+    answer = cell.get(column, "")
+    if answer == "":
+        problems.append(column + " is empty")
+    return [(dim, answer)] if dim and answer != "" else []
+
+
+def _rating_value(answer: str) -> tuple[float | None, bool]:
+    """A rating cell as a number (true / false words as 1 / 0), and whether it was such a
+    word. The value rules of imported ratings live here and in :func:`_choice`."""
+    low = answer.lower()
+    if low in _TRUE or low in _FALSE:
+        return (1.0 if low in _TRUE else 0.0), True
+    return _number(answer), False
+
+
+def _choice(answer: str) -> str | None:
+    """A pairwise cell as a / b / tie (any case), or None."""
+    return _CHOICES.get(answer.lower())
+
+
+def _parsed_answers(answers, protocol, problems, seen) -> list[tuple[str, float | None, str]]:
+    """(dimension, value, choice) per answer; problems appended for unreadable ones."""
+    parsed = []
+    for dim, answer in answers:
+        if protocol == "rating":
+            v, word = _rating_value(answer)
+            if word:
+                seen.truthy[dim] = True
+            if v is None:
+                problems.append(f"{dim}: value {answer!r} is not a number")
                 continue
-            if record[status_at].strip() == "expired":
-                result.skipped["rows from expired leases (partial batches)"] = (
-                    result.skipped.get("rows from expired leases (partial batches)", 0) + 1
-                )
-                continue
-        if len(record) != len(header):
-            result.errors.append(
-                f"line {line}: {len(record)} fields, the header has {len(header)}"
-            )
-            continue
-        cell = {f: record[i].strip() for f, i in pos.items()}
-        problems = []
-        for f in ("annotator", "item", *(("system",) if protocol == "rating" else ("system_a", "system_b"))):
-            if not cell.get(f):
-                problems.append(f"{f} is empty")
-            elif len(cell[f]) > MAX_LEN[f]:
-                problems.append(f"{f} is longer than {MAX_LEN[f]} characters")
-        if protocol == "pairwise" and cell.get("system_a") and cell.get("system_a") == cell.get("system_b"):
-            problems.append(f"system_a and system_b are both {cell['system_a']!r}")
-        extra: dict[str, float] = {}
-        for f in OPTIONAL_NUMERIC:
-            if f in cell and cell[f] != "":
-                v = _number(cell[f])
-                if v is None:
-                    problems.append(f"{f} {cell[f]!r} is not a number")
-                else:
-                    extra[f] = v
-        if wide:
-            answers = [(w, record[i].strip()) for w, i in wide_pos]
-            answers = [(w, a) for w, a in answers if a != ""]
+            parsed.append((dim, v, ""))
         else:
-            dim = cell.get("dimension", "")
-            if not dim:
-                problems.append("dimension is empty")
-            elif len(dim) > MAX_LEN["dimension"]:
-                problems.append(f"dimension is longer than {MAX_LEN['dimension']} characters")
-            answer = cell.get("value" if protocol == "rating" else "choice", "")
-            if answer == "":
-                problems.append(("value" if protocol == "rating" else "choice") + " is empty")
-            answers = [(dim, answer)] if dim and answer != "" else []
-        parsed = []
-        for dim, answer in answers:
-            if protocol == "rating":
-                low = answer.lower()
-                if low in _TRUE or low in _FALSE:
-                    v = 1.0 if low in _TRUE else 0.0
-                    truthy[dim] = True
-                else:
-                    v = _number(answer)
-                if v is None:
-                    problems.append(f"{dim}: value {answer!r} is not a number")
-                    continue
-                parsed.append((dim, v, ""))
-            else:
-                choice = _CHOICES.get(answer.lower())
-                if choice is None:
-                    problems.append(f"{dim}: choice {answer!r} is not a, b or tie")
-                    continue
-                parsed.append((dim, None, choice))
-        if problems:
-            result.errors.append(f"line {line}: " + "; ".join(problems))
-            continue
-        for dim, value, choice in parsed:
-            if protocol == "rating":
-                key = (cell["annotator"], cell["item"], cell["system"], dim)
-            else:
-                key = (cell["annotator"], cell["item"],
-                       *sorted((cell["system_a"], cell["system_b"])), dim)
-            if key in seen:
-                result.errors.append(
-                    f"line {line}: duplicate of line {seen[key]} (same annotator, item, "
-                    f"system{'s' if protocol == 'pairwise' else ''} and dimension {dim!r})"
-                )
+            choice = _choice(answer)
+            if choice is None:
+                problems.append(f"{dim}: choice {answer!r} is not a, b or tie")
                 continue
-            seen[key] = line
-            if dim not in dim_order:
-                dim_order.append(dim)
-            if value is not None:
-                raw_values.setdefault(dim, []).append(value)
-            result.rows.append(
-                {
-                    "line": line,
-                    "annotator": cell["annotator"],
-                    "context": cell["item"],
-                    "system": cell["system"] if protocol == "rating" else cell["system_a"],
-                    "system_b": "" if protocol == "rating" else cell["system_b"],
-                    "dimension": dim,
-                    "value": value,
-                    "choice": choice,
-                    "extra": dict(extra),
-                }
+            parsed.append((dim, None, choice))
+    return parsed
+
+
+def _add_rows(parsed, cell, extra, line, result, protocol, seen) -> None:
+    """One canonical row per answer; a second answer to the same judgment and dimension is
+    an error naming the line of the first."""
+    for dim, value, choice in parsed:
+        if protocol == "rating":
+            key = (cell["annotator"], cell["item"], cell["system"], dim)
+        else:
+            key = (cell["annotator"], cell["item"],
+                   *sorted((cell["system_a"], cell["system_b"])), dim)
+        if key in seen.lines:
+            result.errors.append(
+                f"line {line}: duplicate of line {seen.lines[key]} (same annotator, item, "
+                f"system{'s' if protocol == 'pairwise' else ''} and dimension {dim!r})"
             )
-    if not result.rows and not result.errors:
-        result.errors.append("no judgments found below the header")
-    # dimension types
+            continue
+        seen.lines[key] = line
+        if dim not in seen.dim_order:
+            seen.dim_order.append(dim)
+        if value is not None:
+            seen.raw_values.setdefault(dim, []).append(value)
+        result.rows.append(
+            {
+                "line": line,
+                "annotator": cell["annotator"],
+                "context": cell["item"],
+                "system": cell["system"] if protocol == "rating" else cell["system_a"],
+                "system_b": "" if protocol == "rating" else cell["system_b"],
+                "dimension": dim,
+                "value": value,
+                "choice": choice,
+                "extra": dict(extra),
+            }
+        )
+
+
+def _check_dimension_types(types, dim_order, protocol, result) -> None:
     for key, kind in types.items():
         if key not in dim_order:
             result.errors.append(f"--dimension-type {key}={kind}: no judgments for dimension {key!r}")
@@ -363,18 +453,23 @@ def _parse(handle, result, protocol, mapping, wide, types, delimiter) -> None:
             result.errors.append(
                 f"--dimension-type {key}={kind}: a {protocol} dimension is one of {', '.join(allowed)}"
             )
+
+
+def _dimensions(result, protocol, types, seen) -> list[dict[str, str]]:
+    """``[{key, type}]`` of the dimensions with judgments, in the order first seen; the
+    type given, else inferred (see the module docstring)."""
     dims = []
     used = {r["dimension"] for r in result.rows}
-    for key in dim_order:
+    for key in seen.dim_order:
         if key not in used:
             continue
         if protocol == "pairwise":
             kind = "choice"
         elif key in types:
             kind = types[key]
-        elif truthy.get(key):
+        elif seen.truthy.get(key):
             kind = "checkbox"
         else:
-            kind = infer_type(raw_values.get(key, []))
+            kind = infer_type(seen.raw_values.get(key, []))
         dims.append({"key": key, "type": kind})
-    result.dimensions = dims
+    return dims
