@@ -120,102 +120,38 @@ def _rating_summary(items: _ItemArrays, confidence: float) -> pd.DataFrame:
     return table_frame("summary", rows)
 
 
+# comparisons waiting for their resampling, by sample size: (row index, paired differences)
+PairedGroups = dict[int, list[tuple[int, np.ndarray]]]
+# ... and by (n_a, n_b): (row index, item means of system_a, of system_b)
+SplitGroups = dict[tuple[int, int], list[tuple[int, np.ndarray, np.ndarray]]]
+
+
 def _rating_comparisons(
     items: _ItemArrays, options: AnalysisOptions, *, resample: bool
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """All pairwise comparisons per dimension and variant; resampling shared by size."""
-    alt = options.alternative
     rows: list[dict] = []
-    paired_groups: dict[int, list[tuple[int, np.ndarray]]] = {}
-    split_groups: dict[tuple[int, int], list[tuple[int, np.ndarray, np.ndarray]]] = {}
+    paired_groups: PairedGroups = {}
+    split_groups: SplitGroups = {}
     n_sys = len(items.systems)
     for variant, arr in (("raw", items.mean), ("z", items.mean_z)):
         for d, dim in enumerate(items.dims):
             for i in range(n_sys):
                 for j in range(i + 1, n_sys):
-                    xa_all, xb_all = arr[d, i], arr[d, j]
-                    has_a, has_b = ~np.isnan(xa_all), ~np.isnan(xb_all)
-                    shared = has_a & has_b
-                    n_shared, na_all, nb_all = int(shared.sum()), int(has_a.sum()), int(has_b.sum())
-                    paired = n_shared >= 2 and n_shared >= options.paired_min_overlap * max(
-                        na_all, nb_all
-                    )
-                    row: dict[str, Any] = {
+                    row = {
                         "dimension": dim,
                         "system_a": items.systems[i],
                         "system_b": items.systems[j],
-                        "alternative": alt,
+                        "alternative": options.alternative,
                         "variant": variant,
                     }
-                    if paired:
-                        xa, xb = xa_all[shared], xb_all[shared]
-                        tt = st.paired_t_test(xa, xb, alternative=alt, confidence=options.confidence)
-                        dz = st.cohens_dz(xa, xb).value
-                        row.update(design="paired", n=tt.n, n_a=tt.n, n_b=tt.n)
-                        key = len(rows)
-                        if tt.n >= 2:
-                            paired_groups.setdefault(tt.n, []).append((key, xa - xb))
-                    else:
-                        xa, xb = xa_all[has_a], xb_all[has_b]
-                        tt = st.welch_t_test(xa, xb, alternative=alt, confidence=options.confidence)
-                        dz = math.nan
-                        row.update(design="welch", n=tt.n, n_a=tt.n_a, n_b=tt.n_b)
-                        key = len(rows)
-                        if tt.n_a >= 2 and tt.n_b >= 2:
-                            split_groups.setdefault((tt.n_a, tt.n_b), []).append((key, xa, xb))
-                    dp = st.cohens_d_pooled(xa, xb)
-                    g = st.hedges_g(xa, xb, paired=False)
-                    row.update(
-                        mean_a=tt.mean_a,
-                        mean_b=tt.mean_b,
-                        mean_diff=tt.mean_diff,
-                        t=tt.t,
-                        df=tt.df,
-                        p_value=tt.p,
-                        p_permutation=math.nan,
-                        cohens_d_pooled=dp.value,
-                        cohens_dz=dz,
-                        hedges_g=g.value,
-                        ci_low=math.nan,
-                        ci_high=math.nan,
-                    )
+                    row.update(_t_test_row(arr[d, i], arr[d, j], options, len(rows),
+                                           paired_groups, split_groups))
                     rows.append(row)
     perm_labels: set[str] = set()
     if resample:
-        for n, group in sorted(paired_groups.items()):
-            keys = [k for k, _ in group]
-            diffs = np.vstack([d for _, d in group])
-            perms = st.paired_permutation_tests(
-                diffs,
-                alternative=alt,
-                n_resamples=options.n_permutations,
-                seed=rng_for(options, TAG_PAIRED_PERM, n),
-            )
-            boot = shared_bootstrap_means(
-                diffs, options.n_bootstrap, rng_for(options, TAG_BOOT_PAIRED, n)
-            )
-            lo, hi = percentile_ci(boot, options.confidence)
-            for idx, key in enumerate(keys):
-                rows[key].update(p_permutation=perms[idx].p, ci_low=lo[idx], ci_high=hi[idx])
-                perm_labels.add(perms[idx].method)
-        for (na, nb), group in sorted(split_groups.items()):
-            keys = [k for k, _, _ in group]
-            a = np.vstack([x for _, x, _ in group])
-            b = np.vstack([y for _, _, y in group])
-            perms = st.two_sample_permutation_tests(
-                a,
-                b,
-                alternative=alt,
-                n_resamples=options.n_permutations,
-                seed=rng_for(options, TAG_SPLIT_PERM, na, nb),
-            )
-            boot_rng = rng_for(options, TAG_BOOT_TWO, na, nb)
-            boot = shared_bootstrap_means(a, options.n_bootstrap, boot_rng)
-            boot -= shared_bootstrap_means(b, options.n_bootstrap, boot_rng)
-            lo, hi = percentile_ci(boot, options.confidence)
-            for idx, key in enumerate(keys):
-                rows[key].update(p_permutation=perms[idx].p, ci_low=lo[idx], ci_high=hi[idx])
-                perm_labels.add(perms[idx].method)
+        perm_labels |= _resample_paired(rows, paired_groups, options)
+        perm_labels |= _resample_split(rows, split_groups, options)
     frame = table_frame("comparisons", rows)
     correct_p_values(frame, "p_value", "p_holm", "p_bonferroni", options, ["variant"])
     meta = {
@@ -225,6 +161,96 @@ def _rating_comparisons(
         "split_sizes": sorted(split_groups),
     }
     return frame, meta
+
+
+def _t_test_row(
+    xa_all: np.ndarray, xb_all: np.ndarray, options: AnalysisOptions, key: int,
+    paired_groups: PairedGroups, split_groups: SplitGroups,
+) -> dict[str, Any]:
+    """One comparison's design, t-test and effect sizes (item means of system_a and
+    system_b over all contexts, NaN where unrated); the comparison joins its resampling
+    group under ``key``, its row index."""
+    alt = options.alternative
+    has_a, has_b = ~np.isnan(xa_all), ~np.isnan(xb_all)
+    shared = has_a & has_b
+    n_shared, na_all, nb_all = int(shared.sum()), int(has_a.sum()), int(has_b.sum())
+    paired = n_shared >= 2 and n_shared >= options.paired_min_overlap * max(na_all, nb_all)
+    row: dict[str, Any] = {}
+    if paired:
+        xa, xb = xa_all[shared], xb_all[shared]
+        tt = st.paired_t_test(xa, xb, alternative=alt, confidence=options.confidence)
+        dz = st.cohens_dz(xa, xb).value
+        row.update(design="paired", n=tt.n, n_a=tt.n, n_b=tt.n)
+        if tt.n >= 2:
+            paired_groups.setdefault(tt.n, []).append((key, xa - xb))
+    else:
+        xa, xb = xa_all[has_a], xb_all[has_b]
+        tt = st.welch_t_test(xa, xb, alternative=alt, confidence=options.confidence)
+        dz = math.nan
+        row.update(design="welch", n=tt.n, n_a=tt.n_a, n_b=tt.n_b)
+        if tt.n_a >= 2 and tt.n_b >= 2:
+            split_groups.setdefault((tt.n_a, tt.n_b), []).append((key, xa, xb))
+    row.update(
+        mean_a=tt.mean_a,
+        mean_b=tt.mean_b,
+        mean_diff=tt.mean_diff,
+        t=tt.t,
+        df=tt.df,
+        p_value=tt.p,
+        p_permutation=math.nan,
+        cohens_d_pooled=st.cohens_d_pooled(xa, xb).value,
+        cohens_dz=dz,
+        hedges_g=st.hedges_g(xa, xb, paired=False).value,
+        ci_low=math.nan,
+        ci_high=math.nan,
+    )
+    return row
+
+
+def _resample_paired(rows: list[dict], groups: PairedGroups, options: AnalysisOptions) -> set[str]:
+    """Sign-flip permutation tests and bootstrap intervals of the paired comparisons, one
+    resample matrix per sample size; returns the permutation methods used."""
+    labels = set()
+    for n, group in sorted(groups.items()):
+        keys = [k for k, _ in group]
+        diffs = np.vstack([d for _, d in group])
+        perms = st.paired_permutation_tests(
+            diffs,
+            alternative=options.alternative,
+            n_resamples=options.n_permutations,
+            seed=rng_for(options, TAG_PAIRED_PERM, n),
+        )
+        boot = shared_bootstrap_means(diffs, options.n_bootstrap, rng_for(options, TAG_BOOT_PAIRED, n))
+        lo, hi = percentile_ci(boot, options.confidence)
+        for idx, key in enumerate(keys):
+            rows[key].update(p_permutation=perms[idx].p, ci_low=lo[idx], ci_high=hi[idx])
+            labels.add(perms[idx].method)
+    return labels
+
+
+def _resample_split(rows: list[dict], groups: SplitGroups, options: AnalysisOptions) -> set[str]:
+    """Label-permutation tests and bootstrap intervals of the Welch comparisons, one
+    resample matrix per (n_a, n_b); returns the permutation methods used."""
+    labels = set()
+    for (na, nb), group in sorted(groups.items()):
+        keys = [k for k, _, _ in group]
+        a = np.vstack([x for _, x, _ in group])
+        b = np.vstack([y for _, _, y in group])
+        perms = st.two_sample_permutation_tests(
+            a,
+            b,
+            alternative=options.alternative,
+            n_resamples=options.n_permutations,
+            seed=rng_for(options, TAG_SPLIT_PERM, na, nb),
+        )
+        boot_rng = rng_for(options, TAG_BOOT_TWO, na, nb)
+        boot = shared_bootstrap_means(a, options.n_bootstrap, boot_rng)
+        boot -= shared_bootstrap_means(b, options.n_bootstrap, boot_rng)
+        lo, hi = percentile_ci(boot, options.confidence)
+        for idx, key in enumerate(keys):
+            rows[key].update(p_permutation=perms[idx].p, ci_low=lo[idx], ci_high=hi[idx])
+            labels.add(perms[idx].method)
+    return labels
 
 
 def _icc_rows(dim: str, unit: np.ndarray, annot: np.ndarray, vals: np.ndarray) -> list[dict]:
