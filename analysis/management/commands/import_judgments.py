@@ -1,10 +1,11 @@
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from analysis.formatting import plural
-from analysis.judgment_import import parse_judgments, read_mapping
+from analysis.judgment_import import ParsedJudgments, parse_judgments, read_mapping
 from analysis.models import ImportedJudgment, ImportedStudy
 
 MAX_SHOWN = 25
@@ -35,17 +36,11 @@ class Command(BaseCommand):
                             help="replace an imported study of the same name")
 
     def handle(self, *args, **o):
-        from annotation.models import Study
-
         path = Path(o["file"])
         if not path.is_file():
             raise CommandError(f"no such file: {path}")
         name = o["study"]
-        if Study.objects.filter(name=name).exists():
-            raise CommandError(f"{name!r} is the name of a study run here; choose another name")
-        existing = ImportedStudy.objects.filter(name=name).first()
-        if existing is not None and not o["replace"]:
-            raise CommandError(f"an imported study named {name!r} already exists (use --replace)")
+        existing = _existing_import(name, o["replace"])
         try:
             mapping, deprecations = read_mapping(item for group in o["map"] for item in group)
             types = parse_mapping_types(o["dimension_type"])
@@ -58,41 +53,9 @@ class Command(BaseCommand):
                                  wide_dimensions=wide, dimension_types=types,
                                  delimiter=o["delimiter"])
         if not parsed.ok:
-            shown = parsed.errors[:MAX_SHOWN]
-            more = len(parsed.errors) - len(shown)
-            text = "\n".join(f"  {e}" for e in shown)
-            if more:
-                text += f"\n  ... and {more} more"
-            raise CommandError(
-                f"{path}: {len(parsed.errors)} problem(s); nothing was imported:\n{text}"
-            )
-        from django.core.exceptions import ValidationError
-
-        try:
-            ImportedStudy(name=name, protocol=o["protocol"]).full_clean(
-                exclude=["dimensions", "source_path"], validate_unique=False
-            )
-        except ValidationError as exc:
-            raise CommandError(f"--study {name!r}: {'; '.join(exc.messages)}") from None
-        with transaction.atomic():
-            if existing is not None:
-                existing.delete()
-            study = ImportedStudy.objects.create(
-                name=name, protocol=o["protocol"], dimensions=parsed.dimensions,
-                source_path=str(path.resolve()),
-            )
-            ImportedJudgment.objects.bulk_create(
-                (
-                    ImportedJudgment(
-                        study=study, line=r["line"], annotator=r["annotator"],
-                        context=r["context"], system=r["system"], system_b=r["system_b"],
-                        dimension=r["dimension"], value=r["value"], choice=r["choice"],
-                        extra=r["extra"],
-                    )
-                    for r in parsed.rows
-                ),
-                batch_size=2000,
-            )
+            raise CommandError(_problems_text(path, parsed.errors))
+        _check_name(name, o["protocol"])
+        _store(name, o["protocol"], path, parsed, existing)
         dims = ", ".join(f"{d['key']} ({d['type']})" for d in parsed.dimensions)
         if parsed.source_format == "evalsite_export":
             self.stdout.write("read as an evalsite export (export_judgments)")
@@ -101,6 +64,61 @@ class Command(BaseCommand):
         self.stdout.write(
             f"imported {plural(len(parsed.rows), 'judgment')} into imported study {name!r} "
             f"({o['protocol']}; dimensions {dims}); analyse with: manage.py analyze {name} --out DIR"
+        )
+
+
+def _existing_import(name: str, replace: bool) -> ImportedStudy | None:
+    """The imported study ``name`` that --replace replaces; refuses a name that is taken."""
+    from annotation.models import Study
+
+    if Study.objects.filter(name=name).exists():
+        raise CommandError(f"{name!r} is the name of a study run here; choose another name")
+    existing = ImportedStudy.objects.filter(name=name).first()
+    if existing is not None and not replace:
+        raise CommandError(f"an imported study named {name!r} already exists (use --replace)")
+    return existing
+
+
+def _problems_text(path: Path, errors: list[str]) -> str:
+    shown = errors[:MAX_SHOWN]
+    more = len(errors) - len(shown)
+    text = "\n".join(f"  {e}" for e in shown)
+    if more:
+        text += f"\n  ... and {more} more"
+    return f"{path}: {len(errors)} problem(s); nothing was imported:\n{text}"
+
+
+def _check_name(name: str, protocol: str) -> None:
+    try:
+        ImportedStudy(name=name, protocol=protocol).full_clean(
+            exclude=["dimensions", "source_path"], validate_unique=False
+        )
+    except ValidationError as exc:
+        raise CommandError(f"--study {name!r}: {'; '.join(exc.messages)}") from None
+
+
+def _store(name: str, protocol: str, path: Path, parsed: ParsedJudgments,
+           existing: ImportedStudy | None) -> None:
+    """Create the imported study and its judgments in one transaction (replacing
+    ``existing``)."""
+    with transaction.atomic():
+        if existing is not None:
+            existing.delete()
+        study = ImportedStudy.objects.create(
+            name=name, protocol=protocol, dimensions=parsed.dimensions,
+            source_path=str(path.resolve()),
+        )
+        ImportedJudgment.objects.bulk_create(
+            (
+                ImportedJudgment(
+                    study=study, line=r["line"], annotator=r["annotator"],
+                    context=r["context"], system=r["system"], system_b=r["system_b"],
+                    dimension=r["dimension"], value=r["value"], choice=r["choice"],
+                    extra=r["extra"],
+                )
+                for r in parsed.rows
+            ),
+            batch_size=2000,
         )
 
 
