@@ -35,8 +35,13 @@ __all__ = [
     "DesignedBatch",
     "DesignedItem",
     "check_attention_parameters",
+    "check_blocks",
+    "check_pairs",
     "check_pairwise_parameters",
     "check_rating_parameters",
+    "check_sampling_parameters",
+    "default_block_systems",
+    "name_of",
     "design_pairwise_batches",
     "design_rating_batches",
     "design_report_text",
@@ -58,13 +63,27 @@ class DesignError(ValueError):
     """Impossible design or sampling parameters.
 
     ``problems`` is a list of ``(parameter, reason)``; ``parameter`` is the name of the
-    function argument at fault (``batch_size``, ``overlap``, ``context_ids``...), which
-    ``annotation.spec`` maps to the spec field (``design.batch_size``...).
+    function argument at fault (``batch_size``, ``overlap``, ``context_ids``, or one item
+    of a list argument, ``pairs[1]``), which ``annotation.spec`` maps to the spec field
+    (``design.batch_size``...).
     """
 
     def __init__(self, problems: Sequence[tuple[str, str]]):
         self.problems = list(problems)
         super().__init__("; ".join(f"{param}: {reason}" for param, reason in self.problems))
+
+
+Problems = list[tuple[str, str]]
+#: How a caller names the parameters (``{"batch_size": "design.batch_size"}``); the checks
+#: below use it for the parameters their reasons mention, so a spec's problems name spec
+#: fields. Unnamed parameters keep their own names.
+Names = Mapping[str, str]
+
+
+def name_of(param: str, names: Names | None = None) -> str:
+    """``param`` as ``names`` calls it; ``pairs[1]`` is item 1 of what ``pairs`` is called."""
+    base, bracket, index = param.partition("[")
+    return (names or {}).get(base, base) + bracket + index
 
 
 class DesignedItem(NamedTuple):
@@ -153,16 +172,11 @@ def sample_contexts(
     """
     keyed = [_context_key(c) for c in contexts]
     ids = [cid for cid, _ in keyed]
-    problems: list[tuple[str, str]] = []
+    problems: Problems = []
     dup = sorted(cid for cid, n in Counter(ids).items() if n > 1)
     if dup:
         problems.append(("contexts", f"duplicate context ids: {', '.join(dup[:5])}"))
-    if n_contexts is not None and (not isinstance(n_contexts, int) or n_contexts < 1):
-        problems.append(("n_contexts", f"must be a positive integer, got {n_contexts!r}"))
-    if per_stratum is not None and (not isinstance(per_stratum, int) or per_stratum < 1):
-        problems.append(("per_stratum", f"must be a positive integer, got {per_stratum!r}"))
-    if per_stratum is not None and stratify_by is None:
-        problems.append(("per_stratum", "needs stratify_by (which metadata field)"))
+    problems += check_sampling_parameters(n_contexts, stratify_by, per_stratum)
     if problems:
         raise DesignError(problems)
     if n_contexts is not None and n_contexts > len(ids):
@@ -239,6 +253,100 @@ def sample_contexts(
 
 
 # --------------------------------------------------------------------------- checks
+# Each rule of a feasible design lives here once; the spec's validator calls these with
+# its field names (``names``) and reports what they find at those fields.
+
+
+def check_sampling_parameters(
+    n_contexts: int | None,
+    stratify_by: str | None,
+    per_stratum: int | None,
+    names: Names | None = None,
+) -> Problems:
+    """What makes sampling parameters wrong before any context is read."""
+    p: Problems = []
+    if n_contexts is not None and not _is_pos_int(n_contexts):
+        p.append(("n_contexts", f"must be a positive integer, got {n_contexts!r}"))
+    if per_stratum is not None and not _is_pos_int(per_stratum):
+        p.append(("per_stratum", f"must be a positive integer, got {per_stratum!r}"))
+    if per_stratum is not None and stratify_by is None:
+        p.append(
+            (
+                "per_stratum",
+                f"needs {name_of('stratify_by', names)} (the metadata field to stratify on)",
+            )
+        )
+    return p
+
+
+def check_blocks(batch_size: int, block_size: int, names: Names | None = None) -> Problems:
+    """A batch is a whole number of blocks."""
+    if batch_size % block_size:
+        return [
+            (
+                "block_size",
+                f"{block_size} does not divide {name_of('batch_size', names)} {batch_size}",
+            )
+        ]
+    return []
+
+
+def check_pairs(
+    pairs: Sequence[Sequence[str]],
+    systems: Sequence[str] | None = None,
+    names: Names | None = None,
+) -> Problems:
+    """Each pair is two different systems (of ``systems``, when given), no pair twice in
+    either order, and (when ``systems`` is given) every system is in some pair."""
+    p: Problems = []
+    if not pairs:
+        return [("pairs", "at least one system pair is needed")]
+    seen: dict[frozenset[str], int] = {}
+    for i, pair in enumerate(pairs):
+        where = f"pairs[{i}]"
+        if len(pair) != 2 or pair[0] == pair[1]:
+            p.append(
+                (
+                    where,
+                    f"compares {pair[0]!r} with itself (pair {i} must be two different systems)"
+                    if len(pair) == 2
+                    else f"pair {i} must be two different systems, got {list(pair)!r}",
+                )
+            )
+            continue
+        unknown = [s for s in pair if systems is not None and s not in systems]
+        if unknown:
+            p.append(
+                (
+                    where,
+                    f"unknown system {', '.join(map(repr, unknown))} "
+                    f"(systems: {', '.join(systems or ())})",
+                )
+            )
+            continue
+        key = frozenset(pair)
+        if key in seen:
+            p.append(
+                (
+                    where,
+                    f"repeats {name_of(f'pairs[{seen[key]}]', names)} (pair {i} {list(pair)!r} "
+                    "is listed twice: order within a pair does not matter; left/right is "
+                    "balanced by the design)",
+                )
+            )
+            continue
+        seen[key] = i
+    if systems is not None and not p:
+        used = {s for pair in pairs for s in pair}
+        p += [
+            (
+                f"systems[{i}]",
+                f"{s!r} is in no pair of {name_of('pairs', names)}, so it would never be shown",
+            )
+            for i, s in enumerate(systems)
+            if s not in used
+        ]
+    return p
 
 
 def _divisors(n: int) -> list[int]:
@@ -291,11 +399,11 @@ def check_rating_parameters(
         p.append(("ordering", f"{ordering!r} is not one of {', '.join(ORDERINGS)}"))
     if p:
         return p
-    if batch_size % block_size:
-        p.append(("block_size", f"{block_size} does not divide batch_size {batch_size}"))
+    p += check_blocks(batch_size, block_size)
+    if p:
         return p
     blocks = batch_size // block_size
-    brs = _default_brs(systems, blocks, block_randomised_systems)
+    brs = default_block_systems(systems, blocks, block_randomised_systems)
     m = len(brs)
     unknown = [s for s in brs if s not in systems]
     if unknown:
@@ -358,17 +466,7 @@ def check_pairwise_parameters(
     for name, value in (("batch_size", batch_size), ("overlap", overlap)):
         if not _is_pos_int(value):
             p.append((name, f"must be a positive integer, got {value!r}"))
-    if not pairs:
-        p.append(("pairs", "at least one system pair is needed"))
-    seen: set[frozenset[str]] = set()
-    for i, pair in enumerate(pairs):
-        if len(pair) != 2 or pair[0] == pair[1]:
-            p.append(("pairs", f"pair {i} must be two different systems, got {list(pair)!r}"))
-            continue
-        key = frozenset(pair)
-        if key in seen:
-            p.append(("pairs", f"pair {i} {list(pair)!r} is listed twice (in either order)"))
-        seen.add(key)
+    p += check_pairs(pairs)
     if p or n_contexts is None:
         return p
     n_pairs = len(pairs)
@@ -392,7 +490,11 @@ def check_pairwise_parameters(
     return p
 
 
-def _default_brs(systems: Sequence[str], blocks: int, brs: Sequence[str] | None) -> tuple[str, ...]:
+def default_block_systems(
+    systems: Sequence[str], blocks: int, brs: Sequence[str] | None
+) -> tuple[str, ...]:
+    """The block-randomised systems: as given, else every system once a batch has more
+    than one block (and there is more than one system), else none."""
     if brs is None:
         return tuple(systems) if blocks > 1 and len(systems) > 1 else ()
     return tuple(brs)
@@ -468,7 +570,7 @@ def design_rating_batches(
         raise DesignError(problems)
     block_size = batch_size if block_size is None else block_size
     blocks = batch_size // block_size
-    brs = _default_brs(systems, blocks, block_randomised_systems)
+    brs = default_block_systems(systems, blocks, block_randomised_systems)
     m = len(brs)
 
     rng = random.Random(seed)
@@ -617,25 +719,28 @@ ATTENTION_PAIR = ("response_a", "response_b")  # pairwise: response_a shown left
 
 
 def check_attention_parameters(
-    check_ids: Sequence[str], per_batch: int
-) -> list[tuple[str, str]]:
+    check_ids: Sequence[str], per_batch: int, names: Names | None = None
+) -> Problems:
     """Everything that makes ``insert_attention_checks`` impossible, as (parameter, reason)."""
-    p: list[tuple[str, str]] = []
+    p: Problems = []
     ids = [str(c) for c in check_ids]
     dup = sorted(c for c, n in Counter(ids).items() if n > 1)
     if dup:
         p.append(("attention_checks", f"duplicate check ids: {', '.join(dup[:5])}"))
+    checks = name_of("attention_checks", names)
     if isinstance(per_batch, bool) or not isinstance(per_batch, int) or per_batch < 0:
-        p.append(
-            ("attention_checks_per_batch", f"must be a whole number >= 0, got {per_batch!r}")
-        )
+        p.append(("attention_checks_per_batch", f"must be a whole number >= 0, got {per_batch!r}"))
     elif per_batch > len(ids):
         p.append(
             (
                 "attention_checks_per_batch",
                 f"{per_batch} per batch needs {per_batch} distinct attention "
-                f"check{'s' if per_batch != 1 else ''}, but there "
-                f"{'is' if len(ids) == 1 else 'are'} {len(ids)}",
+                f"check{'s' if per_batch != 1 else ''}, "
+                + (
+                    f"but {checks} has {len(ids)}"
+                    if ids
+                    else f"but the spec has none (add them under {checks})"
+                ),
             )
         )
     return p
@@ -697,6 +802,7 @@ def insert_attention_checks(
                 continue
             check = next(checks)
             block = real[k].block_index if k < len(real) else real[-1].block_index
+            shown: tuple[str, ...]
             if pairwise:
                 sides = left[check]
                 a_left = sides["response_a"] <= sides["response_b"]

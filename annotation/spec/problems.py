@@ -1,0 +1,202 @@
+"""Spec problems: ``field.path: reason``, and pydantic's errors translated into them.
+
+The one place that knows how pydantic reports an error (its error types and locations)
+and how the spec has always worded it ("must be an integer, got a string '3'").
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from annotation.spec_fields import LOCATED, PATTERN_TEXT, SpecModel, type_name
+
+__all__ = ["SpecError", "SpecProblem", "problems_from"]
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    path: str  # field path, e.g. "dimensions[2].type" or "design.block_size"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class SpecError(ValueError):
+    """An invalid spec; ``problems`` holds every problem found."""
+
+    def __init__(self, problems: Sequence[SpecProblem]):
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} in study spec:"
+        super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+
+
+def join(path: str, key: str) -> str:
+    if not key or key.startswith("["):
+        return path + key
+    return f"{path}.{key}" if path else key
+
+
+def problems_from(error: ValidationError, model: type[BaseModel]) -> list[SpecProblem]:
+    """Every problem of ``error`` (raised validating ``model``), in the spec's words."""
+    found: list[SpecProblem] = []
+    for e in error.errors(include_url=False):
+        path, parent, annotation = _locate(model, e["loc"])
+        if e["type"] == LOCATED:
+            ctx = e.get("ctx") or {}
+            for where, reason in ctx["problems"]:
+                at = where if ctx.get("absolute") else join(path, where)
+                found.append(SpecProblem(at or "(spec)", reason))
+            continue
+        if e["type"] == "union_tag_not_found":
+            found.append(SpecProblem(join(path, _discriminator(annotation)), "is required"))
+            continue
+        if e["type"] == "union_tag_invalid":
+            path = join(path, _discriminator(annotation))
+        found.append(SpecProblem(path or "(spec)", _reason(e, path, parent, annotation)))
+    return found
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The type without Annotated metadata and without an optional None."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
+
+
+def _discriminator(annotation: Any) -> str:
+    for meta in getattr(annotation, "__metadata__", ()):
+        if getattr(meta, "discriminator", None):
+            return str(meta.discriminator)
+    return "type"
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _locate(model: type[BaseModel], loc: Sequence[int | str]) -> tuple[str, Any, Any]:
+    """(spec path, model holding the last field, annotation of the located value).
+
+    Walks pydantic's location through the models' annotations: field names join with
+    dots, list indexes become ``[i]``, and a union's tag (pydantic names the member it
+    chose) is dropped, since the spec has no such level.
+    """
+    path, parent = "", None
+    annotation: Any = model
+    for part in loc:
+        raw = annotation
+        annotation = _unwrap(annotation)
+        origin = typing.get_origin(annotation)
+        if origin in (typing.Union, types.UnionType):
+            tag_of = _discriminator(raw)
+            members = typing.get_args(annotation)
+            chosen = [m for m in members if _is_model(m) and part in _tags(m, tag_of)]
+            annotation = chosen[0] if chosen else None
+            continue
+        if _is_model(annotation):
+            parent = annotation
+            path = join(path, str(part))
+            field = annotation.model_fields.get(str(part))
+            annotation = (
+                typing.Annotated[(field.annotation, *field.metadata)]
+                if field is not None and field.metadata
+                else field.annotation
+                if field is not None
+                else None
+            )
+        elif origin in (list, tuple, Sequence) and isinstance(part, int):
+            path = join(path, f"[{part}]")
+            items = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+            annotation = items[0] if items else None
+        elif origin in (dict, Mapping):
+            path = join(path, str(part))
+            args = typing.get_args(annotation)
+            annotation = args[1] if len(args) == 2 else None
+        else:
+            path = join(path, f"[{part}]" if isinstance(part, int) else str(part))
+            annotation = None
+    return path, parent, annotation
+
+
+def _tags(member: type[BaseModel], discriminator: str) -> list[str]:
+    """The tag values of a union member (its discriminator field is a Literal)."""
+    return [str(t) for t in typing.get_args(member.model_fields[discriminator].annotation)]
+
+
+# --------------------------------------------------------------------------- reasons
+
+
+def _choices(annotation: Any) -> list[str]:
+    annotation = _unwrap(annotation)
+    if typing.get_origin(annotation) is typing.Literal:
+        return [str(a) for a in typing.get_args(annotation)]
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return [str(m.value) for m in annotation]
+    return []
+
+
+def _reason(e: Mapping[str, Any], path: str, parent: Any, annotation: Any) -> str:
+    kind, value, ctx = e["type"], e.get("input"), e.get("ctx") or {}
+    field = str(e["loc"][-1]) if e["loc"] else ""
+    holder = parent if isinstance(parent, type) and issubclass(parent, SpecModel) else None
+    if kind == "missing":
+        return (holder.missing.get(field) if holder else None) or "is required"
+    if kind == "extra_forbidden":
+        if holder and field in holder.misplaced:
+            return holder.misplaced[field]
+        expected = ", ".join(parent.model_fields) if parent else ""
+        return f"unknown field (expected one of {expected})"
+    if kind in ("model_type", "model_attributes_type", "dict_type", "dataclass_type"):
+        return f"must be a mapping, got {type_name(value)}"
+    if kind in ("list_type", "tuple_type"):
+        return f"must be a list, got {type_name(value)}"
+    if kind == "too_short":
+        return f"must be a non-empty list, got {type_name(value)}"
+    if kind == "string_type":
+        return f"must be a string, got {type_name(value)}"
+    if kind == "string_pattern_mismatch":
+        if isinstance(value, str) and not value.strip():
+            return "must not be empty"
+        return f"{value!r} is not {PATTERN_TEXT.get(ctx.get('pattern', ''), 'valid')}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"must be an integer, got {type_name(value)} {value!r}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"must be true or false, got {type_name(value)} {value!r}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx['ge']}, got {value}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx['le']}, got {value}"
+    if kind in ("literal_error", "enum"):
+        if not isinstance(value, str):
+            return f"must be a string, got {type_name(value)}"
+        return f"{value!r} is not one of {', '.join(_choices(annotation))}"
+    if kind == "union_tag_invalid":
+        members = typing.get_args(_unwrap(annotation))
+        tag = (
+            value.get(ctx.get("discriminator", "").strip("'")) if isinstance(value, dict) else None
+        )
+        if not isinstance(tag, str):
+            return f"must be a string, got {type_name(tag)}"
+        tags = [t for m in members if _is_model(m) for t in _tags(m, _discriminator(annotation))]
+        return f"{tag!r} is not one of {', '.join(tags)}"
+    return str(e["msg"])
