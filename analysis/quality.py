@@ -17,7 +17,7 @@ from analysis.formatting import plural
 from core.vocabulary import Protocol
 
 from .options import AnalysisOptions
-from .tables import flag_explanations
+from .readable_tables import flag_explanations
 
 __all__ = ["assess_annotators", "exclusion_rows", "nothing_left_message"]
 
