@@ -22,7 +22,7 @@ or under ``decoding:``; they are stored under ``decoding`` with every default fi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -43,7 +43,7 @@ from .backends import CheckpointError, DecodingParameters, InvalidParameters
 from .backends.base import DECODING_FIELDS, field_reasons, rule_error
 
 #: System kinds that need generation, and the backend (`load_system` kind) of each.
-BACKEND_KINDS = {SystemKind.HF_CAUSAL: "causal", SystemKind.HF_SEQ2SEQ: "seq2seq", SystemKind.DEXPERTS: "dexperts"}
+BACKEND_KINDS: dict[str, str] = {SystemKind.HF_CAUSAL: "causal", SystemKind.HF_SEQ2SEQ: "seq2seq", SystemKind.DEXPERTS: "dexperts"}
 GENERATED_KINDS = GENERATED_SYSTEM_KINDS
 ALL_KINDS = (*GENERATED_KINDS, SystemKind.REFERENCE, SystemKind.IMPORTED)
 
@@ -149,7 +149,7 @@ Auto = Annotated[bool | Literal["auto"], Field(description="true, false or auto"
 
 def _folder_field(name: str, *, required: bool = False) -> Any:
     description = f"the {FOLDER_ROLES[name]} folder"
-    return Field(description=description) if required else Field(None, description=description)
+    return Field(description=description) if required else Field(default=None, description=description)
 
 
 class _LoadOptions(BaseModel):
@@ -190,7 +190,7 @@ class Seq2SeqOptions(_LoadOptions):
     chat_template: ChatTemplate = None
     system_prompt: SystemPrompt = None
     listener_label: ListenerLabel = "Listener"
-    max_prompt_tokens: int | None = Field(None, ge=1, description="an integer >= 1 or null")
+    max_prompt_tokens: int | None = Field(default=None, ge=1, description="an integer >= 1 or null")
 
 
 class DExpertsOptions(_LoadOptions):
@@ -203,9 +203,9 @@ class DExpertsOptions(_LoadOptions):
     listener_label: ListenerLabel = "Listener"
     static_cache: Auto = "auto"
     cuda_graph: Auto = "auto"
-    alpha: float = Field(2.0, description="a number")
+    alpha: float = Field(default=2.0, description="a number")
     # 0.9 as in the reference implementation; null = the formula of the DExperts paper.
-    base_top_p_filter: float | None = Field(0.9, gt=0, le=1, description="in (0, 1] or null (no filter)")
+    base_top_p_filter: float | None = Field(default=0.9, gt=0, le=1, description="in (0, 1] or null (no filter)")
 
 
 LOAD_MODELS: dict[str, type[_LoadOptions]] = {
@@ -221,10 +221,10 @@ class JobOptions(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    samples_per_context: int = Field(1, ge=1, description="an integer >= 1")
-    sample_index: int = Field(0, ge=0, description="an integer >= 0")  # the sample a study uses
-    batch_size: int = Field(16, ge=1, description="an integer >= 1")  # sequences per forward pass
-    chunk_size: int = Field(32, ge=1, description="an integer >= 1")  # contexts per task
+    samples_per_context: int = Field(default=1, ge=1, description="an integer >= 1")
+    sample_index: int = Field(default=0, ge=0, description="an integer >= 0")  # the sample a study uses
+    batch_size: int = Field(default=16, ge=1, description="an integer >= 1")  # sequences per forward pass
+    chunk_size: int = Field(default=32, ge=1, description="an integer >= 1")  # contexts per task
 
     @field_validator("sample_index")
     @classmethod
@@ -445,7 +445,7 @@ def _info_dict(info: Any) -> dict:
     }
 
 
-CHECKPOINT_CHECKS = {
+CHECKPOINT_CHECKS: dict[str, Callable[[list[ConfigProblem], dict[str, Any]], dict[str, Any]]] = {
     SystemKind.HF_CAUSAL: _check_causal,
     SystemKind.HF_SEQ2SEQ: _check_seq2seq,
     SystemKind.DEXPERTS: _check_dexperts,

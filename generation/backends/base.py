@@ -120,22 +120,22 @@ class _DecodingFields:
     "must be ..." in the error messages and documents the field in the JSON Schema.
     """
 
-    do_sample: bool = Field(True, description="true or false")
-    temperature: float = Field(1.0, gt=0, allow_inf_nan=False, description="a finite number > 0")
-    top_p: float = Field(1.0, gt=0, le=1, allow_inf_nan=False, description="in (0, 1]")
-    top_k: int = Field(0, ge=0, description="an integer >= 0 (0 = off)")
-    max_new_tokens: int = Field(20, ge=1, description="an integer >= 1")
-    min_new_tokens: int = Field(0, ge=0, description="an integer >= 0")
-    num_return_sequences: int = Field(1, ge=1, description="an integer >= 1")
+    do_sample: bool = Field(default=True, description="true or false")
+    temperature: float = Field(default=1.0, gt=0, allow_inf_nan=False, description="a finite number > 0")
+    top_p: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False, description="in (0, 1]")
+    top_k: int = Field(default=0, ge=0, description="an integer >= 0 (0 = off)")
+    max_new_tokens: int = Field(default=20, ge=1, description="an integer >= 1")
+    min_new_tokens: int = Field(default=0, ge=0, description="an integer >= 0")
+    num_return_sequences: int = Field(default=1, ge=1, description="an integer >= 1")
     repetition_penalty: float | None = Field(
-        None, gt=0, allow_inf_nan=False, description="null or a finite number > 0"
+        default=None, gt=0, allow_inf_nan=False, description="null or a finite number > 0"
     )
-    seed: int = Field(0, ge=0, lt=2**63, description="an integer in [0, 2**63)")
+    seed: int = Field(default=0, ge=0, lt=2**63, description="an integer in [0, 2**63)")
     stop_sequences: Annotated[
         tuple[Annotated[str, Field(min_length=1)], ...],
         BeforeValidator(_stop_sequences_as_tuple),
         Field(strict=False),  # a list (JSON, YAML) is accepted and stored as a tuple
-    ] = Field((), description="a list of non-empty strings")
+    ] = Field(default=(), description="a list of non-empty strings")
 
     # Validators see the fields before them that are valid (`info.data`), so a rule between
     # two fields is checked only when both are usable, as each field reports its own problem.
@@ -159,7 +159,7 @@ class _DecodingFields:
         return value
 
 
-DECODING_FIELDS: Mapping[str, FieldInfo] = _DecodingFields.__pydantic_fields__
+DECODING_FIELDS: Mapping[str, FieldInfo] = _DecodingFields.__pydantic_fields__  # type: ignore[attr-defined]  # set by pydantic, unknown to mypy
 
 
 class DecodingParameters(_DecodingFields):
