@@ -540,7 +540,7 @@ def icc_all(ratings: ArrayLike | pd.DataFrame, *, confidence: float = 0.95) -> d
 
     out: dict[str, ICCResult] = {}
 
-    def add(form: str, value: float, f: float, d1: float, d2: float, lo: float, hi: float):
+    def add(form: str, value: float, f: float, d1: float, d2: float, lo: float, hi: float) -> None:
         p = float(sps.f.sf(f, d1, d2)) if not math.isnan(f) else math.nan
         out[form] = ICCResult(
             form=form,
