@@ -21,6 +21,7 @@ Adding a type is one class here (added to ``Dimension``) plus its template under
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
@@ -115,7 +116,12 @@ class DimensionBase(SpecModel):
 
     @property
     def type_name(self) -> str:
-        return str(type(self).model_fields["type"].default)
+        return type(self).type_value()
+
+    @classmethod
+    def type_value(cls) -> str:
+        """The ``type`` a spec writes for this dimension type."""
+        return str(typing.get_args(cls.model_fields["type"].annotation)[0])
 
     @property
     def name(self) -> str:
@@ -207,7 +213,7 @@ def _same_type_and_value(value: Any, allowed: Any) -> bool:
 class SliderDimension(DimensionBase):
     """0-100, starts with no value (no anchor at 50); the annotator must move it."""
 
-    type: Literal[DimensionType.SLIDER] = DimensionType.SLIDER
+    type: Literal[DimensionType.SLIDER]
     min_label: Text = "Strongly disagree"
     max_label: Text = "Strongly agree"
     show_value: Flag = False
@@ -282,7 +288,7 @@ def _checkbox_required(value: Any) -> Any:
 class CheckboxDimension(DimensionBase):
     """True / false; an unticked box sends nothing and means false, so it is never missing."""
 
-    type: Literal[DimensionType.CHECKBOX] = DimensionType.CHECKBOX
+    type: Literal[DimensionType.CHECKBOX]
     required: Annotated[bool, Field(strict=True)] = False
 
     agreement: ClassVar[Agreement] = "nominal"
@@ -334,7 +340,7 @@ def _label_list(value: Any) -> Any:
 class LikertDimension(DimensionBase):
     """1..points (2-11), optionally with a label per point."""
 
-    type: Literal[DimensionType.LIKERT] = DimensionType.LIKERT
+    type: Literal[DimensionType.LIKERT]
     points: Annotated[int, Field(strict=True, ge=2, le=11)] = 5
     labels: tuple[str, ...] | None = None
 
@@ -394,7 +400,7 @@ CHOICE_OPTIONS = ((Choice.A, "A"), (Choice.TIE, "Tie"), (Choice.B, "B"))  # scre
 class ChoiceDimension(DimensionBase):
     """A / B / tie between the two responses of a pairwise item, with an optional rationale."""
 
-    type: Literal[DimensionType.CHOICE] = DimensionType.CHOICE
+    type: Literal[DimensionType.CHOICE]
     allow_tie: Flag = True
     rationale: Literal["none", "optional", "required"] = "none"
 
@@ -483,8 +489,7 @@ _ONE = TypeAdapter(Dimension)
 # A field of another type is misplaced, not unknown: say which type it belongs to.
 for _cls in TYPES.values():
     _cls.misplaced = {
-        name: f"applies only to {other.model_fields['type'].default} dimensions "
-        f"(this one is {_cls.model_fields['type'].default})"
+        name: f"applies only to {other.type_value()} dimensions (this one is {_cls.type_value()})"
         for other in TYPES.values()
         if other is not _cls
         for name in other.model_fields

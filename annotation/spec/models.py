@@ -500,7 +500,9 @@ class StudySpec(SpecModel):
     estimated_minutes: Minutes | None = None  # shown on the consent page
     protocol: Protocol
     dimensions: Annotated[
-        tuple[Dimension, ...], BeforeValidator(_list_of("a non-empty list", non_empty=True))
+        tuple[Dimension, ...],
+        BeforeValidator(_list_of("a non-empty list", non_empty=True)),
+        Field(json_schema_extra={"minItems": 1}),
     ]
     instructions: Text
     example: ExampleSpec | None = None
@@ -509,7 +511,9 @@ class StudySpec(SpecModel):
     crisis_resources: Text | None = None
     wording: WordingSpec = Field(default_factory=WordingSpec)
     systems: Annotated[
-        tuple[SystemSpec, ...], BeforeValidator(_list_of("a non-empty list", non_empty=True))
+        tuple[SystemSpec, ...],
+        BeforeValidator(_list_of("a non-empty list", non_empty=True)),
+        Field(json_schema_extra={"minItems": 1}),
     ]
     contexts: ContextsSpec
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
