@@ -165,14 +165,7 @@ def create_job(
         raise JobError(f"system {system.name!r} is of kind {system.kind}, which is not generated")
     config = system.config or {}
     ids = sorted({c.pk if isinstance(c, Context) else int(c) for c in contexts})
-    if not ids:
-        raise JobError("a generation job needs at least one context")
-    datasets = set(Context.objects.filter(pk__in=ids).values_list("dataset_id", flat=True))
-    found = Context.objects.filter(pk__in=ids).count()
-    if found != len(ids):
-        raise JobError(f"{len(ids) - found} of the contexts do not exist")
-    if len(datasets) != 1:
-        raise JobError("the contexts of a job must come from one dataset")
+    dataset_id = _one_dataset(ids)
     options = _job_options(config, samples_per_context=samples_per_context, chunk_size=chunk_size,
                            batch_size=batch_size)
     merged = {**(config.get("decoding") or {}), **(decoding or {})}
@@ -186,7 +179,7 @@ def create_job(
     with transaction.atomic():
         job = GenerationJob.objects.create(
             system=system,
-            dataset_id=datasets.pop(),
+            dataset_id=dataset_id,
             backend_spec=backend_spec(system.kind, config),
             decoding=stored_decoding,
             samples_per_context=options.samples_per_context,
@@ -196,6 +189,19 @@ def create_job(
         through = GenerationJob.contexts.through
         through.objects.bulk_create([through(generationjob_id=job.pk, context_id=i) for i in ids], batch_size=2000)
     return job
+
+
+def _one_dataset(context_ids: list[int]) -> int:
+    """The dataset of the contexts, which must exist and be of one dataset."""
+    if not context_ids:
+        raise JobError("a generation job needs at least one context")
+    datasets = set(Context.objects.filter(pk__in=context_ids).values_list("dataset_id", flat=True))
+    found = Context.objects.filter(pk__in=context_ids).count()
+    if found != len(context_ids):
+        raise JobError(f"{len(context_ids) - found} of the contexts do not exist")
+    if len(datasets) != 1:
+        raise JobError("the contexts of a job must come from one dataset")
+    return datasets.pop()
 
 
 def _job_options(config: Mapping[str, Any], **given: int | None) -> JobOptions:

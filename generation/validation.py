@@ -475,13 +475,26 @@ def normalize_config(
                 sorted(raw)[0], f"a {kind} system takes no configuration (only {', '.join(GENERATED_KINDS)} do)"
             )])
         return {}
-    load, decoding, job, problems = split_config(kind, raw)
     base = Path(base_dir) if base_dir is not None else None
+    load, decoding, job = _checked_options(kind, raw, base, check_files)
+    problems: list[ConfigProblem] = []
+    checkpoint = CHECKPOINT_CHECKS[kind](problems, load) if check_files else {}
+    if problems:
+        raise SystemConfigError(problems)
+    return {**load, "decoding": decoding, **job.model_dump(), **({"checkpoint": checkpoint} if checkpoint else {})}
+
+
+def _checked_options(
+    kind: str, raw: Mapping[str, Any], base_dir: Path | None, check_files: bool
+) -> tuple[dict[str, Any], dict[str, Any], JobOptions]:
+    """(load options, decoding parameters, job options), each validated; raises
+    `SystemConfigError` with the problems of all three (and of unknown keys) at once."""
+    load, decoding, job, problems = split_config(kind, raw)
     load_out: dict[str, Any] = {}
     job_out = JobOptions()
     samples = 1  # decoding is checked with one sample when samples_per_context is unusable
     try:
-        load_out = LOAD_MODELS[kind].given(load, base_dir=base, check_files=check_files)
+        load_out = LOAD_MODELS[kind].given(load, base_dir=base_dir, check_files=check_files)
     except SystemConfigError as error:
         problems.extend(error.problems)
     try:
@@ -496,13 +509,9 @@ def normalize_config(
         decoding_out = _check_decoding(decoding, samples)
     except SystemConfigError as error:
         problems.extend(error.problems)
-    checkpoint: dict[str, Any] = {}
-    if check_files and not problems:
-        checkpoint = CHECKPOINT_CHECKS[kind](problems, load_out)
     if problems:
         raise SystemConfigError(problems)
-    return {**load_out, "decoding": decoding_out, **job_out.model_dump(),
-            **({"checkpoint": checkpoint} if checkpoint else {})}
+    return load_out, decoding_out, job_out
 
 
 def backend_spec(kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
