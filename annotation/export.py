@@ -21,9 +21,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from core.vocabulary import Choice, DimensionType, Protocol
+from core.vocabulary import Protocol
 
-from .answers import attention_passed
+from .dimensions import attention_passed, dimensions_of
 
 LONG_COLUMNS = [
     "judgment_id", "study", "protocol", "annotator", "batch", "slot", "assignment_status",
@@ -51,26 +51,22 @@ def long_rows(records: Iterable[dict], dimensions: list[dict]) -> Iterator[dict]
 
     A record has the keys of LONG_COLUMNS except dimension/dimension_type/value/
     preferred_system/rationale, plus `values` and `rationales` dicts; `attention_check`
-    and `attention_passed` may be left out (a real judgment).
+    and `attention_passed` may be left out (a real judgment). How an answer is exported
+    (its value and preferred system) is its dimension type's rule (`export`).
     """
+    objects = dimensions_of(dimensions)
     for record in records:
         base = {k: v for k, v in record.items() if k not in ("values", "rationales")}
-        for dim in dimensions:
+        for dim, obj in zip(dimensions, objects, strict=True):
             key = dim["key"]
             if key not in record["values"]:
                 continue
-            value = record["values"][key]
-            preferred = ""
-            if dim["type"] == DimensionType.CHOICE:
-                sides = {Choice.A: record["system_left"], Choice.B: record["system_right"]}
-                preferred = sides.get(value, Choice.TIE.value)
             row = dict(base)
             row.update(
                 dimension=key,
                 dimension_type=dim["type"],
-                value=value,
-                preferred_system=preferred,
                 rationale=record["rationales"].get(key, ""),
+                **obj.export(record["values"][key], record["system_left"], record["system_right"]),
             )
             yield {column: row.get(column, "") for column in LONG_COLUMNS}
 
