@@ -16,6 +16,7 @@ import pandas as pd
 
 from analysis import stats as st
 from analysis.formatting import comma_list
+from annotation.dimensions import TYPES as DIMENSION_TYPES
 from core.vocabulary import Choice, DimensionType, Protocol, values
 
 from .options import AnalysisOptions
@@ -38,13 +39,8 @@ OPTIONAL_COLUMNS = (
     "assignment_status",
     "attention_passed",
 )
-#: Krippendorff's alpha level of measurement per dimension type.
-LEVELS = {
-    DimensionType.SLIDER: "interval",
-    DimensionType.LIKERT: "ordinal",
-    DimensionType.CHECKBOX: "nominal",
-    DimensionType.CHOICE: "nominal",
-}
+#: Krippendorff's alpha level of measurement per dimension type (each type's ``agreement``).
+LEVELS = {kind: dimension.agreement for kind, dimension in DIMENSION_TYPES.items()}
 CATEGORICAL_TYPES = (DimensionType.CHECKBOX, DimensionType.LIKERT, DimensionType.CHOICE)
 CHOICES = values(Choice)
 # a pairwise choice as a score: +1 for A, 0 for a tie, -1 for B
