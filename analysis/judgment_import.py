@@ -35,14 +35,15 @@ from typing import Any, TextIO
 import pandas as pd
 
 from core.source_map import read_map_item
+from core.vocabulary import Choice, DimensionType, Protocol
 
 __all__ = [
     "ParsedJudgments", "parse_judgments", "FIELDS", "parse_mapping", "read_mapping", "infer_type",
 ]
 
 REQUIRED = {
-    "rating": ("annotator", "item", "system", "dimension", "value"),
-    "pairwise": ("annotator", "item", "system_a", "system_b", "dimension", "choice"),
+    Protocol.RATING: ("annotator", "item", "system", "dimension", "value"),
+    Protocol.PAIRWISE: ("annotator", "item", "system_a", "system_b", "dimension", "choice"),
 }
 OPTIONAL_NUMERIC = (
     "position", "block", "batch", "time_on_item_ms", "response_length",
@@ -50,17 +51,17 @@ OPTIONAL_NUMERIC = (
 )
 FIELDS = tuple(
     dict.fromkeys(
-        (*REQUIRED["rating"], *REQUIRED["pairwise"], "context", *OPTIONAL_NUMERIC)
+        (*REQUIRED[Protocol.RATING], *REQUIRED[Protocol.PAIRWISE], "context", *OPTIONAL_NUMERIC)
     )
 )
-RATING_TYPES = ("slider", "likert", "checkbox")
+RATING_TYPES = (DimensionType.SLIDER, DimensionType.LIKERT, DimensionType.CHECKBOX)
 # Columns that mark a file written by `manage.py export_judgments`.
 EVALSITE_EXPORT_COLUMNS = {
     "judgment_id", "output", "system_left", "system_right", "dimension_type", "assignment_status",
 }
 _TRUE = {"true", "yes", "y", "on"}
 _FALSE = {"false", "no", "n", "off"}
-_CHOICES = {"a": "a", "b": "b", "tie": "tie"}
+_CHOICES = {c.value: c.value for c in Choice}
 MAX_LEN = {"annotator": 200, "item": 200, "system": 120, "system_a": 120, "system_b": 120,
            "dimension": 120}
 
@@ -92,7 +93,7 @@ def rows_to_frame(protocol: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFr
     records = []
     for r in rows:
         rec: dict[str, Any] = {"annotator": r["annotator"], "context": r["context"]}
-        if protocol == "rating":
+        if protocol == Protocol.RATING:
             rec.update(system=r["system"], dimension=r["dimension"], value=r["value"])
         else:
             rec.update(system_a=r["system"], system_b=r["system_b"], dimension=r["dimension"],
@@ -101,7 +102,7 @@ def rows_to_frame(protocol: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFr
         records.append(rec)
     base = (
         ["annotator", "context", "system", "dimension", "value"]
-        if protocol == "rating"
+        if protocol == Protocol.RATING
         else ["annotator", "context", "system_a", "system_b", "dimension", "choice"]
     )
     frame = pd.DataFrame.from_records(records)
@@ -141,10 +142,10 @@ def parse_mapping(items: Iterable[str]) -> dict[str, str]:
 def infer_type(values: Iterable[float]) -> str:
     vals = {float(v) for v in values if v is not None and not math.isnan(float(v))}
     if vals and vals <= {0.0, 1.0}:
-        return "checkbox"
+        return DimensionType.CHECKBOX.value
     if vals and all(v.is_integer() and 1 <= v <= 10 for v in vals) and len(vals) <= 10:
-        return "likert"
-    return "slider"
+        return DimensionType.LIKERT.value
+    return DimensionType.SLIDER.value
 
 
 def _open(source: str | Path | TextIO) -> tuple[TextIO, bool]:
@@ -248,7 +249,7 @@ def _read_header(header_row, result, protocol, mapping, wide) -> _Header | None:
         # systems are system_a/system_b and a pairwise value is the choice.
         result.source_format = "evalsite_export"
         mapping = {"item": "evalsite_item_id", "context": "item"}
-        if protocol == "pairwise":
+        if protocol == Protocol.PAIRWISE:
             mapping.update(system_left="system_a", system_right="system_b", value="choice")
     elif wide:
         result.source_format = "wide"
@@ -337,12 +338,12 @@ def _export_skip_reason(record, header) -> str:
 def _identity_problems(cell, protocol) -> list[str]:
     """Who judged what: annotator, item and system(s) present, not too long, two systems."""
     problems = []
-    for f in ("annotator", "item", *(("system",) if protocol == "rating" else ("system_a", "system_b"))):
+    for f in ("annotator", "item", *(("system",) if protocol == Protocol.RATING else ("system_a", "system_b"))):
         if not cell.get(f):
             problems.append(f"{f} is empty")
         elif len(cell[f]) > MAX_LEN[f]:
             problems.append(f"{f} is longer than {MAX_LEN[f]} characters")
-    if protocol == "pairwise" and cell.get("system_a") and cell.get("system_a") == cell.get("system_b"):
+    if protocol == Protocol.PAIRWISE and cell.get("system_a") and cell.get("system_a") == cell.get("system_b"):
         problems.append(f"system_a and system_b are both {cell['system_a']!r}")
     return problems
 
@@ -367,7 +368,7 @@ def _long_answer(cell, protocol, problems) -> list[tuple[str, str]]:
         problems.append("dimension is empty")
     elif len(dim) > MAX_LEN["dimension"]:
         problems.append(f"dimension is longer than {MAX_LEN['dimension']} characters")
-    column = "value" if protocol == "rating" else "choice"
+    column = "value" if protocol == Protocol.RATING else "choice"
     answer = cell.get(column, "")
     if answer == "":
         problems.append(column + " is empty")
@@ -392,7 +393,7 @@ def _parsed_answers(answers, protocol, problems, seen) -> list[tuple[str, float 
     """(dimension, value, choice) per answer; problems appended for unreadable ones."""
     parsed = []
     for dim, answer in answers:
-        if protocol == "rating":
+        if protocol == Protocol.RATING:
             v, word = _rating_value(answer)
             if word:
                 seen.truthy[dim] = True
@@ -413,7 +414,7 @@ def _add_rows(parsed, cell, extra, line, result, protocol, seen) -> None:
     """One canonical row per answer; a second answer to the same judgment and dimension is
     an error naming the line of the first."""
     for dim, value, choice in parsed:
-        if protocol == "rating":
+        if protocol == Protocol.RATING:
             key = (cell["annotator"], cell["item"], cell["system"], dim)
         else:
             key = (cell["annotator"], cell["item"],
@@ -421,7 +422,7 @@ def _add_rows(parsed, cell, extra, line, result, protocol, seen) -> None:
         if key in seen.lines:
             result.errors.append(
                 f"line {line}: duplicate of line {seen.lines[key]} (same annotator, item, "
-                f"system{'s' if protocol == 'pairwise' else ''} and dimension {dim!r})"
+                f"system{'s' if protocol == Protocol.PAIRWISE else ''} and dimension {dim!r})"
             )
             continue
         seen.lines[key] = line
@@ -434,8 +435,8 @@ def _add_rows(parsed, cell, extra, line, result, protocol, seen) -> None:
                 "line": line,
                 "annotator": cell["annotator"],
                 "context": cell["item"],
-                "system": cell["system"] if protocol == "rating" else cell["system_a"],
-                "system_b": "" if protocol == "rating" else cell["system_b"],
+                "system": cell["system"] if protocol == Protocol.RATING else cell["system_a"],
+                "system_b": "" if protocol == Protocol.RATING else cell["system_b"],
                 "dimension": dim,
                 "value": value,
                 "choice": choice,
@@ -448,7 +449,7 @@ def _check_dimension_types(types, dim_order, protocol, result) -> None:
     for key, kind in types.items():
         if key not in dim_order:
             result.errors.append(f"--dimension-type {key}={kind}: no judgments for dimension {key!r}")
-        allowed = RATING_TYPES if protocol == "rating" else ("choice",)
+        allowed = RATING_TYPES if protocol == Protocol.RATING else (DimensionType.CHOICE,)
         if kind not in allowed:
             result.errors.append(
                 f"--dimension-type {key}={kind}: a {protocol} dimension is one of {', '.join(allowed)}"
@@ -463,12 +464,12 @@ def _dimensions(result, protocol, types, seen) -> list[dict[str, str]]:
     for key in seen.dim_order:
         if key not in used:
             continue
-        if protocol == "pairwise":
-            kind = "choice"
+        if protocol == Protocol.PAIRWISE:
+            kind = DimensionType.CHOICE.value
         elif key in types:
             kind = types[key]
         elif seen.truthy.get(key):
-            kind = "checkbox"
+            kind = DimensionType.CHECKBOX.value
         else:
             kind = infer_type(seen.raw_values.get(key, []))
         dims.append({"key": key, "type": kind})
