@@ -25,6 +25,7 @@ from ..invitations import InvalidInvitation, read_invitation
 from ..models import Assignment, Participant, Study
 from ..selectors import batch_length, has_completed_batch
 from . import presentation
+from .forms import JudgmentForm
 
 COOKIE_SALT = "evalsite.participant"
 
@@ -42,8 +43,12 @@ def _current_participant(request: HttpRequest, study: Study) -> Participant | No
 
 def _remember(response: HttpResponse, study: Study, participant: Participant) -> HttpResponse:
     response.set_signed_cookie(
-        _cookie_name(study), str(participant.pk), salt=COOKIE_SALT,
-        max_age=60 * 60 * 24 * 30, httponly=True, samesite="Lax",
+        _cookie_name(study),
+        str(participant.pk),
+        salt=COOKIE_SALT,
+        max_age=60 * 60 * 24 * 30,
+        httponly=True,
+        samesite="Lax",
     )
     return response
 
@@ -81,10 +86,15 @@ def _status_page(request: HttpRequest, study: Study) -> HttpResponse:
 
 def _no_work_page(request: HttpRequest, study: Study, participant: Participant | None):
     completion = study.spec.get("completion") or {}
-    return _page(request, study, "no_work.html", {
-        "no_work_code": completion.get("no_work_code"),
-        "from_prolific": participant is not None and participant.source == "prolific",
-    })
+    return _page(
+        request,
+        study,
+        "no_work.html",
+        {
+            "no_work_code": completion.get("no_work_code"),
+            "from_prolific": participant is not None and participant.source == "prolific",
+        },
+    )
 
 
 def _holds_lease(participant: Participant) -> bool:
@@ -134,14 +144,18 @@ def entry(request: HttpRequest, study_name: str) -> HttpResponse:
         )
     elif prolific_id:
         participant = services.get_or_create_participant(
-            study, prolific_id[:200], "prolific",
+            study,
+            prolific_id[:200],
+            "prolific",
             platform_study_id=request.GET.get("STUDY_ID", ""),
             platform_session_id=request.GET.get("SESSION_ID", ""),
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
     else:
         participant = known or services.get_or_create_participant(
-            study, f"anon-{uuid.uuid4().hex[:16]}", "cookie",
+            study,
+            f"anon-{uuid.uuid4().hex[:16]}",
+            "cookie",
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
     blocked = _blocked_before_work(request, study, participant)
@@ -172,8 +186,16 @@ def _opening_step(request: HttpRequest, study_name: str, step: str):
     return study, participant, None
 
 
-def _agree_step(request: HttpRequest, study_name: str, *, step: str, template: str,
-                button: str, field: str, context: dict | None = None) -> HttpResponse:
+def _agree_step(
+    request: HttpRequest,
+    study_name: str,
+    *,
+    step: str,
+    template: str,
+    button: str,
+    field: str,
+    context: dict | None = None,
+) -> HttpResponse:
     """A page the participant must accept to go on (content warning, consent)."""
     study, participant, bounce = _opening_step(request, study_name, step)
     if bounce:
@@ -188,15 +210,27 @@ def _agree_step(request: HttpRequest, study_name: str, *, step: str, template: s
 
 @require_http_methods(["GET", "POST"])
 def warning(request: HttpRequest, study_name: str) -> HttpResponse:
-    return _agree_step(request, study_name, step="warning", template="warning.html",
-                       button="continue", field="warning_acknowledged_at",
-                       context={"support_in_page": True})
+    return _agree_step(
+        request,
+        study_name,
+        step="warning",
+        template="warning.html",
+        button="continue",
+        field="warning_acknowledged_at",
+        context={"support_in_page": True},
+    )
 
 
 @require_http_methods(["GET", "POST"])
 def consent(request: HttpRequest, study_name: str) -> HttpResponse:
-    return _agree_step(request, study_name, step="consent", template="consent.html",
-                       button="consent", field="consented_at")
+    return _agree_step(
+        request,
+        study_name,
+        step="consent",
+        template="consent.html",
+        button="consent",
+        field="consented_at",
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -207,8 +241,9 @@ def instructions(request: HttpRequest, study_name: str) -> HttpResponse:
     if request.method == "POST":
         services.mark_step(participant, "instructions_read_at")
         return _go(study, "item")
-    return _page(request, study, "instructions.html",
-                 {"example": presentation.solved_example(study.spec)})
+    return _page(
+        request, study, "instructions.html", {"example": presentation.solved_example(study.spec)}
+    )
 
 
 @never_cache  # Back/forward must fetch the item the server expects now, not a stored page
@@ -228,10 +263,9 @@ def item(request: HttpRequest, study_name: str) -> HttpResponse:
         return _status_page(request, study)
 
     errors: list[str] = []
-    submitted: dict = {}
+    form = JudgmentForm(study.dimensions, request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        values, rationales = _answers_from_post(request, study)
-        submitted = {"values": values, "rationales": rationales}
+        values, rationales = form.answers()
         try:
             recorded = services.record_judgment(
                 participant,
@@ -271,7 +305,7 @@ def item(request: HttpRequest, study_name: str) -> HttpResponse:
         "position": entry_row.position + 1,
         "total": total,
         "percent": round(100 * entry_row.position / total) if total else 0,
-        "dimensions": presentation.dimensions_for_form(study.dimensions, submitted),
+        "dimensions": form.rows(),
         "errors": errors,
         "idempotency_key": request.POST.get("idempotency_key") if errors else uuid.uuid4().hex,
         "pairwise": study.protocol == Study.Protocol.PAIRWISE,
@@ -288,23 +322,19 @@ def done(request: HttpRequest, study_name: str) -> HttpResponse:
     if not has_completed_batch(participant):
         return _go(study, _next_step(participant))
     completion = study.spec.get("completion") or {}
-    return _page(request, study, "done.html", {
-        "code": completion.get("code"), "redirect_url": completion.get("redirect_url"),
-        "redirect_seconds": REDIRECT_SECONDS,
-    })
+    return _page(
+        request,
+        study,
+        "done.html",
+        {
+            "code": completion.get("code"),
+            "redirect_url": completion.get("redirect_url"),
+            "redirect_seconds": REDIRECT_SECONDS,
+        },
+    )
 
 
 REDIRECT_SECONDS = 10  # long enough to note the code; the link goes at once
-
-
-def _answers_from_post(request: HttpRequest, study: Study) -> tuple[dict, dict]:
-    values, rationales = {}, {}
-    for field, raw in request.POST.items():
-        if field.startswith("value__"):
-            values[field[len("value__"):]] = raw
-        elif field.startswith("rationale__") and raw.strip():
-            rationales[field[len("rationale__"):]] = raw
-    return values, rationales
 
 
 def _int(raw) -> int | None:
