@@ -16,6 +16,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from core.vocabulary import Protocol
+
 from .study_analysis import AnalysisOptions, AnalysisResult, analyze
 
 __all__ = ["StudyNotFound", "StudyAnalysis", "analyze_study", "resolve_study", "options_from"]
@@ -104,7 +106,7 @@ def analyze_study(
             # the spec's system order (the order comparisons and tables follow); attention-
             # check rows belong to no system of the study
             real = frame.loc[frame["attention_passed"].isna()]
-            present = set(real["system"] if obj.protocol == "rating" else
+            present = set(real["system"] if obj.protocol == Protocol.RATING else
                           real["system_a"].tolist() + real["system_b"].tolist())
             order = tuple(s["name"] for s in obj.spec.get("systems", []) if s["name"] in present)
             order += tuple(sorted(present - set(order)))

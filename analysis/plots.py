@@ -23,6 +23,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 
+from core.vocabulary import DimensionType, Protocol
+
 from .formatting import dimension_label, fixed
 
 __all__ = ["write_plots", "save_figure"]
@@ -56,14 +58,14 @@ def _grid(n: int, width: float = 4.2, height: float = 3.4, max_cols: int = 3) ->
 def rating_distributions(result) -> Figure | None:
     data = result.judgments
     dims = result.dimensions
-    if result.protocol != "rating" or data.empty or not dims:
+    if result.protocol != Protocol.RATING or data.empty or not dims:
         return None
     fig, axes = _grid(len(dims))
     systems = result.systems
     summary = result.summary.set_index(["dimension", "system"])
     for ax, dim in zip(axes, dims, strict=True):
         sub = data.loc[data["dimension"] == dim["key"]]
-        if dim["type"] == "checkbox":
+        if dim["type"] == DimensionType.CHECKBOX:
             means = [summary["mean"].get((dim["key"], s), np.nan) for s in systems]
             lo = [summary["ci_low"].get((dim["key"], s), np.nan) for s in systems]
             hi = [summary["ci_high"].get((dim["key"], s), np.nan) for s in systems]
@@ -99,7 +101,7 @@ def rating_distributions(result) -> Figure | None:
 
 def winrate_bars(result) -> Figure | None:
     table = result.winrates
-    if result.protocol != "pairwise" or table.empty:
+    if result.protocol != Protocol.PAIRWISE or table.empty:
         return None
     dims = {d["key"]: d for d in result.dimensions}
     labels = [f"{dimension_label(dims.get(r.dimension), r.dimension)}: {r.system_a} vs {r.system_b}"
@@ -155,7 +157,7 @@ def bradley_terry_strengths(result) -> Figure | None:
 
 def length_bias_scatter(result) -> Figure | None:
     data = result.judgments
-    if result.protocol != "rating" or "response_length" not in data.columns:
+    if result.protocol != Protocol.RATING or "response_length" not in data.columns:
         return None
     lengths = data["response_length"].astype(float)
     if lengths.isna().all():

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.vocabulary import DimensionType, Protocol
+
 from . import formatting as fmt
 from .table_context import DEFAULT_CONTEXT, TableContext, plain_title
 
@@ -205,7 +207,7 @@ def _side_why(row: pd.Series, ctx: TableContext) -> str | None:
 
 
 def _summary_layout(ctx: TableContext) -> list[Column]:
-    mean_header = "Expected score" if ctx.protocol == "pairwise" else "Mean"
+    mean_header = "Expected score" if ctx.protocol == Protocol.PAIRWISE else "Mean"
     cols = [
         Column("Dimension", _dim, "l"),
         Column("System", _text("system"), "l"),
@@ -217,7 +219,7 @@ def _summary_layout(ctx: TableContext) -> list[Column]:
         Column("95% CI", _ci("ci_low", "ci_high"), "c",
                _because("fewer than 2 items: no SD or interval")),
     ]
-    if ctx.protocol != "pairwise":
+    if ctx.protocol != Protocol.PAIRWISE:
         cols.append(Column("Mean z", _col("mean_z", _f(2)), "r",
                            _because("no z-scores: every annotator gave this dimension one "
                                     "constant rating")))
@@ -376,8 +378,8 @@ def _remarks(name: str, frame: pd.DataFrame, ctx: TableContext) -> list[str]:
     """Notes on the whole table: what a checkbox dimension's mean is."""
     if name not in ("summary", "comparisons", "exclusion_effect") or "dimension" not in frame:
         return []
-    boxes = [k for k in dict.fromkeys(frame["dimension"]) if ctx.kind(k) == "checkbox"]
-    if not boxes or ctx.protocol != "rating":
+    boxes = [k for k in dict.fromkeys(frame["dimension"]) if ctx.kind(k) == DimensionType.CHECKBOX]
+    if not boxes or ctx.protocol != Protocol.RATING:
         return []
     labels = fmt.join_words(ctx.label(k) for k in boxes)
     what = "dimension" if len(boxes) == 1 else "dimensions"

@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.vocabulary import Protocol
+
 from .options import AnalysisOptions
 
 __all__ = ["AnalysisResult", "TABLE_COLUMNS", "TABLE_NAMES", "table_frame"]
@@ -94,11 +96,11 @@ class AnalysisResult:
         """The tables that make sense for this study (what the bundle writes)."""
         out = {}
         for name, frame in self.tables().items():
-            if name == "comparisons" and self.protocol != "rating":
+            if name == "comparisons" and self.protocol != Protocol.RATING:
                 continue
-            if name == "winrates" and self.protocol != "pairwise":
+            if name == "winrates" and self.protocol != Protocol.PAIRWISE:
                 continue
-            if name == "bradley_terry" and (self.protocol != "pairwise" or len(self.systems) < 3):
+            if name == "bradley_terry" and (self.protocol != Protocol.PAIRWISE or len(self.systems) < 3):
                 continue
             out[name] = frame
         return out

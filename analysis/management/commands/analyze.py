@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analysis.api import analyze_study
 from analysis.formatting import plural
+from core.vocabulary import Protocol
 
 
 def _csv_list(text: str | None) -> list[str] | None:
@@ -80,7 +81,7 @@ class Command(BaseCommand):
                 f"({result.protocol}; {plural(info['n_judgments_analysed'], 'judgment')} by "
                 f"{plural(info['n_annotators'], 'annotator')}; systems {', '.join(result.systems)})")
         self.stdout.write(f"analysed {what}")
-        if result.protocol == "rating" and len(result.comparisons):
+        if result.protocol == Protocol.RATING and len(result.comparisons):
             designs = result.comparisons.groupby("design").size().to_dict()
             self.stdout.write(
                 "comparisons: " + ", ".join(f"{n} {d}" for d, n in sorted(designs.items()))

@@ -7,6 +7,7 @@ from django.db import transaction
 from analysis.formatting import plural
 from analysis.judgment_import import ParsedJudgments, parse_judgments, read_mapping
 from analysis.models import ImportedJudgment, ImportedStudy
+from core.vocabulary import Protocol, values
 
 MAX_SHOWN = 25
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="CSV (or .tsv) file")
         parser.add_argument("--study", required=True, help="name of the imported study to create")
-        parser.add_argument("--protocol", choices=["rating", "pairwise"], default="rating")
+        parser.add_argument("--protocol", choices=list(values(Protocol)), default=Protocol.RATING.value)
         parser.add_argument("--map", action="append", nargs="+", default=[], metavar="SOURCE=FIELD",
                             help="read a source column as one of the fields, e.g. --map worker=annotator")
         parser.add_argument("--wide-dimensions",
