@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -216,8 +217,11 @@ def _job_options(config: Mapping[str, Any], **given: int | None) -> JobOptions:
 
 
 def is_eager() -> bool:
-    """No broker: tasks run in this process, now."""
-    return bool(generate_chunk.app.conf.task_always_eager)
+    """No broker: tasks run in this process, now.
+
+    Read from the settings the project's Celery app is configured from, not from Celery's
+    "current app", which any `Celery(...)` made later in the process (a client) replaces."""
+    return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False))
 
 
 def dispatch_job(job: GenerationJob) -> list[str]:
