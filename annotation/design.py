@@ -521,7 +521,7 @@ class _Builder:
 
     def add(
         self, kind: str, ordering: tuple[str, ...], items: tuple[DesignedItem, ...], slots: int
-    ):
+    ) -> None:
         if slots <= 0:
             return
         key = (kind, ordering, items)

@@ -7,7 +7,9 @@ the normalised form (defaults filled in) that is stored with the study and hashe
 (``spec_hash``); ``study_spec.schema.json`` beside this file is its JSON Schema
 (``python manage.py spec_schema``). ``examples/reference.yaml`` documents every field.
 
-    models.py      the parts of a spec and the rules across them
+    models.py      StudySpec, the whole spec
+    parts.py       its parts, each checking itself, and the field types they use
+    rules.py       the rules across parts
     problems.py    SpecProblem / SpecError, and pydantic's errors in the spec's words
     loading.py     reading a spec file, its data files, and the design's feasibility
     data_files.py  the contexts and responses JSONL readers
@@ -22,7 +24,8 @@ from annotation.spec.data_files import (
     load_responses,
 )
 from annotation.spec.loading import load_spec, validate_spec
-from annotation.spec.models import (
+from annotation.spec.models import StudySpec, spec_hash
+from annotation.spec.parts import (
     ATTENTION_SYSTEM,
     SCHEMA_VERSION,
     AttentionCheckSpec,
@@ -31,10 +34,8 @@ from annotation.spec.models import (
     DesignSpec,
     ExampleSpec,
     SamplingSpec,
-    StudySpec,
     SystemSpec,
     WordingSpec,
-    spec_hash,
 )
 from annotation.spec.problems import SpecError, SpecProblem
 

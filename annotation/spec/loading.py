@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from annotation import design as _design
 from annotation.spec.data_files import ContextRecord, contexts_from_file, responses_from_file
-from annotation.spec.models import DESIGN_FIELDS, StudySpec
+from annotation.spec.models import StudySpec
+from annotation.spec.parts import DESIGN_FIELDS
 from annotation.spec.problems import SpecError, SpecProblem, problems_from
 from annotation.spec_fields import type_name
 from core.vocabulary import SystemKind

@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from annotation.spec.models import SCHEMA_VERSION, StudySpec
+from annotation.spec.models import StudySpec
+from annotation.spec.parts import SCHEMA_VERSION
 
 __all__ = ["SCHEMA_FILE", "schema_text", "spec_json_schema"]
 
