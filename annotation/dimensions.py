@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, Strict, TypeAdapter, field_validator, model_validator
+from pydantic import Field, Strict, TypeAdapter, ValidationError, field_validator, model_validator
 
 from annotation.spec_fields import Flag, SpecModel, Text, located, meaning
 from core.vocabulary import Choice, DimensionType
@@ -500,11 +500,16 @@ for _cls in TYPES.values():
 def dimension_of(data: Mapping[str, Any] | DimensionBase) -> DimensionBase:
     """The dimension object of a stored dimension (``StudySpec.to_dict()``'s form).
 
-    Stored dimensions were checked when the study was created, so they are not checked
-    again; a hand-written one may leave out label and statement.
+    Stored dimensions were checked when the study was created; one that does not pass
+    the spec's checks again (a hand-written one without label or statement) is taken as
+    it is, with the type's defaults for what it leaves out.
     """
     if isinstance(data, DimensionBase):
         return data
+    try:
+        return _ONE.validate_python(data)
+    except ValidationError:
+        pass
     cls = TYPES[data["type"]]
     given = {k: v for k, v in data.items() if v is not None and k in cls.model_fields}
     return cls.model_construct(**{"label": "", "statement": "", **given})
