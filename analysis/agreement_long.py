@@ -69,7 +69,9 @@ def krippendorff_alpha_long(
     return dataclasses.replace(res, n_raters=0)
 
 
-def fleiss_from_long(units: np.ndarray, labels: np.ndarray, categories: Sequence[object]):
+def fleiss_from_long(
+    units: np.ndarray, labels: np.ndarray, categories: Sequence[object]
+) -> tuple[st.FleissKappaResult | None, str]:
     """Fleiss' kappa when every unit has the same number (>= 2) of labels, else the reason
     it is not defined."""
     codes, inverse = np.unique(units, return_inverse=True)

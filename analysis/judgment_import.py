@@ -41,7 +41,7 @@ __all__ = [
     "ParsedJudgments", "parse_judgments", "FIELDS", "parse_mapping", "read_mapping", "infer_type",
 ]
 
-REQUIRED = {
+REQUIRED: dict[str, tuple[str, ...]] = {
     Protocol.RATING: ("annotator", "item", "system", "dimension", "value"),
     Protocol.PAIRWISE: ("annotator", "item", "system_a", "system_b", "dimension", "choice"),
 }
@@ -198,6 +198,10 @@ def parse_judgments(
     return result
 
 
+# one answer read: (dimension, value for a rating, choice for a pair)
+_Parsed = tuple[str, float | None, str]
+
+
 @dataclass
 class _Header:
     """What the header row says: which column holds which field, and how to read rows."""
@@ -221,7 +225,10 @@ class _Seen:
     truthy: dict[str, bool] = field(default_factory=dict)  # dimensions answered true / false
 
 
-def _parse(handle, result, protocol, mapping, wide, types, delimiter) -> None:
+def _parse(
+    handle: TextIO, result: ParsedJudgments, protocol: str, mapping: Mapping[str, str],
+    wide: list[str], types: dict[str, str], delimiter: str,
+) -> None:
     reader = csv.reader(handle, delimiter=delimiter)
     try:
         header_row = next(reader)
@@ -240,7 +247,10 @@ def _parse(handle, result, protocol, mapping, wide, types, delimiter) -> None:
     result.dimensions = _dimensions(result, protocol, types, seen)
 
 
-def _read_header(header_row, result, protocol, mapping, wide) -> _Header | None:
+def _read_header(
+    header_row: list[str], result: ParsedJudgments, protocol: str, mapping: Mapping[str, str],
+    wide: list[str],
+) -> _Header | None:
     """The header's layout, or None (with the problems in ``result.errors``)."""
     names = [h.strip().lower() for h in header_row]
     export = not mapping and not wide and EVALSITE_EXPORT_COLUMNS <= set(names)
@@ -273,7 +283,10 @@ def _read_header(header_row, result, protocol, mapping, wide) -> _Header | None:
     return header
 
 
-def _header_problems(names, fields, protocol, mapping, wide) -> list[str]:
+def _header_problems(
+    names: list[str], fields: list[str], protocol: str, mapping: Mapping[str, str],
+    wide: list[str],
+) -> list[str]:
     problems = []
     missing_maps = sorted(set(mapping) - set(names))
     if missing_maps:
@@ -299,7 +312,10 @@ def _header_problems(names, fields, protocol, mapping, wide) -> list[str]:
     return problems
 
 
-def _read_row(record, line, header, result, protocol, wide, seen) -> None:
+def _read_row(
+    record: list[str], line: int, header: _Header, result: ParsedJudgments, protocol: str,
+    wide: list[str], seen: _Seen,
+) -> None:
     """Read one row into ``result.rows``, or its problems into ``result.errors``."""
     if not any(cell.strip() for cell in record):
         return  # blank line
@@ -326,16 +342,16 @@ def _read_row(record, line, header, result, protocol, wide, seen) -> None:
     _add_rows(parsed, cell, extra, line, result, protocol, seen)
 
 
-def _export_skip_reason(record, header) -> str:
+def _export_skip_reason(record: list[str], header: _Header) -> str:
     """Why a row of an evalsite export is left out on purpose ("" when it is not)."""
     if header.attention_at is not None and record[header.attention_at].strip():
         return "attention-check rows"
-    if record[header.status_at].strip() == "expired":
+    if header.status_at is not None and record[header.status_at].strip() == "expired":
         return "rows from expired leases (partial batches)"
     return ""
 
 
-def _identity_problems(cell, protocol) -> list[str]:
+def _identity_problems(cell: dict[str, str], protocol: str) -> list[str]:
     """Who judged what: annotator, item and system(s) present, not too long, two systems."""
     problems = []
     for f in ("annotator", "item", *(("system",) if protocol == Protocol.RATING else ("system_a", "system_b"))):
@@ -348,7 +364,7 @@ def _identity_problems(cell, protocol) -> list[str]:
     return problems
 
 
-def _optional_numbers(cell, problems) -> dict[str, float]:
+def _optional_numbers(cell: dict[str, str], problems: list[str]) -> dict[str, float]:
     """The optional numeric columns that are filled in (problems appended for bad ones)."""
     extra: dict[str, float] = {}
     for f in OPTIONAL_NUMERIC:
@@ -361,7 +377,7 @@ def _optional_numbers(cell, problems) -> dict[str, float]:
     return extra
 
 
-def _long_answer(cell, protocol, problems) -> list[tuple[str, str]]:
+def _long_answer(cell: dict[str, str], protocol: str, problems: list[str]) -> list[tuple[str, str]]:
     """A long-format row's (dimension, answer), or nothing when either is missing."""
     dim = cell.get("dimension", "")
     if not dim:
@@ -389,9 +405,11 @@ def _choice(answer: str) -> str | None:
     return _CHOICES.get(answer.lower())
 
 
-def _parsed_answers(answers, protocol, problems, seen) -> list[tuple[str, float | None, str]]:
+def _parsed_answers(
+    answers: list[tuple[str, str]], protocol: str, problems: list[str], seen: _Seen
+) -> list[_Parsed]:
     """(dimension, value, choice) per answer; problems appended for unreadable ones."""
-    parsed = []
+    parsed: list[_Parsed] = []
     for dim, answer in answers:
         if protocol == Protocol.RATING:
             v, word = _rating_value(answer)
@@ -410,10 +428,14 @@ def _parsed_answers(answers, protocol, problems, seen) -> list[tuple[str, float 
     return parsed
 
 
-def _add_rows(parsed, cell, extra, line, result, protocol, seen) -> None:
+def _add_rows(
+    parsed: list[_Parsed], cell: dict[str, str], extra: dict[str, float], line: int,
+    result: ParsedJudgments, protocol: str, seen: _Seen,
+) -> None:
     """One canonical row per answer; a second answer to the same judgment and dimension is
     an error naming the line of the first."""
     for dim, value, choice in parsed:
+        key: tuple[str, ...]
         if protocol == Protocol.RATING:
             key = (cell["annotator"], cell["item"], cell["system"], dim)
         else:
@@ -445,7 +467,9 @@ def _add_rows(parsed, cell, extra, line, result, protocol, seen) -> None:
         )
 
 
-def _check_dimension_types(types, dim_order, protocol, result) -> None:
+def _check_dimension_types(
+    types: Mapping[str, str], dim_order: list[str], protocol: str, result: ParsedJudgments
+) -> None:
     for key, kind in types.items():
         if key not in dim_order:
             result.errors.append(f"--dimension-type {key}={kind}: no judgments for dimension {key!r}")
@@ -456,7 +480,9 @@ def _check_dimension_types(types, dim_order, protocol, result) -> None:
             )
 
 
-def _dimensions(result, protocol, types, seen) -> list[dict[str, str]]:
+def _dimensions(
+    result: ParsedJudgments, protocol: str, types: Mapping[str, str], seen: _Seen
+) -> list[dict[str, str]]:
     """``[{key, type}]`` of the dimensions with judgments, in the order first seen; the
     type given, else inferred (see the module docstring)."""
     dims = []

@@ -9,7 +9,7 @@ left out, then the rating or the pairwise statistics.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from analysis import stats as st
 from analysis.formatting import comma_list, plural
@@ -89,7 +89,7 @@ def _data_sentences(
             f"median seconds < {th['min_median_seconds']}, straight-lining index > "
             f"{th['max_straightline']}, SD <= {th['min_sd']} or attention pass rate < "
             f"{th['min_attention_pass']} (the straight-lining and SD rules need at least "
-            f"{plural(th['min_judgments'], 'judgment')}). Flagged: "
+            f"{plural(cast(int, th['min_judgments']), 'judgment')}). Flagged: "
             f"{comma_list(info['flagged_annotators'])}."
         )
     if info.get("n_rows_attention") is not None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from analysis.stats._base import Alternative
+
 __all__ = ["ALTERNATIVE_WORDS", "AnalysisOptions"]
 
 #: each test alternative as the methods text words it
@@ -25,7 +27,7 @@ class AnalysisOptions:
     thresholds are those of :func:`analysis.stats.annotator_quality` (None disables a rule).
     """
 
-    alternative: str = "two-sided"
+    alternative: Alternative = "two-sided"
     family: str = "per_dimension"
     n_permutations: int = 10_000
     n_bootstrap: int = 2_000

@@ -73,7 +73,9 @@ def pairwise_winrates(
     return table, sorted(set(labels))
 
 
-def pairwise_summary(frame: pd.DataFrame, dims: list[dict], systems: list[str], confidence):
+def pairwise_summary(
+    frame: pd.DataFrame, dims: list[dict], systems: list[str], confidence: float
+) -> pd.DataFrame:
     """Per system x dimension: expected score over all its comparisons (win 1, tie 0.5,
     loss 0), its SD and t-based CI; n_items = distinct (context, pair) items."""
     rows = []

@@ -125,14 +125,16 @@ def exclusion_rows(
     return rows
 
 
-def nothing_left_message(frame: pd.DataFrame, quality, flagged: list, excluded: set,
-                  options: AnalysisOptions) -> str:
+def nothing_left_message(
+    frame: pd.DataFrame, quality: st.AnnotatorQualityResult | None, flagged: list,
+    excluded: set, options: AnalysisOptions,
+) -> str:
     """Why the exclusions leave no judgment: who was flagged (with the figures behind each
     flag) and who was excluded by name."""
     annotators = sorted(str(a) for a in frame["annotator"].unique())
     named = set(options.exclude_annotators)
     parts = []
-    if options.exclude_flagged and flagged:
+    if options.exclude_flagged and flagged and quality is not None:
         table = quality.table.copy()
         table["annotator"] = table["annotator"].astype(str)
         rows = table.set_index("annotator")

@@ -331,7 +331,7 @@ def _rating_agreement(frame: pd.DataFrame, dims: list[dict]) -> pd.DataFrame:
                 res_ok = res is not None
             rows.append(
                 {"dimension": key, "metric": "fleiss_kappa",
-                 "value": res.kappa if res_ok else math.nan,
+                 "value": res.kappa if res_ok and res is not None else math.nan,
                  "n_items": res.n_items if res else int((m >= 2).sum()) if unit.size else 0,
                  "n_raters": res.n_raters if res else 0, "level": "nominal",
                  "ci_low": math.nan, "ci_high": math.nan,

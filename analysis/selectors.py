@@ -18,7 +18,7 @@ for annotator quality (pass rate, flags, and so exclusions).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from django.conf import settings
@@ -27,6 +27,11 @@ from annotation.export import judgment_rows
 from core.vocabulary import Protocol
 
 from .judgment_import import rows_to_frame
+
+if TYPE_CHECKING:
+    from annotation.models import Study
+
+    from .models import ImportedStudy
 
 __all__ = ["judgments_frame", "imported_judgments_frame", "study_dimensions", "export_rows_frame"]
 
@@ -51,7 +56,7 @@ _NUMERIC_COLUMNS = (
 )
 
 
-def study_dimensions(study) -> list[dict]:
+def study_dimensions(study: Study | ImportedStudy) -> list[dict]:
     """``[{key, type, label}]`` of a study (run here or imported); the label is the spec's
     researcher-facing name of the dimension, the key where none is given."""
     return [{"key": d["key"], "type": d["type"], "label": d.get("label") or d["key"]}
@@ -102,7 +107,7 @@ def export_rows_frame(
     return frame
 
 
-def _response_lengths(study) -> dict[int, tuple[int | None, int | None]]:
+def _response_lengths(study: Study) -> dict[int, tuple[int | None, int | None]]:
     """Item id -> (left, right) candidate length in words (``len(text.split())``)."""
     from annotation.models import Item
 
@@ -112,7 +117,7 @@ def _response_lengths(study) -> dict[int, tuple[int | None, int | None]]:
     return {item: (_words(left), _words(right)) for item, left, right in items.iterator(chunk_size=2000)}
 
 
-def judgments_frame(study, *, pseudonymise: bool = True, salt: str | None = None) -> pd.DataFrame:
+def judgments_frame(study: Study, *, pseudonymise: bool = True, salt: str | None = None) -> pd.DataFrame:
     """One row per judgment x answered dimension of ``study`` (an annotation Study), made
     from the export's rows (see :func:`export_rows_frame`).
 
@@ -127,7 +132,7 @@ def judgments_frame(study, *, pseudonymise: bool = True, salt: str | None = None
     return export_rows_frame(rows, study.protocol, _response_lengths(study))
 
 
-def imported_judgments_frame(imported) -> pd.DataFrame:
+def imported_judgments_frame(imported: ImportedStudy) -> pd.DataFrame:
     """The canonical frame of an ImportedStudy (optional columns from ``extra``)."""
     rows = imported.judgments.order_by("line", "id").values(
         "annotator", "context", "system", "system_b", "dimension", "value", "choice", "extra"

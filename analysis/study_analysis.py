@@ -99,7 +99,7 @@ def analyze(
     # annotator quality and exclusions
     quality = assess_annotators(_with_attention(frame, attention), protocol, dims, options)
     flagged = quality.flagged_annotators if quality is not None else []
-    excluded = set(options.exclude_annotators)
+    excluded: set = set(options.exclude_annotators)
     if options.exclude_flagged:
         excluded |= set(flagged)
     kept = frame.loc[~frame["annotator"].isin(excluded)].reset_index(drop=True)

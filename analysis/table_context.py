@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.vocabulary import Protocol
 
 from . import formatting as fmt
+
+if TYPE_CHECKING:
+    from .result import AnalysisResult
 
 __all__ = ["DEFAULT_CONTEXT", "TITLES", "TableContext", "plain_title", "title"]
 
@@ -45,7 +48,7 @@ class TableContext:
     thresholds: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_result(cls, result) -> TableContext:
+    def from_result(cls, result: AnalysisResult) -> TableContext:
         info = result.info
         opts = info.get("options", {})
         keys = ("min_median_seconds", "max_straightline", "min_sd", "min_attention_pass")

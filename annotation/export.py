@@ -19,11 +19,14 @@ import hmac
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from core.vocabulary import Protocol
 
 from .dimensions import attention_passed, dimensions_of
+
+if TYPE_CHECKING:
+    from .models import Study
 
 LONG_COLUMNS = [
     "judgment_id", "study", "protocol", "annotator", "batch", "slot", "assignment_status",
@@ -94,7 +97,7 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
-def judgment_records(study, *, pseudonymise: bool = True, salt: str = "") -> Iterator[dict]:
+def judgment_records(study: Study, *, pseudonymise: bool = True, salt: str = "") -> Iterator[dict]:
     """Read a study's judgments as records for `long_rows`, in the order they were
     recorded (by id), streaming from the database."""
     from .models import Judgment
@@ -136,14 +139,16 @@ def judgment_records(study, *, pseudonymise: bool = True, salt: str = "") -> Ite
         }
 
 
-def judgment_rows(study, *, pseudonymise: bool = True, salt: str = "") -> Iterator[dict]:
+def judgment_rows(study: Study, *, pseudonymise: bool = True, salt: str = "") -> Iterator[dict]:
     """A study's judgments as long-format rows (LONG_COLUMNS), in recorded order: what the
     export writes and what the analysis frame is made from."""
     records = judgment_records(study, pseudonymise=pseudonymise, salt=salt)
     return long_rows(records, study.dimensions)
 
 
-def export_study(study, path: Path, fmt: str = "csv", *, pseudonymise: bool = True, salt: str = "") -> int:
+def export_study(
+    study: Study, path: Path, fmt: str = "csv", *, pseudonymise: bool = True, salt: str = ""
+) -> int:
     """Write the long-format export; the file appears whole or not at all."""
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")
