@@ -98,6 +98,7 @@ class DimensionBase(SpecModel):
     agreement: ClassVar[Agreement]
     template: ClassVar[str]
     unanswered: ClassVar[str] = "choose an answer"  # what a missing required answer asks
+    many: ClassVar[bool] = False  # its form field sends several values (a list)
 
     # -- the spec
     def to_dict(self) -> dict[str, Any]:

@@ -22,13 +22,29 @@ VALUE = "value__"
 RATIONALE = "rationale__"
 
 
+class DimensionWidget(forms.Widget):
+    """Reads one dimension's value from the POST: one value, or every value sent under
+    its name for a type that sends several (``DimensionBase.many``)."""
+
+    def __init__(self, dimension: DimensionBase) -> None:
+        super().__init__()
+        self.many = dimension.many
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        if self.many and hasattr(data, "getlist"):
+            return data.getlist(name) if name in data else None
+        return data.get(name)
+
+
 class DimensionField(forms.Field):
     """One dimension's answer, drawn with its type's template. The value is checked by
     the form as a whole (a choice's rationale is part of its answer)."""
 
     def __init__(self, dimension: DimensionBase, **kwargs: Any) -> None:
         # Whether an answer is required is the dimension's rule (with its message).
-        super().__init__(required=False, label=dimension.statement, **kwargs)
+        super().__init__(
+            required=False, label=dimension.statement, widget=DimensionWidget(dimension), **kwargs
+        )
         self.dimension = dimension
         self.template_name = dimension.template
 
