@@ -17,8 +17,17 @@ class ImportedStudyAdmin(admin.ModelAdmin):
 
 @admin.register(ImportedJudgment)
 class ImportedJudgmentAdmin(admin.ModelAdmin):
-    list_display = ("study", "line", "annotator", "context", "system", "system_b", "dimension",
-                    "value", "choice")
+    list_display = (
+        "study",
+        "line",
+        "annotator",
+        "context",
+        "system",
+        "system_b",
+        "dimension",
+        "value",
+        "choice",
+    )
     list_filter = ("study", "dimension")
     search_fields = ("annotator", "context", "system", "system_b")
     raw_id_fields = ("study",)

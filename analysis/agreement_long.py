@@ -39,9 +39,7 @@ def krippendorff_alpha_long(
     pairable = m[inverse] >= 2
     label = f"Krippendorff's alpha ({level})"
     if not pairable.any():
-        return st.KrippendorffAlphaResult(
-            math.nan, level, 0, 0, 0, math.nan, math.nan, label
-        )
+        return st.KrippendorffAlphaResult(math.nan, level, 0, 0, 0, math.nan, math.nan, label)
     inv, vals = inverse[pairable], values[pairable]
     n_units = int((m >= 2).sum())
     n = int(vals.size)

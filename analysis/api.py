@@ -106,8 +106,11 @@ def analyze_study(
             # the spec's system order (the order comparisons and tables follow); attention-
             # check rows belong to no system of the study
             real = frame.loc[frame["attention_passed"].isna()]
-            present = set(real["system"] if obj.protocol == Protocol.RATING else
-                          real["system_a"].tolist() + real["system_b"].tolist())
+            present = set(
+                real["system"]
+                if obj.protocol == Protocol.RATING
+                else real["system_a"].tolist() + real["system_b"].tolist()
+            )
             order = tuple(s["name"] for s in obj.spec.get("systems", []) if s["name"] in present)
             order += tuple(sorted(present - set(order)))
             if order:
@@ -115,8 +118,10 @@ def analyze_study(
     else:
         frame = imported_judgments_frame(obj)
     if frame.empty:
-        raise ValueError(f"{'imported study' if kind == 'imported' else 'study'} {obj.name!r} "
-                         "has no judgments to analyse yet")
+        raise ValueError(
+            f"{'imported study' if kind == 'imported' else 'study'} {obj.name!r} "
+            "has no judgments to analyse yet"
+        )
     result = analyze(frame, protocol=obj.protocol, dimensions=dimensions, options=opts)
     result.info["study"] = obj.name
     result.info["source"] = kind

@@ -29,8 +29,15 @@ from .report import render_report
 __all__ = ["write_bundle", "BUNDLE_TABLES"]
 
 BUNDLE_TABLES = (
-    "summary", "comparisons", "winrates", "agreement", "bradley_terry", "length_bias",
-    "position_effects", "annotator_quality", "exclusion_effect",
+    "summary",
+    "comparisons",
+    "winrates",
+    "agreement",
+    "bradley_terry",
+    "length_bias",
+    "position_effects",
+    "annotator_quality",
+    "exclusion_effect",
 )
 _SUBDIRS = {"latex": ".tex", "markdown": ".md", "json": ".json"}
 
@@ -64,22 +71,30 @@ def write_bundle(result, out_dir, *, plots: bool = True, title: str | None = Non
     ctx = tbl.TableContext.from_result(result)
     for name, frame in result.applicable_tables().items():
         written.append(_write(out / f"{name}.csv", tbl.to_csv(frame, ctx)))
-        written.append(_write(out / "latex" / f"{name}.tex", tbl.to_latex(name, frame, context=ctx)))
-        written.append(_write(out / "markdown" / f"{name}.md", tbl.to_markdown(name, frame, context=ctx)))
+        written.append(
+            _write(out / "latex" / f"{name}.tex", tbl.to_latex(name, frame, context=ctx))
+        )
+        written.append(
+            _write(out / "markdown" / f"{name}.md", tbl.to_markdown(name, frame, context=ctx))
+        )
         written.append(_write(out / "json" / f"{name}.json", tbl.to_json(name, frame, ctx)))
     meta = {
         "study": title or result.info.get("study"),
         "protocol": result.protocol,
         "systems": result.systems,
         "dimensions": result.dimensions,
-        "info": {k: fmt.machine_value(v) if not isinstance(v, dict | list) else v
-                 for k, v in result.info.items()},
+        "info": {
+            k: fmt.machine_value(v) if not isinstance(v, dict | list) else v
+            for k, v in result.info.items()
+        },
         "methods": result.methods,
         "tables": list(result.applicable_tables()),
     }
     written.append(
-        _write(out / "analysis.json",
-               json.dumps(meta, indent=2, ensure_ascii=False, default=str) + "\n")
+        _write(
+            out / "analysis.json",
+            json.dumps(meta, indent=2, ensure_ascii=False, default=str) + "\n",
+        )
     )
     if plots:
         from .plots import write_plots

@@ -22,8 +22,15 @@ from core.vocabulary import Choice, DimensionType, Protocol, values
 from .options import AnalysisOptions
 
 __all__ = [
-    "CATEGORICAL_TYPES", "CHOICES", "LEVELS", "OPTIONAL_COLUMNS", "PAIRWISE_REQUIRED",
-    "RATING_REQUIRED", "PreparedFrame", "count_judgments", "prepare_frame",
+    "CATEGORICAL_TYPES",
+    "CHOICES",
+    "LEVELS",
+    "OPTIONAL_COLUMNS",
+    "PAIRWISE_REQUIRED",
+    "RATING_REQUIRED",
+    "PreparedFrame",
+    "count_judgments",
+    "prepare_frame",
 ]
 
 RATING_REQUIRED = ("annotator", "context", "system", "dimension", "value")
@@ -141,7 +148,9 @@ def _canonical_columns(
     return frame
 
 
-def _selected_dimensions(frame: pd.DataFrame, dims: list[dict], options: AnalysisOptions) -> list[dict]:
+def _selected_dimensions(
+    frame: pd.DataFrame, dims: list[dict], options: AnalysisOptions
+) -> list[dict]:
     """The study's dimensions that ``options.dimensions`` asks for (all by default); every
     judged dimension must be one of the study's."""
     known_dims = [d["key"] for d in dims]
@@ -161,7 +170,9 @@ def _selected_dimensions(frame: pd.DataFrame, dims: list[dict], options: Analysi
     return [d for d in dims if d["key"] in set(options.dimensions)]
 
 
-def _without_partial_batches(frame: pd.DataFrame, options: AnalysisOptions) -> tuple[pd.DataFrame, int]:
+def _without_partial_batches(
+    frame: pd.DataFrame, options: AnalysisOptions
+) -> tuple[pd.DataFrame, int]:
     """Leave out judgments from expired leases (partial batches) unless include_partial;
     return the frame and how many rows came from expired leases."""
     if "assignment_status" not in frame.columns:
@@ -267,8 +278,16 @@ def _check_exclusions(
 
 def _attention_flags(values: pd.Series) -> pd.Series:
     """attention_passed as True / False (bools, 1 / 0, or true / false text)."""
-    words = {"true": True, "1": True, "1.0": True, "yes": True,
-             "false": False, "0": False, "0.0": False, "no": False}
+    words = {
+        "true": True,
+        "1": True,
+        "1.0": True,
+        "yes": True,
+        "false": False,
+        "0": False,
+        "0.0": False,
+        "no": False,
+    }
 
     def flag(v: object) -> bool:
         if isinstance(v, bool | np.bool_):
@@ -310,8 +329,11 @@ def _orient_pairs(frame: pd.DataFrame, systems: list[str]) -> pd.DataFrame:
     a, b = frame["system_a"].to_numpy(), frame["system_b"].to_numpy()
     out["system_a"] = np.where(flip, b, a)
     out["system_b"] = np.where(flip, a, b)
-    swap = {Choice.A.value: Choice.B.value, Choice.B.value: Choice.A.value,
-            Choice.TIE.value: Choice.TIE.value}
+    swap = {
+        Choice.A.value: Choice.B.value,
+        Choice.B.value: Choice.A.value,
+        Choice.TIE.value: Choice.TIE.value,
+    }
     out["choice"] = np.where(flip, frame["choice"].map(swap), frame["choice"])
     out["side_a"] = ~flip
     if "response_length_a" in frame.columns and "response_length_b" in frame.columns:

@@ -38,7 +38,12 @@ from core.source_map import read_map_item
 from core.vocabulary import Choice, DimensionType, Protocol
 
 __all__ = [
-    "ParsedJudgments", "parse_judgments", "FIELDS", "parse_mapping", "read_mapping", "infer_type",
+    "ParsedJudgments",
+    "parse_judgments",
+    "FIELDS",
+    "parse_mapping",
+    "read_mapping",
+    "infer_type",
 ]
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -46,8 +51,13 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     Protocol.PAIRWISE: ("annotator", "item", "system_a", "system_b", "dimension", "choice"),
 }
 OPTIONAL_NUMERIC = (
-    "position", "block", "batch", "time_on_item_ms", "response_length",
-    "response_length_a", "response_length_b",
+    "position",
+    "block",
+    "batch",
+    "time_on_item_ms",
+    "response_length",
+    "response_length_a",
+    "response_length_b",
 )
 FIELDS = tuple(
     dict.fromkeys(
@@ -57,13 +67,24 @@ FIELDS = tuple(
 RATING_TYPES = (DimensionType.SLIDER, DimensionType.LIKERT, DimensionType.CHECKBOX)
 # Columns that mark a file written by `manage.py export_judgments`.
 EVALSITE_EXPORT_COLUMNS = {
-    "judgment_id", "output", "system_left", "system_right", "dimension_type", "assignment_status",
+    "judgment_id",
+    "output",
+    "system_left",
+    "system_right",
+    "dimension_type",
+    "assignment_status",
 }
 _TRUE = {"true", "yes", "y", "on"}
 _FALSE = {"false", "no", "n", "off"}
 _CHOICES = {c.value: c.value for c in Choice}
-MAX_LEN = {"annotator": 200, "item": 200, "system": 120, "system_a": 120, "system_b": 120,
-           "dimension": 120}
+MAX_LEN = {
+    "annotator": 200,
+    "item": 200,
+    "system": 120,
+    "system_a": 120,
+    "system_b": 120,
+    "dimension": 120,
+}
 
 
 @dataclass
@@ -96,8 +117,12 @@ def rows_to_frame(protocol: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFr
         if protocol == Protocol.RATING:
             rec.update(system=r["system"], dimension=r["dimension"], value=r["value"])
         else:
-            rec.update(system_a=r["system"], system_b=r["system_b"], dimension=r["dimension"],
-                       choice=r["choice"])
+            rec.update(
+                system_a=r["system"],
+                system_b=r["system_b"],
+                dimension=r["dimension"],
+                choice=r["choice"],
+            )
         rec.update(r.get("extra") or {})
         records.append(rec)
     base = (
@@ -127,7 +152,9 @@ def read_mapping(items: Iterable[str]) -> tuple[dict[str, str], list[str]]:
             read = read_map_item(part, FIELDS)
             if read is None:
                 fld = part.partition("=")[2].strip()
-                raise ValueError(f"--map {part!r}: unknown field {fld!r} (fields: {', '.join(FIELDS)})")
+                raise ValueError(
+                    f"--map {part!r}: unknown field {fld!r} (fields: {', '.join(FIELDS)})"
+                )
             if read.deprecation:
                 notes.append(read.deprecation)
             out[read.source] = read.field
@@ -226,8 +253,13 @@ class _Seen:
 
 
 def _parse(
-    handle: TextIO, result: ParsedJudgments, protocol: str, mapping: Mapping[str, str],
-    wide: list[str], types: dict[str, str], delimiter: str,
+    handle: TextIO,
+    result: ParsedJudgments,
+    protocol: str,
+    mapping: Mapping[str, str],
+    wide: list[str],
+    types: dict[str, str],
+    delimiter: str,
 ) -> None:
     reader = csv.reader(handle, delimiter=delimiter)
     try:
@@ -248,7 +280,10 @@ def _parse(
 
 
 def _read_header(
-    header_row: list[str], result: ParsedJudgments, protocol: str, mapping: Mapping[str, str],
+    header_row: list[str],
+    result: ParsedJudgments,
+    protocol: str,
+    mapping: Mapping[str, str],
     wide: list[str],
 ) -> _Header | None:
     """The header's layout, or None (with the problems in ``result.errors``)."""
@@ -284,7 +319,10 @@ def _read_header(
 
 
 def _header_problems(
-    names: list[str], fields: list[str], protocol: str, mapping: Mapping[str, str],
+    names: list[str],
+    fields: list[str],
+    protocol: str,
+    mapping: Mapping[str, str],
     wide: list[str],
 ) -> list[str]:
     problems = []
@@ -299,7 +337,9 @@ def _header_problems(
         problems.append(
             f"line 1: --wide-dimensions column(s) {', '.join(missing_wide)} not in the header"
         )
-    required = [r for r in REQUIRED[protocol] if not (wide and r in ("dimension", "value", "choice"))]
+    required = [
+        r for r in REQUIRED[protocol] if not (wide and r in ("dimension", "value", "choice"))
+    ]
     missing = [r for r in required if r not in fields]
     if missing:
         problems.append(
@@ -313,8 +353,13 @@ def _header_problems(
 
 
 def _read_row(
-    record: list[str], line: int, header: _Header, result: ParsedJudgments, protocol: str,
-    wide: list[str], seen: _Seen,
+    record: list[str],
+    line: int,
+    header: _Header,
+    result: ParsedJudgments,
+    protocol: str,
+    wide: list[str],
+    seen: _Seen,
 ) -> None:
     """Read one row into ``result.rows``, or its problems into ``result.errors``."""
     if not any(cell.strip() for cell in record):
@@ -354,12 +399,20 @@ def _export_skip_reason(record: list[str], header: _Header) -> str:
 def _identity_problems(cell: dict[str, str], protocol: str) -> list[str]:
     """Who judged what: annotator, item and system(s) present, not too long, two systems."""
     problems = []
-    for f in ("annotator", "item", *(("system",) if protocol == Protocol.RATING else ("system_a", "system_b"))):
+    for f in (
+        "annotator",
+        "item",
+        *(("system",) if protocol == Protocol.RATING else ("system_a", "system_b")),
+    ):
         if not cell.get(f):
             problems.append(f"{f} is empty")
         elif len(cell[f]) > MAX_LEN[f]:
             problems.append(f"{f} is longer than {MAX_LEN[f]} characters")
-    if protocol == Protocol.PAIRWISE and cell.get("system_a") and cell.get("system_a") == cell.get("system_b"):
+    if (
+        protocol == Protocol.PAIRWISE
+        and cell.get("system_a")
+        and cell.get("system_a") == cell.get("system_b")
+    ):
         problems.append(f"system_a and system_b are both {cell['system_a']!r}")
     return problems
 
@@ -429,8 +482,13 @@ def _parsed_answers(
 
 
 def _add_rows(
-    parsed: list[_Parsed], cell: dict[str, str], extra: dict[str, float], line: int,
-    result: ParsedJudgments, protocol: str, seen: _Seen,
+    parsed: list[_Parsed],
+    cell: dict[str, str],
+    extra: dict[str, float],
+    line: int,
+    result: ParsedJudgments,
+    protocol: str,
+    seen: _Seen,
 ) -> None:
     """One canonical row per answer; a second answer to the same judgment and dimension is
     an error naming the line of the first."""
@@ -439,8 +497,12 @@ def _add_rows(
         if protocol == Protocol.RATING:
             key = (cell["annotator"], cell["item"], cell["system"], dim)
         else:
-            key = (cell["annotator"], cell["item"],
-                   *sorted((cell["system_a"], cell["system_b"])), dim)
+            key = (
+                cell["annotator"],
+                cell["item"],
+                *sorted((cell["system_a"], cell["system_b"])),
+                dim,
+            )
         if key in seen.lines:
             result.errors.append(
                 f"line {line}: duplicate of line {seen.lines[key]} (same annotator, item, "
@@ -472,7 +534,9 @@ def _check_dimension_types(
 ) -> None:
     for key, kind in types.items():
         if key not in dim_order:
-            result.errors.append(f"--dimension-type {key}={kind}: no judgments for dimension {key!r}")
+            result.errors.append(
+                f"--dimension-type {key}={kind}: no judgments for dimension {key!r}"
+            )
         allowed = RATING_TYPES if protocol == Protocol.RATING else (DimensionType.CHOICE,)
         if kind not in allowed:
             result.errors.append(

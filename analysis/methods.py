@@ -62,12 +62,14 @@ def _data_sentences(
         f"({plural(info['n_rows_analysed'], 'judgment x dimension row')}) by "
         f"{plural(info['n_annotators'], 'annotator')} on "
         f"{plural(info['n_contexts'], 'context')}; systems {comma_list(systems)}; dimensions "
-        + comma_list(f"{d['label']} ({d['type']})" for d in dims) + ".",
+        + comma_list(f"{d['label']} ({d['type']})" for d in dims)
+        + ".",
     ]
     if info.get("dimensions_without_judgments") and info["n_rows_analysed"]:
         out.append(
             "Dimensions without judgments, left out: "
-            + comma_list(info["dimensions_without_judgments"]) + "."
+            + comma_list(info["dimensions_without_judgments"])
+            + "."
         )
     if info.get("n_rows_partial"):
         if o.include_partial:
@@ -186,7 +188,8 @@ def _pairwise_sentences(
     conf = f"{o.confidence:.0%}"
     family = _family(o)
     out = [
-        "Pairs are oriented to the system order " + comma_list(systems)
+        "Pairs are oriented to the system order "
+        + comma_list(systems)
         + " (a judgment recorded the other way round has A and B swapped); counts are "
         "over judgments.",
         "Win / tie / loss: counts and shares over all judgments (ties included, as in "
@@ -195,7 +198,8 @@ def _pairwise_sentences(
         f"{side}; Holm (p_sign_holm) and Bonferroni (p_sign_bonferroni) adjustments within "
         f"{family.replace(' (and variant)', '').replace(' (per variant)', '')}.",
         f"Permutation test ({plural(o.n_permutations, 'resample')}, seed {o.seed}): "
-        + "; ".join(labels or ["none computed"]) + ".",
+        + "; ".join(labels or ["none computed"])
+        + ".",
         "Summary: per system and dimension, the expected score over all its comparisons "
         f"(win 1, tie 0.5, loss 0) with SD and t-based {conf} interval.",
         "Agreement per dimension: Krippendorff's alpha (nominal) over items (context x "

@@ -14,7 +14,9 @@ __all__ = ["ALTERNATIVE_WORDS", "AnalysisOptions"]
 
 #: each test alternative as the methods text words it
 ALTERNATIVE_WORDS = {
-    "two-sided": "two-sided", "greater": "one-sided (greater)", "less": "one-sided (less)",
+    "two-sided": "two-sided",
+    "greater": "one-sided (greater)",
+    "less": "one-sided (less)",
 }
 
 

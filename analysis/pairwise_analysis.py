@@ -26,20 +26,29 @@ from .result import table_frame
 A, B, TIE = Choice.A.value, Choice.B.value, Choice.TIE.value
 
 __all__ = [
-    "pairwise_agreement", "pairwise_bradley_terry", "pairwise_diagnostics", "pairwise_summary",
+    "pairwise_agreement",
+    "pairwise_bradley_terry",
+    "pairwise_diagnostics",
+    "pairwise_summary",
     "pairwise_winrates",
 ]
 
 
 def pairwise_winrates(
-    frame: pd.DataFrame, dims: list[dict], systems: list[str], options: AnalysisOptions,
-    *, resample: bool
+    frame: pd.DataFrame,
+    dims: list[dict],
+    systems: list[str],
+    options: AnalysisOptions,
+    *,
+    resample: bool,
 ) -> tuple[pd.DataFrame, list[str]]:
     rows = []
     vectors = []
     rank = {s: i for i, s in enumerate(systems)}
     grouped = frame.groupby(["dimension", "system_a", "system_b"], sort=False)["choice"]
-    counts = grouped.value_counts().unstack(fill_value=0).reindex(columns=list(CHOICES), fill_value=0)
+    counts = (
+        grouped.value_counts().unstack(fill_value=0).reindex(columns=list(CHOICES), fill_value=0)
+    )
     scores = frame.groupby(["dimension", "system_a", "system_b"], sort=False)["score"]
     score_map = {k: v.to_numpy() for k, v in scores}
     dim_order = {d["key"]: i for i, d in enumerate(dims)}
@@ -49,10 +58,20 @@ def pairwise_winrates(
         wtl = st.win_tie_loss([A] * wa + [TIE] * wt + [B] * wb)
         sign = st.sign_test_counts(wa, wb, wt, alternative=options.alternative)
         rows.append(
-            {"dimension": dim, "system_a": sa, "system_b": sb, "wins_a": wa, "ties": wt,
-             "wins_b": wb, "share_a": wtl.share_a, "share_tie": wtl.share_tie,
-             "share_b": wtl.share_b, "p_sign": sign.p, "p_permutation": math.nan,
-             "n": wtl.n}
+            {
+                "dimension": dim,
+                "system_a": sa,
+                "system_b": sb,
+                "wins_a": wa,
+                "ties": wt,
+                "wins_b": wb,
+                "share_a": wtl.share_a,
+                "share_tie": wtl.share_tie,
+                "share_b": wtl.share_b,
+                "p_sign": sign.p,
+                "p_permutation": math.nan,
+                "n": wtl.n,
+            }
         )
         vectors.append(score_map[(dim, sa, sb)])
     labels: list[str] = []
@@ -62,7 +81,9 @@ def pairwise_winrates(
         for i, v in enumerate(vectors):
             mat[i, : v.size] = v
         perms = st.preference_permutation_tests(
-            mat, alternative=options.alternative, n_resamples=options.n_permutations,
+            mat,
+            alternative=options.alternative,
+            n_resamples=options.n_permutations,
             seed=rng_for(options, TAG_PREF_PERM),
         )
         for row, res in zip(rows, perms, strict=True):
@@ -88,10 +109,17 @@ def pairwise_summary(
             items = pd.concat([as_a, as_b])[["context", "system_a", "system_b"]].drop_duplicates()
             ci = st.mean_ci(score, confidence=confidence) if score.size else None
             rows.append(
-                {"dimension": dim["key"], "system": system, "n_judgments": int(score.size),
-                 "n_items": int(len(items)), "mean": ci.mean if ci else math.nan,
-                 "sd": ci.sd if ci else math.nan, "ci_low": ci.ci_low if ci else math.nan,
-                 "ci_high": ci.ci_high if ci else math.nan, "mean_z": math.nan}
+                {
+                    "dimension": dim["key"],
+                    "system": system,
+                    "n_judgments": int(score.size),
+                    "n_items": int(len(items)),
+                    "mean": ci.mean if ci else math.nan,
+                    "sd": ci.sd if ci else math.nan,
+                    "ci_low": ci.ci_low if ci else math.nan,
+                    "ci_high": ci.ci_high if ci else math.nan,
+                    "mean_z": math.nan,
+                }
             )
     return table_frame("summary", rows)
 
@@ -110,20 +138,35 @@ def pairwise_agreement(frame: pd.DataFrame, dims: list[dict]) -> pd.DataFrame:
         else:
             n_raters = 0
         rows.append(
-            {"dimension": dim["key"], "metric": "krippendorff_alpha", "value": ka.alpha,
-             "n_items": ka.n_units, "n_raters": n_raters, "level": "nominal",
-             "ci_low": math.nan, "ci_high": math.nan, "note": "labels A / B / tie"}
+            {
+                "dimension": dim["key"],
+                "metric": "krippendorff_alpha",
+                "value": ka.alpha,
+                "n_items": ka.n_units,
+                "n_raters": n_raters,
+                "level": "nominal",
+                "ci_low": math.nan,
+                "ci_high": math.nan,
+                "note": "labels A / B / tie",
+            }
         )
         res, why = (
             fleiss_from_long(unit, sub["choice"].to_numpy(), list(CHOICES))
-            if unit.size else (None, "no judgments")
+            if unit.size
+            else (None, "no judgments")
         )
         rows.append(
-            {"dimension": dim["key"], "metric": "fleiss_kappa",
-             "value": res.kappa if res else math.nan, "n_items": res.n_items if res else 0,
-             "n_raters": res.n_raters if res else 0, "level": "nominal",
-             "ci_low": math.nan, "ci_high": math.nan,
-             "note": "categories A, B, tie; raters per item fixed" if res else why}
+            {
+                "dimension": dim["key"],
+                "metric": "fleiss_kappa",
+                "value": res.kappa if res else math.nan,
+                "n_items": res.n_items if res else 0,
+                "n_raters": res.n_raters if res else 0,
+                "level": "nominal",
+                "ci_low": math.nan,
+                "ci_high": math.nan,
+                "note": "categories A, B, tie; raters per item fixed" if res else why,
+            }
         )
     return table_frame("agreement", rows)
 
@@ -144,8 +187,12 @@ def pairwise_bradley_terry(
             continue
         try:
             res = st.bradley_terry(
-                wins, ties=ties, systems=involved, n_resamples=options.n_bootstrap,
-                confidence=options.confidence, seed=rng_for(options, TAG_BT),
+                wins,
+                ties=ties,
+                systems=involved,
+                n_resamples=options.n_bootstrap,
+                confidence=options.confidence,
+                seed=rng_for(options, TAG_BT),
             )
         except ValueError as exc:
             notes.append(f"{dim['key']}: {exc}")
@@ -153,9 +200,16 @@ def pairwise_bradley_terry(
         table = res.to_frame()
         for _, r in table.iterrows():
             rows.append(
-                {"dimension": dim["key"], "system": r["system"], "strength": r["strength"],
-                 "log_strength": r["log_strength"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                 "wins": r["wins"], "n_comparisons": res.n_comparisons}
+                {
+                    "dimension": dim["key"],
+                    "system": r["system"],
+                    "strength": r["strength"],
+                    "log_strength": r["log_strength"],
+                    "ci_low": r["ci_low"],
+                    "ci_high": r["ci_high"],
+                    "wins": r["wins"],
+                    "n_comparisons": res.n_comparisons,
+                }
             )
         if res.n_degenerate:
             notes.append(
@@ -174,19 +228,33 @@ def pairwise_diagnostics(frame: pd.DataFrame, dims: list[dict]) -> tuple[list[di
         ties = int((recorded == TIE).sum())
         sign = st.sign_test_counts(first, second, ties)
         pos_rows.append(
-            {"dimension": dim["key"], "factor": "side", "estimate": sign.share_a, "se": math.nan,
-             "statistic": math.nan, "df": math.nan, "p_value": sign.p, "n": sign.n,
-             "n_groups": math.nan,
-             "description": "share of non-tied choices for the response recorded as A "
-                            "(shown first / left); exact two-sided binomial test against 0.5"}
+            {
+                "dimension": dim["key"],
+                "factor": "side",
+                "estimate": sign.share_a,
+                "se": math.nan,
+                "statistic": math.nan,
+                "df": math.nan,
+                "p_value": sign.p,
+                "n": sign.n,
+                "n_groups": math.nan,
+                "description": "share of non-tied choices for the response recorded as A "
+                "(shown first / left); exact two-sided binomial test against 0.5",
+            }
         )
         if "response_length_a" in sub.columns and "response_length_b" in sub.columns:
             la = pd.to_numeric(sub["response_length_a"], errors="coerce").to_numpy(np.float64)
             lb = pd.to_numeric(sub["response_length_b"], errors="coerce").to_numpy(np.float64)
             res = st.length_bias(sub["score"].to_numpy(np.float64), la - lb)
             len_rows.append(
-                {"dimension": dim["key"], "system": "all", "n": res.n, "pearson_r": res.pearson_r,
-                 "pearson_p": res.pearson_p, "spearman_rho": res.spearman_rho,
-                 "spearman_p": res.spearman_p}
+                {
+                    "dimension": dim["key"],
+                    "system": "all",
+                    "n": res.n,
+                    "pearson_r": res.pearson_r,
+                    "pearson_p": res.pearson_p,
+                    "spearman_rho": res.spearman_rho,
+                    "spearman_p": res.spearman_p,
+                }
             )
     return pos_rows, len_rows

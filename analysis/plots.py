@@ -29,11 +29,39 @@ from .formatting import dimension_label, fixed
 
 __all__ = ["write_plots", "save_figure"]
 
-PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3",
-           "#8C8C8C", "#CCB974", "#64B5CD"]
+PALETTE = [
+    "#4C72B0",
+    "#DD8452",
+    "#55A868",
+    "#C44E52",
+    "#8172B3",
+    "#937860",
+    "#DA8BC3",
+    "#8C8C8C",
+    "#CCB974",
+    "#64B5CD",
+]
 WIN_COLOURS = ("#4C72B0", "#BBBBBB", "#DD8452")
-NICE_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0,
-              20.0, 50.0, 100.0)
+NICE_TICKS = (
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.3,
+    0.5,
+    0.7,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    7.0,
+    10.0,
+    20.0,
+    50.0,
+    100.0,
+)
 MAX_POINTS = 300  # individual points drawn per system and panel at most (else thinned / left out)
 
 
@@ -47,7 +75,9 @@ def save_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
     return [png, svg]
 
 
-def _grid(n: int, width: float = 4.2, height: float = 3.4, max_cols: int = 3) -> tuple[Figure, list]:
+def _grid(
+    n: int, width: float = 4.2, height: float = 3.4, max_cols: int = 3
+) -> tuple[Figure, list]:
     cols = max(1, min(n, max_cols))
     rows = max(1, -(-n // cols))
     fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
@@ -71,15 +101,27 @@ def rating_distributions(result) -> Figure | None:
             hi = [summary["ci_high"].get((dim["key"], s), np.nan) for s in systems]
             err = np.array([np.subtract(means, lo), np.subtract(hi, means)])
             ax.bar(range(len(systems)), means, color=PALETTE[: len(systems)] * 3, alpha=0.8)
-            ax.errorbar(range(len(systems)), means, yerr=np.nan_to_num(err), fmt="none",
-                        ecolor="black", capsize=3)
+            ax.errorbar(
+                range(len(systems)),
+                means,
+                yerr=np.nan_to_num(err),
+                fmt="none",
+                ecolor="black",
+                capsize=3,
+            )
             ax.set_ylim(0, 1)
             ax.set_ylabel("share of Yes answers (item means)")
         else:
             values = [sub.loc[sub["system"] == s, "value"].to_numpy() for s in systems]
             present = [i for i, v in enumerate(values) if v.size]
-            box = ax.boxplot([values[i] for i in present], positions=present, widths=0.6,
-                             patch_artist=True, showfliers=False, medianprops={"color": "black"})
+            box = ax.boxplot(
+                [values[i] for i in present],
+                positions=present,
+                widths=0.6,
+                patch_artist=True,
+                showfliers=False,
+                medianprops={"color": "black"},
+            )
             for patch, i in zip(box["boxes"], present, strict=True):
                 patch.set_facecolor(PALETTE[i % len(PALETTE)])
                 patch.set_alpha(0.6)
@@ -88,8 +130,9 @@ def rating_distributions(result) -> Figure | None:
                 if v.size <= MAX_POINTS:  # individual ratings only where they stay legible
                     jitter = (np.arange(v.size) % 11 - 5) / 40.0  # deterministic jitter
                     ax.scatter(i + jitter, v, s=4, color="black", alpha=0.25, linewidths=0)
-                ax.scatter([i], [v.mean()], marker="D", s=28, color="white", edgecolors="black",
-                           zorder=3)
+                ax.scatter(
+                    [i], [v.mean()], marker="D", s=28, color="white", edgecolors="black", zorder=3
+                )
             ax.set_ylabel("rating")
         ax.set_xticks(range(len(systems)))
         ax.set_xticklabels(systems, rotation=30, ha="right")
@@ -104,14 +147,17 @@ def winrate_bars(result) -> Figure | None:
     if result.protocol != Protocol.PAIRWISE or table.empty:
         return None
     dims = {d["key"]: d for d in result.dimensions}
-    labels = [f"{dimension_label(dims.get(r.dimension), r.dimension)}: {r.system_a} vs {r.system_b}"
-              for r in table.itertuples()]
+    labels = [
+        f"{dimension_label(dims.get(r.dimension), r.dimension)}: {r.system_a} vs {r.system_b}"
+        for r in table.itertuples()
+    ]
     fig = Figure(figsize=(8, 0.45 * len(labels) + 1.6), layout="constrained")
     ax = fig.add_subplot()
     y = np.arange(len(labels))[::-1]
     left = np.zeros(len(labels))
-    for col, colour, name in zip(("share_a", "share_tie", "share_b"), WIN_COLOURS,
-                                 ("A wins", "tie", "B wins"), strict=True):
+    for col, colour, name in zip(
+        ("share_a", "share_tie", "share_b"), WIN_COLOURS, ("A wins", "tie", "B wins"), strict=True
+    ):
         vals = np.nan_to_num(table[col].to_numpy(dtype=float)) * 100
         ax.barh(y, vals, left=left, color=colour, label=name, edgecolor="white", height=0.7)
         for yi, li, v in zip(y, left, vals, strict=True):
@@ -168,15 +214,23 @@ def length_bias_scatter(result) -> Figure | None:
     for ax, dim in zip(axes, dims, strict=True):
         sub = data.loc[data["dimension"] == dim["key"]]
         items = sub.groupby(["system", "context"], sort=True).agg(
-            value=("value", "mean"), length=("response_length", "mean"))
+            value=("value", "mean"), length=("response_length", "mean")
+        )
         for i, system in enumerate(result.systems):
             if system not in items.index.get_level_values(0):
                 continue
             part = items.loc[system]
             step = max(1, -(-len(part) // MAX_POINTS))  # every step-th item (deterministic)
             part = part.iloc[::step]
-            ax.scatter(part["length"], part["value"], s=8, alpha=0.6,
-                       color=PALETTE[i % len(PALETTE)], label=system, linewidths=0)
+            ax.scatter(
+                part["length"],
+                part["value"],
+                s=8,
+                alpha=0.6,
+                color=PALETTE[i % len(PALETTE)],
+                label=system,
+                linewidths=0,
+            )
         ok = items.dropna()
         if len(ok) >= 2 and ok["length"].nunique() > 1:
             slope, icept = np.polyfit(ok["length"], ok["value"], 1)

@@ -90,9 +90,16 @@ def exclusion_rows(
         if abs(change) <= 1e-12 * max(1.0, abs(a), abs(b)):
             change = 0.0  # the same number computed along two paths, not a change
         rows.append(
-            {"dimension": dim, "system_a": sa, "system_b": sb, "quantity": quantity,
-             "with_all": a, "without_excluded": b, "change": change,
-             "n_annotators_excluded": n_excl}
+            {
+                "dimension": dim,
+                "system_a": sa,
+                "system_b": sb,
+                "quantity": quantity,
+                "with_all": a,
+                "without_excluded": b,
+                "change": change,
+                "n_annotators_excluded": n_excl,
+            }
         )
 
     agree_all = with_all["agreement"].set_index(["dimension", "metric"])["value"]
@@ -111,7 +118,9 @@ def exclusion_rows(
             c_all = with_all["comparisons"]
             c_all = c_all.loc[(c_all["dimension"] == dim) & (c_all["variant"] == "raw")]
             c_wo = without["comparisons"]
-            c_wo = c_wo.loc[c_wo["variant"] == "raw"].set_index(["dimension", "system_a", "system_b"])
+            c_wo = c_wo.loc[c_wo["variant"] == "raw"].set_index(
+                ["dimension", "system_a", "system_b"]
+            )
             quantities = ("mean_diff", "cohens_d_pooled", "p_value", "p_holm")
         else:
             c_all = with_all["winrates"].loc[with_all["winrates"]["dimension"] == dim]
@@ -126,8 +135,11 @@ def exclusion_rows(
 
 
 def nothing_left_message(
-    frame: pd.DataFrame, quality: st.AnnotatorQualityResult | None, flagged: list,
-    excluded: set, options: AnalysisOptions,
+    frame: pd.DataFrame,
+    quality: st.AnnotatorQualityResult | None,
+    flagged: list,
+    excluded: set,
+    options: AnalysisOptions,
 ) -> str:
     """Why the exclusions leave no judgment: who was flagged (with the figures behind each
     flag) and who was excluded by name."""
@@ -142,12 +154,20 @@ def nothing_left_message(
         for a in sorted(str(x) for x in flagged):
             why = flag_explanations(rows.loc[a].to_dict(), quality.thresholds)
             flags.append(f"{a} ({'; '.join(why) or 'flagged'})")
-        parts.append("flagged by the quality checks and left out by exclude_flagged "
-                     "(--exclude-flagged): " + ", ".join(flags))
+        parts.append(
+            "flagged by the quality checks and left out by exclude_flagged "
+            "(--exclude-flagged): " + ", ".join(flags)
+        )
     if named:
         parts.append("excluded by name (exclude_annotators): " + ", ".join(sorted(named)))
-    who = (f"the only annotator, {annotators[0]}, is" if len(annotators) == 1
-           else f"all {plural(len(annotators), 'annotator')} are")
-    advice = (" Analyse without --exclude-flagged, or change the quality thresholds."
-              if options.exclude_flagged and flagged else "")
+    who = (
+        f"the only annotator, {annotators[0]}, is"
+        if len(annotators) == 1
+        else f"all {plural(len(annotators), 'annotator')} are"
+    )
+    advice = (
+        " Analyse without --exclude-flagged, or change the quality thresholds."
+        if options.exclude_flagged and flagged
+        else ""
+    )
     return f"nothing left to analyse: {who} excluded. " + "; ".join(parts) + "." + advice

@@ -90,8 +90,13 @@ def _item_arrays(frame: pd.DataFrame, dims: list[dict], systems: list[str]) -> _
             with np.errstate(divide="ignore", invalid="ignore"):
                 length = np.where(lc > 0, lt / lc, np.nan).reshape(n_s, n_c)
     return _ItemArrays(
-        dim_keys, systems, contexts, mean.reshape(shape), mean_z.reshape(shape),
-        count.reshape(shape), length,
+        dim_keys,
+        systems,
+        contexts,
+        mean.reshape(shape),
+        mean_z.reshape(shape),
+        count.reshape(shape),
+        length,
     )
 
 
@@ -145,8 +150,11 @@ def _rating_comparisons(
                         "alternative": options.alternative,
                         "variant": variant,
                     }
-                    row.update(_t_test_row(arr[d, i], arr[d, j], options, len(rows),
-                                           paired_groups, split_groups))
+                    row.update(
+                        _t_test_row(
+                            arr[d, i], arr[d, j], options, len(rows), paired_groups, split_groups
+                        )
+                    )
                     rows.append(row)
     perm_labels: set[str] = set()
     if resample:
@@ -164,8 +172,12 @@ def _rating_comparisons(
 
 
 def _t_test_row(
-    xa_all: np.ndarray, xb_all: np.ndarray, options: AnalysisOptions, key: int,
-    paired_groups: PairedGroups, split_groups: SplitGroups,
+    xa_all: np.ndarray,
+    xb_all: np.ndarray,
+    options: AnalysisOptions,
+    key: int,
+    paired_groups: PairedGroups,
+    split_groups: SplitGroups,
 ) -> dict[str, Any]:
     """One comparison's design, t-test and effect sizes (item means of system_a and
     system_b over all contexts, NaN where unrated); the comparison joins its resampling
@@ -220,7 +232,9 @@ def _resample_paired(rows: list[dict], groups: PairedGroups, options: AnalysisOp
             n_resamples=options.n_permutations,
             seed=rng_for(options, TAG_PAIRED_PERM, n),
         )
-        boot = shared_bootstrap_means(diffs, options.n_bootstrap, rng_for(options, TAG_BOOT_PAIRED, n))
+        boot = shared_bootstrap_means(
+            diffs, options.n_bootstrap, rng_for(options, TAG_BOOT_PAIRED, n)
+        )
         lo, hi = percentile_ci(boot, options.confidence)
         for idx, key in enumerate(keys):
             rows[key].update(p_permutation=perms[idx].p, ci_low=lo[idx], ci_high=hi[idx])
@@ -276,10 +290,17 @@ def _icc_rows(dim: str, unit: np.ndarray, annot: np.ndarray, vals: np.ndarray) -
     if mat.shape[0] < 2 or mat.shape[1] < 2:
         for form in forms:
             rows.append(
-                {"dimension": dim, "metric": form, "value": math.nan, "n_items": int(mat.shape[0]),
-                 "n_raters": int(mat.shape[1]) if mat.ndim == 2 else 0, "level": "interval",
-                 "ci_low": math.nan, "ci_high": math.nan,
-                 "note": "needs at least 2 items with 2 ratings each"}
+                {
+                    "dimension": dim,
+                    "metric": form,
+                    "value": math.nan,
+                    "n_items": int(mat.shape[0]),
+                    "n_raters": int(mat.shape[1]) if mat.ndim == 2 else 0,
+                    "level": "interval",
+                    "ci_low": math.nan,
+                    "ci_high": math.nan,
+                    "note": "needs at least 2 items with 2 ratings each",
+                }
             )
         return rows
     res = st.icc_all(mat)
@@ -289,8 +310,17 @@ def _icc_rows(dim: str, unit: np.ndarray, annot: np.ndarray, vals: np.ndarray) -
         if math.isnan(r.value):
             why = "no variation in the ratings: ICC undefined"
         rows.append(
-            {"dimension": dim, "metric": form, "value": r.value, "n_items": r.n_items, "n_raters": r.n_raters,
-             "level": "interval", "ci_low": r.ci_low, "ci_high": r.ci_high, "note": why}
+            {
+                "dimension": dim,
+                "metric": form,
+                "value": r.value,
+                "n_items": r.n_items,
+                "n_raters": r.n_raters,
+                "level": "interval",
+                "ci_low": r.ci_low,
+                "ci_high": r.ci_high,
+                "note": why,
+            }
         )
     return rows
 
@@ -311,10 +341,17 @@ def _rating_agreement(frame: pd.DataFrame, dims: list[dict]) -> pd.DataFrame:
         m = np.bincount(inv) if unit.size else np.array([], dtype=int)
         pairable = m[inv] >= 2 if unit.size else np.array([], dtype=bool)
         rows.append(
-            {"dimension": key, "metric": "krippendorff_alpha", "value": ka.alpha,
-             "n_items": ka.n_units, "n_raters": int(pd.unique(annot[pairable]).size),
-             "level": level, "ci_low": math.nan, "ci_high": math.nan,
-             "note": _alpha_note(ka)}
+            {
+                "dimension": key,
+                "metric": "krippendorff_alpha",
+                "value": ka.alpha,
+                "n_items": ka.n_units,
+                "n_raters": int(pd.unique(annot[pairable]).size),
+                "level": level,
+                "ci_low": math.nan,
+                "ci_high": math.nan,
+                "note": _alpha_note(ka),
+            }
         )
         # ICC treats ratings as interval data: sliders and Likert scales, never a checkbox
         if unit.size and kind != DimensionType.CHECKBOX:
@@ -324,19 +361,27 @@ def _rating_agreement(frame: pd.DataFrame, dims: list[dict]) -> pd.DataFrame:
             res, why = fleiss_from_long(unit, vals, cats) if unit.size else (None, "no judgments")
             names = [_category_name(c, kind) for c in cats]
             if res is not None and math.isnan(res.kappa):
-                why = (f"every rating is in one category ({comma_list(names)}): expected "
-                       "agreement is 1, kappa undefined")
+                why = (
+                    f"every rating is in one category ({comma_list(names)}): expected "
+                    "agreement is 1, kappa undefined"
+                )
                 res_ok = False
             else:
                 res_ok = res is not None
             rows.append(
-                {"dimension": key, "metric": "fleiss_kappa",
-                 "value": res.kappa if res_ok and res is not None else math.nan,
-                 "n_items": res.n_items if res else int((m >= 2).sum()) if unit.size else 0,
-                 "n_raters": res.n_raters if res else 0, "level": "nominal",
-                 "ci_low": math.nan, "ci_high": math.nan,
-                 "note": (f"categories {comma_list(names)}; raters per item fixed"
-                          if res_ok else why)}
+                {
+                    "dimension": key,
+                    "metric": "fleiss_kappa",
+                    "value": res.kappa if res_ok and res is not None else math.nan,
+                    "n_items": res.n_items if res else int((m >= 2).sum()) if unit.size else 0,
+                    "n_raters": res.n_raters if res else 0,
+                    "level": "nominal",
+                    "ci_low": math.nan,
+                    "ci_high": math.nan,
+                    "note": (
+                        f"categories {comma_list(names)}; raters per item fixed" if res_ok else why
+                    ),
+                }
             )
     return table_frame("agreement", rows)
 
@@ -371,9 +416,15 @@ def rating_length_bias(items: _ItemArrays) -> pd.DataFrame:
             x = items.length[sel].ravel()
             res = st.length_bias(y, x)
             rows.append(
-                {"dimension": dim, "system": name, "n": res.n, "pearson_r": res.pearson_r,
-                 "pearson_p": res.pearson_p, "spearman_rho": res.spearman_rho,
-                 "spearman_p": res.spearman_p}
+                {
+                    "dimension": dim,
+                    "system": name,
+                    "n": res.n,
+                    "pearson_r": res.pearson_r,
+                    "pearson_p": res.pearson_p,
+                    "spearman_rho": res.spearman_rho,
+                    "spearman_p": res.spearman_p,
+                }
             )
     return table_frame("length_bias", rows)
 
@@ -396,17 +447,29 @@ def position_rows(frame: pd.DataFrame, dims: list[dict], value_col: str) -> list
             sel = dim_codes == code
             res = st.position_effect(values[sel], pos[sel], groups=annotators[sel])
             rows.append(
-                {"dimension": dim["key"], "factor": factor, "estimate": res.slope, "se": res.se,
-                 "statistic": res.t, "df": res.df, "p_value": res.p, "n": res.n,
-                 "n_groups": res.n_groups,
-                 "description": f"{what}; within-annotator OLS slope, t-test"}
+                {
+                    "dimension": dim["key"],
+                    "factor": factor,
+                    "estimate": res.slope,
+                    "se": res.se,
+                    "statistic": res.t,
+                    "df": res.df,
+                    "p_value": res.p,
+                    "n": res.n,
+                    "n_groups": res.n_groups,
+                    "description": f"{what}; within-annotator OLS slope, t-test",
+                }
             )
     return rows
 
 
 def rating_core(
-    frame: pd.DataFrame, dims: list[dict], systems: list[str], options: AnalysisOptions,
-    *, resample: bool
+    frame: pd.DataFrame,
+    dims: list[dict],
+    systems: list[str],
+    options: AnalysisOptions,
+    *,
+    resample: bool,
 ) -> dict[str, Any]:
     items = _item_arrays(frame, dims, systems)
     comparisons, meta = _rating_comparisons(items, options, resample=resample)

@@ -18,8 +18,14 @@ from . import formatting as fmt
 from .table_context import DEFAULT_CONTEXT, TableContext, plain_title
 
 __all__ = [
-    "Cell", "Column", "ReadableTable", "flag_explanations", "flag_reasons", "layout",
-    "readable", "superscript",
+    "Cell",
+    "Column",
+    "ReadableTable",
+    "flag_explanations",
+    "flag_reasons",
+    "layout",
+    "readable",
+    "superscript",
 ]
 
 CellFn = Callable[[pd.Series, TableContext], "str | None"]
@@ -153,18 +159,26 @@ def flag_explanations(row: Mapping[str, Any], thresholds: Mapping[str, Any]) -> 
     out = []
     for reason in str(row.get("reasons") or "").split(","):
         if reason == "fast":
-            out.append(f"too fast (median {fmt.fixed(row.get('median_seconds'), 1)} s per "
-                       f"item < {thresholds.get('min_median_seconds')} s)")
+            out.append(
+                f"too fast (median {fmt.fixed(row.get('median_seconds'), 1)} s per "
+                f"item < {thresholds.get('min_median_seconds')} s)"
+            )
         elif reason == "straightline":
-            out.append(f"straight-lining (index {fmt.fixed(row.get('straightline_index'), 2)}"
-                       f" > {thresholds.get('max_straightline')})")
+            out.append(
+                f"straight-lining (index {fmt.fixed(row.get('straightline_index'), 2)}"
+                f" > {thresholds.get('max_straightline')})"
+            )
         elif reason == "low_sd":
-            out.append(f"no rating variation (SD {fmt.fixed(row.get('sd'), 2)} <= "
-                       f"{thresholds.get('min_sd')})")
+            out.append(
+                f"no rating variation (SD {fmt.fixed(row.get('sd'), 2)} <= "
+                f"{thresholds.get('min_sd')})"
+            )
         elif reason == "attention":
-            out.append(f"failed attention checks (pass rate "
-                       f"{fmt.fixed(row.get('attention_pass_rate'), 2)} < "
-                       f"{thresholds.get('min_attention_pass')})")
+            out.append(
+                f"failed attention checks (pass rate "
+                f"{fmt.fixed(row.get('attention_pass_rate'), 2)} < "
+                f"{thresholds.get('min_attention_pass')})"
+            )
         elif reason:
             out.append(reason)
     return out
@@ -177,7 +191,11 @@ def _reasons(row: pd.Series, ctx: TableContext) -> str | None:
 
 def _agreement_value_why(row: pd.Series, ctx: TableContext) -> str | None:
     note = row.get("note")
-    return str(note) if not fmt.is_missing(note) and str(note) else "not computable from these judgments"
+    return (
+        str(note)
+        if not fmt.is_missing(note) and str(note)
+        else "not computable from these judgments"
+    )
 
 
 def _agreement_ci_why(row: pd.Series, ctx: TableContext) -> str | None:
@@ -214,15 +232,23 @@ def _summary_layout(ctx: TableContext) -> list[Column]:
         Column("Items", _col("n_items", fmt.integer), "r"),
         Column("Judgments", _col("n_judgments", fmt.integer), "r"),
         Column(mean_header, _col("mean", _f(2)), "r"),
-        Column("SD", _col("sd", _f(2)), "r",
-               _because("fewer than 2 items: no SD or interval")),
-        Column("95% CI", _ci("ci_low", "ci_high"), "c",
-               _because("fewer than 2 items: no SD or interval")),
+        Column("SD", _col("sd", _f(2)), "r", _because("fewer than 2 items: no SD or interval")),
+        Column(
+            "95% CI",
+            _ci("ci_low", "ci_high"),
+            "c",
+            _because("fewer than 2 items: no SD or interval"),
+        ),
     ]
     if ctx.protocol != Protocol.PAIRWISE:
-        cols.append(Column("Mean z", _col("mean_z", _f(2)), "r",
-                           _because("no z-scores: every annotator gave this dimension one "
-                                    "constant rating")))
+        cols.append(
+            Column(
+                "Mean z",
+                _col("mean_z", _f(2)),
+                "r",
+                _because("no z-scores: every annotator gave this dimension one constant rating"),
+            )
+        )
     return cols
 
 
@@ -233,12 +259,19 @@ def _exclusion_layout(ctx: TableContext) -> list[Column]:
         Column("System A", _text("system_a"), "l"),
         Column("System B", _text("system_b"), "l"),
         Column("Quantity", _text("quantity", QUANTITIES), "l"),
-        Column("All annotators", _col("with_all", _f(3)), "r",
-               _because("not computable with all annotators")),
-        Column(without, _col("without_excluded", _f(3)), "r",
-               _because("not computable without these annotators")),
-        Column("Change", _col("change", _f(3)), "r",
-               _because("one of the two values is missing")),
+        Column(
+            "All annotators",
+            _col("with_all", _f(3)),
+            "r",
+            _because("not computable with all annotators"),
+        ),
+        Column(
+            without,
+            _col("without_excluded", _f(3)),
+            "r",
+            _because("not computable without these annotators"),
+        ),
+        Column("Change", _col("change", _f(3)), "r", _because("one of the two values is missing")),
     ]
 
 
@@ -262,22 +295,70 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("n", _col("n", fmt.integer), "r"),
         Column("Mean A", _col("mean_a", _f(2)), "r"),
         Column("Mean B", _col("mean_b", _f(2)), "r"),
-        Column("t", _col("t", _f(2)), "r", _because("no t statistic: fewer than 2 items or no variation")),
-        Column("df", _col("df", fmt.df_text), "r", _because("no t statistic: fewer than 2 items or no variation")),
-        Column("p", _col("p_value", fmt.p_value), "r", _because("no t statistic: fewer than 2 items or no variation")),
-        Column("p (Holm)", _col("p_holm", fmt.p_value), "r", _because("no t statistic: fewer than 2 items or no variation")),
-        Column("p (Bonf.)", _col("p_bonferroni", fmt.p_value), "r", _because("no t statistic: fewer than 2 items or no variation")),
-        Column("p (perm.)", _col("p_permutation", fmt.p_value), "r",
-               _because("no permutation test: fewer than 2 items per system")),
-        Column("d (pooled)", _col("cohens_d_pooled", _f(2)), "r",
-               _because("no effect size: fewer than 2 items or no variation")),
-        Column("d_z", _col("cohens_dz", _f(2)), "r",
-               lambda row, ctx: ("d_z is defined for paired designs only" if row.get("design") == "welch"
-                                 else "no effect size: fewer than 2 items or no variation")),
-        Column("g", _col("hedges_g", _f(2)), "r",
-               _because("no effect size: fewer than 2 items or no variation")),
-        Column("95% CI of A - B", _ci("ci_low", "ci_high"), "c",
-               _because("no bootstrap interval: fewer than 2 items per system")),
+        Column(
+            "t",
+            _col("t", _f(2)),
+            "r",
+            _because("no t statistic: fewer than 2 items or no variation"),
+        ),
+        Column(
+            "df",
+            _col("df", fmt.df_text),
+            "r",
+            _because("no t statistic: fewer than 2 items or no variation"),
+        ),
+        Column(
+            "p",
+            _col("p_value", fmt.p_value),
+            "r",
+            _because("no t statistic: fewer than 2 items or no variation"),
+        ),
+        Column(
+            "p (Holm)",
+            _col("p_holm", fmt.p_value),
+            "r",
+            _because("no t statistic: fewer than 2 items or no variation"),
+        ),
+        Column(
+            "p (Bonf.)",
+            _col("p_bonferroni", fmt.p_value),
+            "r",
+            _because("no t statistic: fewer than 2 items or no variation"),
+        ),
+        Column(
+            "p (perm.)",
+            _col("p_permutation", fmt.p_value),
+            "r",
+            _because("no permutation test: fewer than 2 items per system"),
+        ),
+        Column(
+            "d (pooled)",
+            _col("cohens_d_pooled", _f(2)),
+            "r",
+            _because("no effect size: fewer than 2 items or no variation"),
+        ),
+        Column(
+            "d_z",
+            _col("cohens_dz", _f(2)),
+            "r",
+            lambda row, ctx: (
+                "d_z is defined for paired designs only"
+                if row.get("design") == "welch"
+                else "no effect size: fewer than 2 items or no variation"
+            ),
+        ),
+        Column(
+            "g",
+            _col("hedges_g", _f(2)),
+            "r",
+            _because("no effect size: fewer than 2 items or no variation"),
+        ),
+        Column(
+            "95% CI of A - B",
+            _ci("ci_low", "ci_high"),
+            "c",
+            _because("no bootstrap interval: fewer than 2 items per system"),
+        ),
     ],
     "agreement": [
         Column("Dimension", _dim, "l"),
@@ -298,7 +379,9 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("Tie (%)", _col("share_tie", fmt.percent), "r"),
         Column("B wins (%)", _col("share_b", fmt.percent), "r"),
         Column("p (sign)", _col("p_sign", fmt.p_value), "r", _because("every judgment was a tie")),
-        Column("p (Holm)", _col("p_sign_holm", fmt.p_value), "r", _because("every judgment was a tie")),
+        Column(
+            "p (Holm)", _col("p_sign_holm", fmt.p_value), "r", _because("every judgment was a tie")
+        ),
         Column("p (perm.)", _col("p_permutation", fmt.p_value), "r"),
     ],
     "bradley_terry": [
@@ -315,8 +398,12 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("n", _col("n", fmt.integer), "r"),
         Column("Pearson r", _col("pearson_r", _f(2)), "r", _because("constant ratings or lengths")),
         Column("p", _col("pearson_p", fmt.p_value), "r", _because("constant ratings or lengths")),
-        Column("Spearman ρ", _col("spearman_rho", _f(2)), "r", _because("constant ratings or lengths")),
-        Column("p (ρ)", _col("spearman_p", fmt.p_value), "r", _because("constant ratings or lengths")),
+        Column(
+            "Spearman ρ", _col("spearman_rho", _f(2)), "r", _because("constant ratings or lengths")
+        ),
+        Column(
+            "p (ρ)", _col("spearman_p", fmt.p_value), "r", _because("constant ratings or lengths")
+        ),
     ],
     "position_effects": [
         Column("Dimension", _dim, "l"),
@@ -332,12 +419,20 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("Annotator", _text("annotator"), "l"),
         Column("Judgments", _col("n_judgments", fmt.integer), "r"),
         Column("Median s", _col("median_seconds", _f(1)), "r", _because("no times recorded")),
-        Column("Straight-lining", _col("straightline_index", _f(2)), "r",
-               _because("too few judgments for this check")),
+        Column(
+            "Straight-lining",
+            _col("straightline_index", _f(2)),
+            "r",
+            _because("too few judgments for this check"),
+        ),
         Column("Longest run", _col("longest_run", fmt.integer), "r"),
         Column("SD", _col("sd", _f(2)), "r", _because("too few judgments for this check")),
-        Column("Attention", _col("attention_pass_rate", _f(2)), "r",
-               _because("no attention checks answered")),
+        Column(
+            "Attention",
+            _col("attention_pass_rate", _f(2)),
+            "r",
+            _because("no attention checks answered"),
+        ),
         Column("Flagged", _col("flagged", fmt.yes_no), "l"),
         Column("Reasons", _reasons, "l"),
         Column("Excluded", _col("excluded", fmt.yes_no), "l"),
@@ -383,5 +478,7 @@ def _remarks(name: str, frame: pd.DataFrame, ctx: TableContext) -> list[str]:
         return []
     labels = fmt.join_words(ctx.label(k) for k in boxes)
     what = "dimension" if len(boxes) == 1 else "dimensions"
-    return [f"Checkbox {what} {labels}: answers count Yes = 1, No = 0, so a mean is the "
-            "share of Yes answers."]
+    return [
+        f"Checkbox {what} {labels}: answers count Yes = 1, No = 0, so a mean is the "
+        "share of Yes answers."
+    ]

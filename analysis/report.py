@@ -25,11 +25,11 @@ _SECTIONS = (
 # what the report says instead of an empty table
 _EMPTY = {
     "length_bias": "No response lengths were recorded with these judgments, so there is no "
-                   "length-bias correlation.",
+    "length-bias correlation.",
     "position_effects": "No positions or blocks were recorded with these judgments, so there "
-                        "is no position or order effect to estimate.",
+    "is no position or order effect to estimate.",
     "exclusion_effect": "No annotator was flagged or excluded, so there is no exclusion effect "
-                        "to show.",
+    "to show.",
     "bradley_terry": "No Bradley–Terry strengths could be estimated (see Methods).",
 }
 # options whose None means "everything" rather than "rule switched off"
@@ -69,7 +69,9 @@ def _flagged_line(result) -> str:
     out = []
     for a in flagged:
         why = tbl.flag_explanations(rows.get(a, {}), opts)
-        out.append(tbl.markdown_escape(a) + (f": {tbl.markdown_escape(', '.join(why))}" if why else ""))
+        out.append(
+            tbl.markdown_escape(a) + (f": {tbl.markdown_escape(', '.join(why))}" if why else "")
+        )
     return "; ".join(out)
 
 
@@ -93,13 +95,15 @@ def render_report(result, files: Sequence[str] = (), *, title: str | None = None
         f"- {fmt.plural(info['n_annotators'], 'annotator')} on "
         f"{fmt.plural(info['n_contexts'], 'context')}.",
         "- Systems (in comparison order): "
-        + ", ".join(tbl.markdown_escape(s) for s in result.systems) + ".",
+        + ", ".join(tbl.markdown_escape(s) for s in result.systems)
+        + ".",
         "- Dimensions: " + ", ".join(_dimension_line(d) for d in result.dimensions) + ".",
         f"- Rows from expired leases (partial batches): {info.get('n_rows_partial', 0)} "
         f"({'included' if result.options.include_partial else 'left out'}).",
         f"- Flagged annotators: {_flagged_line(result)}.",
         "- Excluded annotators: "
-        + (", ".join(tbl.markdown_escape(a) for a in info["excluded_annotators"]) or "none") + ".",
+        + (", ".join(tbl.markdown_escape(a) for a in info["excluded_annotators"]) or "none")
+        + ".",
         f"- Options: {tbl.markdown_escape(_options_line(info['options']))}.",
         "",
         "## Methods",
@@ -115,7 +119,10 @@ def render_report(result, files: Sequence[str] = (), *, title: str | None = None
                 continue
             frame = available[table_name]
             if frame.empty:
-                lines += [f"### {tbl.markdown_escape(tbl.readable(table_name, frame, ctx).title)}", ""]
+                lines += [
+                    f"### {tbl.markdown_escape(tbl.readable(table_name, frame, ctx).title)}",
+                    "",
+                ]
                 lines += [_EMPTY.get(table_name, "(no rows)"), ""]
                 continue
             lines.append(tbl.to_markdown(table_name, frame, context=ctx))

@@ -36,31 +36,69 @@ if TYPE_CHECKING:
 __all__ = ["judgments_frame", "imported_judgments_frame", "study_dimensions", "export_rows_frame"]
 
 RATING_COLUMNS = [
-    "annotator", "context", "system", "dimension", "value", "position", "block", "batch",
-    "time_on_item_ms", "response_length", "assignment_status", "attention_passed",
+    "annotator",
+    "context",
+    "system",
+    "dimension",
+    "value",
+    "position",
+    "block",
+    "batch",
+    "time_on_item_ms",
+    "response_length",
+    "assignment_status",
+    "attention_passed",
     "attention_check",
 ]
 PAIRWISE_COLUMNS = [
-    "annotator", "context", "system_a", "system_b", "dimension", "choice", "position", "block",
-    "batch", "time_on_item_ms", "response_length_a", "response_length_b", "assignment_status",
-    "attention_passed", "attention_check",
+    "annotator",
+    "context",
+    "system_a",
+    "system_b",
+    "dimension",
+    "choice",
+    "position",
+    "block",
+    "batch",
+    "time_on_item_ms",
+    "response_length_a",
+    "response_length_b",
+    "assignment_status",
+    "attention_passed",
+    "attention_check",
 ]
 # export columns that the frame keeps under the same name
 _SHARED_COLUMNS = (
-    "annotator", "context", "dimension", "position", "block", "batch", "time_on_item_ms",
-    "assignment_status", "attention_passed", "attention_check",
+    "annotator",
+    "context",
+    "dimension",
+    "position",
+    "block",
+    "batch",
+    "time_on_item_ms",
+    "assignment_status",
+    "attention_passed",
+    "attention_check",
 )
 _NUMERIC_COLUMNS = (
-    "position", "block", "batch", "time_on_item_ms", "response_length", "response_length_a",
-    "response_length_b", "value",
+    "position",
+    "block",
+    "batch",
+    "time_on_item_ms",
+    "response_length",
+    "response_length_a",
+    "response_length_b",
+    "value",
 )
 
 
 def study_dimensions(study: Study | ImportedStudy) -> list[dict]:
     """``[{key, type, label}]`` of a study (run here or imported); the label is the spec's
     researcher-facing name of the dimension, the key where none is given."""
-    return [{"key": d["key"], "type": d["type"], "label": d.get("label") or d["key"]}
-            for d in study.dimensions]
+    return [
+        {"key": d["key"], "type": d["type"], "label": d.get("label") or d["key"]}
+        for d in study.dimensions
+    ]
 
 
 def _words(text: str | None) -> int | None:
@@ -93,14 +131,19 @@ def export_rows_frame(
         record = {column: row[column] for column in _SHARED_COLUMNS}
         left, right = response_lengths.get(row["item"], (None, None))
         if pairwise:
-            record.update(system_a=row["system_left"], system_b=row["system_right"],
-                          choice=str(row["value"]), response_length_a=left,
-                          response_length_b=right)
+            record.update(
+                system_a=row["system_left"],
+                system_b=row["system_right"],
+                choice=str(row["value"]),
+                response_length_a=left,
+                response_length_b=right,
+            )
         else:
-            record.update(system=row["system"], value=_number(row["value"]),
-                          response_length=left)
+            record.update(system=row["system"], value=_number(row["value"]), response_length=left)
         records.append(record)
-    frame = pd.DataFrame.from_records(records, columns=PAIRWISE_COLUMNS if pairwise else RATING_COLUMNS)
+    frame = pd.DataFrame.from_records(
+        records, columns=PAIRWISE_COLUMNS if pairwise else RATING_COLUMNS
+    )
     for col in _NUMERIC_COLUMNS:
         if col in frame.columns:
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
@@ -114,10 +157,14 @@ def _response_lengths(study: Study) -> dict[int, tuple[int | None, int | None]]:
     items = Item.objects.filter(study=study).values_list(
         "id", "candidate__text", "candidate_right__text"
     )
-    return {item: (_words(left), _words(right)) for item, left, right in items.iterator(chunk_size=2000)}
+    return {
+        item: (_words(left), _words(right)) for item, left, right in items.iterator(chunk_size=2000)
+    }
 
 
-def judgments_frame(study: Study, *, pseudonymise: bool = True, salt: str | None = None) -> pd.DataFrame:
+def judgments_frame(
+    study: Study, *, pseudonymise: bool = True, salt: str | None = None
+) -> pd.DataFrame:
     """One row per judgment x answered dimension of ``study`` (an annotation Study), made
     from the export's rows (see :func:`export_rows_frame`).
 

@@ -111,8 +111,9 @@ def analyze(
         return _core_tables(data, protocol, dims, systems, options, resample=resample)
 
     main = run(kept, True)
-    exclusion_effect, excl_set = _exclusion_effect(run, protocol, frame, kept, main,
-                                                   excluded, flagged)
+    exclusion_effect, excl_set = _exclusion_effect(
+        run, protocol, frame, kept, main, excluded, flagged
+    )
     diagnostics, bt_notes = _diagnostics(protocol, main, kept, dims, systems, options)
 
     info.update(
@@ -128,8 +129,18 @@ def analyze(
         exclusion_compared=excl_set,
         options=options.as_dict(),
     )
-    methods = methods_text(protocol, dims, systems, options, info, main, quality, bt_notes,
-                           bool(excl_set), bool(excluded))
+    methods = methods_text(
+        protocol,
+        dims,
+        systems,
+        options,
+        info,
+        main,
+        quality,
+        bt_notes,
+        bool(excl_set),
+        bool(excluded),
+    )
     return AnalysisResult(
         protocol=protocol,
         dimensions=[dict(d) for d in dims],
@@ -168,8 +179,13 @@ def _quality_table(quality: st.AnnotatorQualityResult | None, excluded: set) -> 
 
 
 def _core_tables(
-    data: pd.DataFrame, protocol: str, dims: list[dict], systems: list[str],
-    options: AnalysisOptions, *, resample: bool
+    data: pd.DataFrame,
+    protocol: str,
+    dims: list[dict],
+    systems: list[str],
+    options: AnalysisOptions,
+    *,
+    resample: bool,
 ) -> CoreTables:
     if protocol == Protocol.RATING:
         return rating_core(data, dims, systems, options, resample=resample)
@@ -183,8 +199,13 @@ def _core_tables(
 
 
 def _exclusion_effect(
-    run: Callable[[pd.DataFrame, bool], CoreTables], protocol: str, frame: pd.DataFrame,
-    kept: pd.DataFrame, main: CoreTables, excluded: set, flagged: list,
+    run: Callable[[pd.DataFrame, bool], CoreTables],
+    protocol: str,
+    frame: pd.DataFrame,
+    kept: pd.DataFrame,
+    main: CoreTables,
+    excluded: set,
+    flagged: list,
 ) -> tuple[pd.DataFrame, list]:
     """The exclusion-effect table and whom it compares: with and without the excluded
     annotators, or (when nobody is excluded) without the flagged ones."""
@@ -202,8 +223,12 @@ def _exclusion_effect(
 
 
 def _diagnostics(
-    protocol: str, main: CoreTables, kept: pd.DataFrame, dims: list[dict],
-    systems: list[str], options: AnalysisOptions,
+    protocol: str,
+    main: CoreTables,
+    kept: pd.DataFrame,
+    dims: list[dict],
+    systems: list[str],
+    options: AnalysisOptions,
 ) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """The protocol's remaining tables (the other protocol's are empty) and the
     Bradley–Terry notes."""

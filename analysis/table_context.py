@@ -90,4 +90,3 @@ def title(name: str, context: TableContext | None = None) -> str:
 def plain_title(name: str, context: TableContext | None = None) -> str:
     """The caption as plain text (an en dash, not ``--``)."""
     return title(name, context).replace("--", "–")
-

@@ -150,8 +150,13 @@ def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def to_latex(name: str, frame: pd.DataFrame, *, context: TableContext | None = None,
-             label_prefix: str = "tab:") -> str:
+def to_latex(
+    name: str,
+    frame: pd.DataFrame,
+    *,
+    context: TableContext | None = None,
+    label_prefix: str = "tab:",
+) -> str:
     """A ``table`` environment with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``);
     footnotes explaining missing values follow the tabular."""
     table = readable(name, frame, context)
@@ -183,8 +188,16 @@ def to_latex(name: str, frame: pd.DataFrame, *, context: TableContext | None = N
 
 
 def _latex_header(text: str) -> str:
-    special = {"d_z": "$d_z$", "t": "$t$", "p": "$p$", "n": "$n$", "g": "$g$",
-               "Pearson r": "Pearson $r$", "Spearman ρ": "Spearman $\\rho$", "p (ρ)": "$p$ ($\\rho$)"}
+    special = {
+        "d_z": "$d_z$",
+        "t": "$t$",
+        "p": "$p$",
+        "n": "$n$",
+        "g": "$g$",
+        "Pearson r": "Pearson $r$",
+        "Spearman ρ": "Spearman $\\rho$",
+        "p (ρ)": "$p$ ($\\rho$)",
+    }
     if text in special:
         return special[text]
     if text.startswith("p ("):
@@ -232,8 +245,9 @@ def markdown_escape(text: str) -> str:
     return _MD_UNDERSCORE.sub(r"\\_", out)
 
 
-def to_markdown(name: str, frame: pd.DataFrame, *, context: TableContext | None = None,
-                heading: bool = True) -> str:
+def to_markdown(
+    name: str, frame: pd.DataFrame, *, context: TableContext | None = None, heading: bool = True
+) -> str:
     """A GitHub-flavoured pipe table (with an optional ``###`` heading), followed by the
     footnotes that explain its missing values."""
     table = readable(name, frame, context)
@@ -256,4 +270,3 @@ def to_markdown(name: str, frame: pd.DataFrame, *, context: TableContext | None 
 
 def markdown_list(values: Sequence[Any]) -> str:
     return ", ".join(markdown_escape(v) for v in values)
-

@@ -29,18 +29,53 @@ if TYPE_CHECKING:
     from .models import Study
 
 LONG_COLUMNS = [
-    "judgment_id", "study", "protocol", "annotator", "batch", "slot", "assignment_status",
-    "position", "block", "item", "output", "context", "system", "system_left", "system_right",
-    "dimension", "dimension_type", "value", "preferred_system", "rationale", "time_on_item_ms",
-    "client_submitted_at", "server_received_at", "attention_check", "attention_passed",
+    "judgment_id",
+    "study",
+    "protocol",
+    "annotator",
+    "batch",
+    "slot",
+    "assignment_status",
+    "position",
+    "block",
+    "item",
+    "output",
+    "context",
+    "system",
+    "system_left",
+    "system_right",
+    "dimension",
+    "dimension_type",
+    "value",
+    "preferred_system",
+    "rationale",
+    "time_on_item_ms",
+    "client_submitted_at",
+    "server_received_at",
+    "attention_check",
+    "attention_passed",
 ]
 # what `judgment_records` reads of each judgment, in the order of its values_list
 _RECORD_FIELDS = (
-    "id", "participant__external_id", "batch__index", "slot__slot_index", "assignment__status",
-    "position", "entry__block_index", "item_id", "item__output_key", "item__context__external_id",
-    "item__candidate__system__name", "item__candidate_right__system__name", "time_on_item_ms",
-    "client_submitted_at", "server_received_at", "item__attention_check_id",
-    "item__attention_expect", "values", "rationales",
+    "id",
+    "participant__external_id",
+    "batch__index",
+    "slot__slot_index",
+    "assignment__status",
+    "position",
+    "entry__block_index",
+    "item_id",
+    "item__output_key",
+    "item__context__external_id",
+    "item__candidate__system__name",
+    "item__candidate_right__system__name",
+    "time_on_item_ms",
+    "client_submitted_at",
+    "server_received_at",
+    "item__attention_check_id",
+    "item__attention_expect",
+    "values",
+    "rationales",
 )
 
 
@@ -105,9 +140,27 @@ def judgment_records(study: Study, *, pseudonymise: bool = True, salt: str = "")
     queryset = Judgment.objects.filter(study=study).order_by("id").values_list(*_RECORD_FIELDS)
     pairwise = study.protocol == Protocol.PAIRWISE
     names: dict[str, str] = {}  # one keyed hash per annotator, not one per judgment
-    for (judgment_id, external_id, batch, slot, status, position, block, item, output, context,
-         left, right, ms, client_at, server_at, check, expect, values,
-         rationales) in queryset.iterator(chunk_size=2000):
+    for (
+        judgment_id,
+        external_id,
+        batch,
+        slot,
+        status,
+        position,
+        block,
+        item,
+        output,
+        context,
+        left,
+        right,
+        ms,
+        client_at,
+        server_at,
+        check,
+        expect,
+        values,
+        rationales,
+    ) in queryset.iterator(chunk_size=2000):
         annotator = external_id
         if pseudonymise:
             if external_id not in names:

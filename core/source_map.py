@@ -30,7 +30,9 @@ class SourceField:
     deprecation: str = ""
 
 
-def read_map_item(text: str, fields: Collection[str], *, option: str = "--map") -> SourceField | None:
+def read_map_item(
+    text: str, fields: Collection[str], *, option: str = "--map"
+) -> SourceField | None:
     """Read ``SOURCE=FIELD`` (or the deprecated, unambiguous ``FIELD=SOURCE``).
 
     ``fields`` are our field names (lower case; the sides are compared without case).

@@ -71,13 +71,21 @@ def rating_study() -> pd.DataFrame:
                         v = float(np.clip(round((55 + shift + noise) / 20), 1, 5))
                     else:
                         v = float(noise + shift > 0)
-                    rows.append({
-                        "annotator": ann, "context": f"ctx{c}", "system": system,
-                        "dimension": dim["key"], "value": v, "position": pos, "block": block,
-                        "batch": a_i, "time_on_item_ms": 1500 if ann == "fast" else 8000 + 500 * c,
-                        "response_length": 8 + 3 * c + (10 if system == "baseline" else 0),
-                        "assignment_status": "completed",
-                    })
+                    rows.append(
+                        {
+                            "annotator": ann,
+                            "context": f"ctx{c}",
+                            "system": system,
+                            "dimension": dim["key"],
+                            "value": v,
+                            "position": pos,
+                            "block": block,
+                            "batch": a_i,
+                            "time_on_item_ms": 1500 if ann == "fast" else 8000 + 500 * c,
+                            "response_length": 8 + 3 * c + (10 if system == "baseline" else 0),
+                            "assignment_status": "completed",
+                        }
+                    )
                 pos += 1
     return pd.DataFrame(rows)
 
@@ -92,24 +100,38 @@ def pairwise_study() -> pd.DataFrame:
         pos = 0
         for c in range(8):
             for i, sa in enumerate(names):
-                for sb in names[i + 1:]:
+                for sb in names[i + 1 :]:
                     left, right = (sa, sb) if (c + pos) % 2 == 0 else (sb, sa)
                     for dim in PAIR_DIMS:
                         p_left = strength[left] / (strength[left] + strength[right])
                         u = rng.random()
                         choice = "tie" if u < 0.25 else ("a" if rng.random() < p_left else "b")
-                        rows.append({"annotator": ann, "context": f"ctx{c}", "system_a": left,
-                                     "system_b": right, "dimension": dim["key"], "choice": choice,
-                                     "position": pos, "time_on_item_ms": 6000})
+                        rows.append(
+                            {
+                                "annotator": ann,
+                                "context": f"ctx{c}",
+                                "system_a": left,
+                                "system_b": right,
+                                "dimension": dim["key"],
+                                "choice": choice,
+                                "position": pos,
+                                "time_on_item_ms": 6000,
+                            }
+                        )
                     pos += 1
     return pd.DataFrame(rows)
 
 
 CASES = {
-    "rating": lambda: analyze(rating_study(), protocol="rating", dimensions=RATING_DIMS,
-                              options=AnalysisOptions(seed=11)),
-    "pairwise": lambda: analyze(pairwise_study(), protocol="pairwise", dimensions=PAIR_DIMS,
-                                options=AnalysisOptions(seed=11, n_bootstrap=500)),
+    "rating": lambda: analyze(
+        rating_study(), protocol="rating", dimensions=RATING_DIMS, options=AnalysisOptions(seed=11)
+    ),
+    "pairwise": lambda: analyze(
+        pairwise_study(),
+        protocol="pairwise",
+        dimensions=PAIR_DIMS,
+        options=AnalysisOptions(seed=11, n_bootstrap=500),
+    ),
 }
 
 
@@ -118,8 +140,11 @@ def write_case(name: str, out: Path, *, plots: bool = True) -> list[Path]:
 
 
 def text_files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if p.is_file() and p.suffix in TEXT_SUFFIXES)
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix in TEXT_SUFFIXES
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -161,8 +186,10 @@ def compare_text(got: str, want: str, where: str) -> list[str]:
             continue
         for a, b in zip(g_nums, w_nums, strict=True):
             if not close(a, b):
-                problems.append(f"{where}:{i}: {a!r} vs golden {b!r} (beyond rel {REL_TOL}, "
-                                f"abs {ABS_TOL})\n  got:    {g}\n  golden: {w}")
+                problems.append(
+                    f"{where}:{i}: {a!r} vs golden {b!r} (beyond rel {REL_TOL}, "
+                    f"abs {ABS_TOL})\n  got:    {g}\n  golden: {w}"
+                )
                 break
     return problems
 
@@ -235,8 +262,10 @@ def compare_bundle(name: str, out: Path, golden: Path | None = None) -> list[str
         return [f"no golden files for {name}: run with UPDATE_GOLDEN=1"]
     produced, expected = text_files(out), text_files(golden)
     if produced != expected:
-        return [f"{name}: the bundle's file list changed: extra {sorted(set(produced) - set(expected))}, "
-                f"missing {sorted(set(expected) - set(produced))}"]
+        return [
+            f"{name}: the bundle's file list changed: extra {sorted(set(produced) - set(expected))}, "
+            f"missing {sorted(set(expected) - set(produced))}"
+        ]
     problems = []
     for rel in produced:
         got = (out / rel).read_text(encoding="utf-8")
@@ -268,15 +297,24 @@ def openblas_corenames() -> list[str]:
     libs = []
     try:
         with open("/proc/self/maps") as maps:
-            libs = sorted({line.split()[-1] for line in maps
-                           if "openblas" in line.lower() and line.split()[-1].startswith("/")})
+            libs = sorted(
+                {
+                    line.split()[-1]
+                    for line in maps
+                    if "openblas" in line.lower() and line.split()[-1].startswith("/")
+                }
+            )
     except OSError:
         return []
     names = []
     for path in libs:
         lib = ctypes.CDLL(path)
-        for symbol in ("openblas_get_corename", "openblas_get_corename64_",
-                       "scipy_openblas_get_corename", "scipy_openblas_get_corename64_"):
+        for symbol in (
+            "openblas_get_corename",
+            "openblas_get_corename64_",
+            "scipy_openblas_get_corename",
+            "scipy_openblas_get_corename64_",
+        ):
             fn = getattr(lib, symbol, None)
             if fn is not None:
                 fn.restype = ctypes.c_char_p

@@ -37,8 +37,15 @@ def run(*args) -> str:
     return out.getvalue()
 
 
-def judge(study, participants: int, *, seed: int = 0, stop_after: int | None = None,
-          prefix: str = "P", fail_attention: frozenset[int] = frozenset()) -> int:
+def judge(
+    study,
+    participants: int,
+    *,
+    seed: int = 0,
+    stop_after: int | None = None,
+    prefix: str = "P",
+    fail_attention: frozenset[int] = frozenset(),
+) -> int:
     """Participants take batches and judge every item (or only `stop_after` items).
 
     Attention checks (the demo rating study's expects emotion_understanding <= 30) are
@@ -65,8 +72,14 @@ def judge(study, participants: int, *, seed: int = 0, stop_after: int | None = N
                     values[d["key"]] = rng.random() < 0.7
                 else:
                     values[d["key"]] = rng.choice(["a", "a", "b", "tie"])
-            record_judgment(p, entry_id=entry.id, values=values, rationales={},
-                            idempotency_key=f"{prefix}{i}-{k}", time_on_item_ms=4000 + 100 * k)
+            record_judgment(
+                p,
+                entry_id=entry.id,
+                values=values,
+                rationales={},
+                idempotency_key=f"{prefix}{i}-{k}",
+                time_on_item_ms=4000 + 100 * k,
+            )
             k += 1
             count += 1
     return count
@@ -85,9 +98,20 @@ def test_judgments_frame_reads_the_canonical_columns(rating_study):
     # 12 batches of 6 items and one attention check
     assert len(frame) == Judgment.objects.count() * 5 == (72 + 12) * 5
     assert list(frame.columns) == [
-        "annotator", "context", "system", "dimension", "value", "position", "block", "batch",
-        "time_on_item_ms", "response_length", "assignment_status", "attention_passed",
-        "attention_check"]
+        "annotator",
+        "context",
+        "system",
+        "dimension",
+        "value",
+        "position",
+        "block",
+        "batch",
+        "time_on_item_ms",
+        "response_length",
+        "assignment_status",
+        "attention_passed",
+        "attention_check",
+    ]
     checks = frame[frame.attention_passed.notna()]
     assert len(checks) == 12 * 5 and set(checks.attention_check) == {"dismissive-reply"}
     assert set(checks.system) == {"attention-check"} and set(checks.context) == {"dismissive-reply"}
@@ -109,33 +133,50 @@ def _walk_judgments(study) -> pandas.DataFrame:
 
     pairwise = study.protocol == "pairwise"
     rows = []
-    for j in Judgment.objects.filter(study=study).order_by("id").select_related(
-            "participant", "assignment", "batch", "entry", "item__context",
-            "item__candidate__system", "item__candidate_right__system"):
+    for j in (
+        Judgment.objects.filter(study=study)
+        .order_by("id")
+        .select_related(
+            "participant",
+            "assignment",
+            "batch",
+            "entry",
+            "item__context",
+            "item__candidate__system",
+            "item__candidate_right__system",
+        )
+    ):
         check = j.item.attention_check_id
         base = {
-            "annotator": pseudonym(j.participant.external_id, study.name,
-                                   settings.EXPORT_PSEUDONYM_SALT),
-            "context": j.item.context.external_id, "position": j.position,
-            "block": j.entry.block_index, "batch": j.batch.index,
-            "time_on_item_ms": j.time_on_item_ms, "assignment_status": j.assignment.status,
+            "annotator": pseudonym(
+                j.participant.external_id, study.name, settings.EXPORT_PSEUDONYM_SALT
+            ),
+            "context": j.item.context.external_id,
+            "position": j.position,
+            "block": j.entry.block_index,
+            "batch": j.batch.index,
+            "time_on_item_ms": j.time_on_item_ms,
+            "assignment_status": j.assignment.status,
             "attention_passed": attention_passed(j.item.attention_expect or {}, j.values)
-            if check else None,
+            if check
+            else None,
             "attention_check": check,
         }
         left = j.item.candidate
         if pairwise:
             right = j.item.candidate_right
-            base.update(system_a=left.system.name, system_b=right.system.name,
-                        response_length_a=len(left.text.split()),
-                        response_length_b=len(right.text.split()))
+            base.update(
+                system_a=left.system.name,
+                system_b=right.system.name,
+                response_length_a=len(left.text.split()),
+                response_length_b=len(right.text.split()),
+            )
         else:
             base.update(system=left.system.name, response_length=len(left.text.split()))
         for d in study.dimensions:
             if d["key"] in j.values:
                 value = j.values[d["key"]]
-                answer = ({"choice": str(value)} if pairwise
-                          else {"value": float(value)})
+                answer = {"choice": str(value)} if pairwise else {"value": float(value)}
                 rows.append(dict(base, dimension=d["key"], **answer))
     return pandas.DataFrame.from_records(rows)
 
@@ -162,14 +203,33 @@ def test_the_frame_is_made_from_the_export_rows(rating_study, tmp_path):
 
 def test_analyze_command_writes_the_bundle(rating_study, tmp_path):
     out = tmp_path / "bundle"
-    text = run("analyze", rating_study.name, "--out", str(out), "--permutations", "2000",
-               "--bootstrap", "500", "--seed", "3", "--alternative", "greater")
+    text = run(
+        "analyze",
+        rating_study.name,
+        "--out",
+        str(out),
+        "--permutations",
+        "2000",
+        "--bootstrap",
+        "500",
+        "--seed",
+        "3",
+        "--alternative",
+        "greater",
+    )
     assert f"analysed study '{rating_study.name}' (rating; 72 judgments by 12 annotators" in text
     assert "systems baseline, sft, human" in text  # the spec's order
     assert "30 paired" in text  # 3 pairs x 5 dimensions x 2 variants, all contexts shared
     assert f"report: {out / 'report.md'}" in text
-    for name in ("summary", "comparisons", "agreement", "length_bias", "position_effects",
-                 "annotator_quality", "exclusion_effect"):
+    for name in (
+        "summary",
+        "comparisons",
+        "agreement",
+        "length_bias",
+        "position_effects",
+        "annotator_quality",
+        "exclusion_effect",
+    ):
         assert (out / f"{name}.csv").stat().st_size > 0
         assert (out / "latex" / f"{name}.tex").read_text().count("\\toprule") == 1
         assert (out / "markdown" / f"{name}.md").exists()
@@ -181,7 +241,10 @@ def test_analyze_command_writes_the_bundle(rating_study, tmp_path):
     rows = list(csv.DictReader((out / "comparisons.csv").open()))
     first = rows[0]
     assert (first["dimension"], first["system_a"], first["system_b"]) == (
-        "emotion_understanding", "baseline", "sft")
+        "emotion_understanding",
+        "baseline",
+        "sft",
+    )
     assert first["design"] == "paired" and first["alternative"] == "greater" and first["n"] == "12"
     report = (out / "report.md").read_text()
     assert "2000 resamples" in report and "500 resamples" in report and "seed 3" in report
@@ -199,9 +262,15 @@ def test_analyze_options_errors_and_api(rating_study, tmp_path):
         analyze_study("nope", None)
     with pytest.raises(ValueError, match="unknown analysis option"):
         analyze_study(rating_study.name, None, permutations=10)
-    done = analyze_study(rating_study, tmp_path / "api", systems="sft,human",
-                         dimensions=["emotion_understanding"], n_permutations=200,
-                         n_bootstrap=100, plots=False)
+    done = analyze_study(
+        rating_study,
+        tmp_path / "api",
+        systems="sft,human",
+        dimensions=["emotion_understanding"],
+        n_permutations=200,
+        n_bootstrap=100,
+        plots=False,
+    )
     assert done.kind == "study" and done.result.systems == ["sft", "human"]
     assert list(done.result.summary.dimension.unique()) == ["emotion_understanding"]
     assert (tmp_path / "api" / "summary.csv").exists()
@@ -218,16 +287,26 @@ def test_partial_batches_left_out_unless_included(rating_study, tmp_path):
     statuses = set(judgments_frame(pairwise).assignment_status)
     assert statuses == {"expired", "completed"}
     default = analyze_study(pairwise, None, n_permutations=100, n_bootstrap=100)
-    included = analyze_study(pairwise, None, n_permutations=100, n_bootstrap=100,
-                             include_partial=True)
+    included = analyze_study(
+        pairwise, None, n_permutations=100, n_bootstrap=100, include_partial=True
+    )
     assert default.result.info["n_rows_partial"] == 2 * 5
     assert included.result.info["n_rows_analysed"] == default.result.info["n_rows_analysed"] + 10
     w = default.result.winrates
     assert set(w.dimension) == {"prosocial", "engaged", "respectful", "coherent", "overall"}
     assert (w.wins_a + w.ties + w.wins_b == w.n).all()
     out = tmp_path / "pairwise"
-    text = run("analyze", pairwise.name, "--out", str(out), "--permutations", "500",
-               "--bootstrap", "200", "--include-partial")
+    text = run(
+        "analyze",
+        pairwise.name,
+        "--out",
+        str(out),
+        "--permutations",
+        "500",
+        "--bootstrap",
+        "200",
+        "--include-partial",
+    )
     assert "analysed study 'demo-prosocial-pairwise' (pairwise" in text
     assert (out / "winrates.csv").exists() and (out / "plots" / "winrates.svg").exists()
     assert not (out / "comparisons.csv").exists() and not (out / "bradley_terry.csv").exists()
@@ -237,8 +316,19 @@ def test_exclusion_through_the_command(rating_study, tmp_path):
     frame = judgments_frame(rating_study)
     someone = sorted(frame.annotator.unique())[0]
     out = tmp_path / "excl"
-    text = run("analyze", rating_study.name, "--out", str(out), "--exclude-annotators", someone,
-               "--permutations", "200", "--bootstrap", "100", "--no-plots")
+    text = run(
+        "analyze",
+        rating_study.name,
+        "--out",
+        str(out),
+        "--exclude-annotators",
+        someone,
+        "--permutations",
+        "200",
+        "--bootstrap",
+        "100",
+        "--no-plots",
+    )
     assert f"excluded annotators: {someone}" in text
     rows = list(csv.DictReader((out / "exclusion_effect.csv").open()))
     assert rows and {r["n_annotators_excluded"] for r in rows} == {"1"}
@@ -256,12 +346,23 @@ def test_attention_checks_flag_an_annotator_and_stay_out_of_the_statistics(tmp_p
     failing = checks.loc[~checks.attention_passed.astype(bool), "annotator"].item()
 
     out = tmp_path / "flagged"
-    text = run("analyze", study.name, "--out", str(out), "--permutations", "200",
-               "--bootstrap", "100", "--no-plots")
+    text = run(
+        "analyze",
+        study.name,
+        "--out",
+        str(out),
+        "--permutations",
+        "200",
+        "--bootstrap",
+        "100",
+        "--no-plots",
+    )
     # the 12 attention judgments are not among the judgments analysed
     assert f"analysed study '{study.name}' (rating; 72 judgments by 12 annotators" in text
     quality = {r["annotator"]: r for r in csv.DictReader((out / "annotator_quality.csv").open())}
-    assert quality[failing]["flag_attention"] == "true" and quality[failing]["reasons"] == "attention"
+    assert (
+        quality[failing]["flag_attention"] == "true" and quality[failing]["reasons"] == "attention"
+    )
     assert quality[failing]["attention_pass_rate"] == "0" and quality[failing]["n_attention"] == "1"
     others = [r for a, r in quality.items() if a != failing]
     assert {(r["attention_pass_rate"], r["flagged"]) for r in others} == {("1", "false")}
@@ -272,13 +373,27 @@ def test_attention_checks_flag_an_annotator_and_stay_out_of_the_statistics(tmp_p
     assert {r["n_judgments"] for r in summary} == {"24"}  # 12 contexts x overlap 2 per system
     effect = list(csv.DictReader((out / "exclusion_effect.csv").open()))
     assert effect and {r["n_annotators_excluded"] for r in effect} == {"1"}
-    assert "Attention checks: 12 judgments of attention-check items" in (out / "report.md").read_text()
+    assert (
+        "Attention checks: 12 judgments of attention-check items" in (out / "report.md").read_text()
+    )
 
     excluded = tmp_path / "excluded"
-    text = run("analyze", study.name, "--out", str(excluded), "--permutations", "200",
-               "--bootstrap", "100", "--no-plots", "--exclude-flagged")
+    text = run(
+        "analyze",
+        study.name,
+        "--out",
+        str(excluded),
+        "--permutations",
+        "200",
+        "--bootstrap",
+        "100",
+        "--no-plots",
+        "--exclude-flagged",
+    )
     assert "66 judgments by 11 annotators" in text
-    quality = {r["annotator"]: r for r in csv.DictReader((excluded / "annotator_quality.csv").open())}
+    quality = {
+        r["annotator"]: r for r in csv.DictReader((excluded / "annotator_quality.csv").open())
+    }
     assert quality[failing]["excluded"] == "true"
     assert sum(r["excluded"] == "true" for r in quality.values()) == 1
 
@@ -296,12 +411,23 @@ def test_imported_study_end_to_end(tmp_path):
                     writer.writerow([f"w{a}", f"d{c}", s, "score", 40 + shift + rng.randint(0, 30)])
     run("import_judgments", str(path), "--study", "ext", "--protocol", "rating")
     out = tmp_path / "ext-bundle"
-    text = run("analyze", "ext", "--out", str(out), "--permutations", "1000", "--bootstrap", "200",
-               "--no-plots")
+    text = run(
+        "analyze",
+        "ext",
+        "--out",
+        str(out),
+        "--permutations",
+        "1000",
+        "--bootstrap",
+        "200",
+        "--no-plots",
+    )
     assert "analysed imported study 'ext' (rating; 90 judgments by 3 annotators" in text
     rows = list(csv.DictReader((out / "comparisons.csv").open()))
     assert len(rows) == 3 * 2 * 2 and {r["design"] for r in rows} == {"paired"}
-    agreement = {(r["dimension"], r["metric"]): r for r in csv.DictReader((out / "agreement.csv").open())}
+    agreement = {
+        (r["dimension"], r["metric"]): r for r in csv.DictReader((out / "agreement.csv").open())
+    }
     assert agreement[("quality", "krippendorff_alpha")]["level"] == "ordinal"
     assert agreement[("score", "krippendorff_alpha")]["level"] == "interval"
     assert ("quality", "fleiss_kappa") in agreement and ("quality", "ICC(2,1)") in agreement
@@ -320,7 +446,10 @@ def test_imported_studies_in_the_admin(admin_client, tmp_path):
     ):
         response = admin_client.get(url)
         assert response.status_code == 200, url
-    assert "ext-admin" in admin_client.get(reverse("admin:analysis_importedstudy_changelist")).content.decode()
+    assert (
+        "ext-admin"
+        in admin_client.get(reverse("admin:analysis_importedstudy_changelist")).content.decode()
+    )
 
 
 @pytest.mark.parametrize("spec_name", ["demo_rating.yaml", "demo_pairwise.yaml"])
@@ -330,7 +459,9 @@ def test_an_evalsite_export_reimports_to_the_same_analysis(spec_name, tmp_path):
     judge(study, 12, seed=3)
     exported = tmp_path / "export.csv"
     run("export_judgments", study.name, "--out", str(exported))
-    out = run("import_judgments", str(exported), "--study", "reimported", "--protocol", study.protocol)
+    out = run(
+        "import_judgments", str(exported), "--study", "reimported", "--protocol", study.protocol
+    )
     assert "read as an evalsite export" in out
     attention = Judgment.objects.filter(study=study, item__attention_check_id__gt="").count()
     if attention:
@@ -338,8 +469,11 @@ def test_an_evalsite_export_reimports_to_the_same_analysis(spec_name, tmp_path):
     original = analyze_study(study, None, n_permutations=100, n_bootstrap=100).result
     again = analyze_study("reimported", None, n_permutations=100, n_bootstrap=100).result
     table = "summary" if study.protocol == "rating" else "winrates"
-    columns = (["dimension", "system", "n_items", "mean", "sd"] if table == "summary"
-               else ["dimension", "wins_a", "ties", "wins_b"])
+    columns = (
+        ["dimension", "system", "n_items", "mean", "sd"]
+        if table == "summary"
+        else ["dimension", "wins_a", "ties", "wins_b"]
+    )
     left = getattr(original, table)[columns].sort_values(columns[:2]).reset_index(drop=True)
     right = getattr(again, table)[columns].sort_values(columns[:2]).reset_index(drop=True)
     assert len(left) > 0
@@ -357,15 +491,36 @@ def test_exclude_flagged_when_every_annotator_is_flagged_fails_and_writes_nothin
                     writer.writerow([a, f"d{c}", s, "score", 50])  # always the same answer
     run("import_judgments", str(path), "--study", "lazy", "--protocol", "rating")
     out = tmp_path / "lazy-bundle"
-    text = run("analyze", "lazy", "--out", str(out), "--permutations", "100", "--bootstrap",
-               "50", "--no-plots")
+    text = run(
+        "analyze",
+        "lazy",
+        "--out",
+        str(out),
+        "--permutations",
+        "100",
+        "--bootstrap",
+        "50",
+        "--no-plots",
+    )
     assert "(rating; 32 judgments by 2 annotators" in text
     assert "flagged annotators: w1, w2" in text
     with pytest.raises(CommandError) as error:
-        run("analyze", "lazy", "--out", str(out / "excluded"), "--permutations", "100",
-            "--bootstrap", "50", "--no-plots", "--exclude-flagged")
+        run(
+            "analyze",
+            "lazy",
+            "--out",
+            str(out / "excluded"),
+            "--permutations",
+            "100",
+            "--bootstrap",
+            "50",
+            "--no-plots",
+            "--exclude-flagged",
+        )
     message = str(error.value)
     assert "nothing left to analyse: all 2 annotators are excluded" in message
-    assert "w1 (straight-lining (index 1.00 > 0.8); no rating variation (SD 0.00 <= 0.0))" in message
+    assert (
+        "w1 (straight-lining (index 1.00 > 0.8); no rating variation (SD 0.00 <= 0.0))" in message
+    )
     assert "w2 (" in message and "--exclude-flagged" in message
     assert not (out / "excluded").exists()

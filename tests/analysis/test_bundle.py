@@ -57,35 +57,56 @@ def test_bundle_matches_golden_files(bundle):
             (golden / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(out / rel, golden / rel)
     problems = gb.compare_bundle(name, out)
-    assert not problems, "bundle differs from its golden copy (UPDATE_GOLDEN=1 to regenerate):\n" + \
-        "\n".join(problems[:20])
+    assert not problems, (
+        "bundle differs from its golden copy (UPDATE_GOLDEN=1 to regenerate):\n"
+        + "\n".join(problems[:20])
+    )
 
 
 # ------------------------------------------------------------------ the comparator itself
 
 CSV = "dimension,metric,value,note\nempathy,krippendorff_alpha,0.259129,\nfluency,fleiss_kappa,-0.0271,categories 2-4\n"
-JSON = json.dumps({"table": "agreement", "columns": ["dimension", "value"],
-                   "rows": [{"dimension": "empathy", "value": 0.259129, "ok": True}]})
-MD = ("| Dimension | Metric | Value | 95% CI |\n| :--- | :--- | ---: | :---: |\n"
-      "| Emotion understanding | ICC(2,1) | 0.061 | [-0.062, 0.284] |\n")
+JSON = json.dumps(
+    {
+        "table": "agreement",
+        "columns": ["dimension", "value"],
+        "rows": [{"dimension": "empathy", "value": 0.259129, "ok": True}],
+    }
+)
+MD = (
+    "| Dimension | Metric | Value | 95% CI |\n| :--- | :--- | ---: | :---: |\n"
+    "| Emotion understanding | ICC(2,1) | 0.061 | [-0.062, 0.284] |\n"
+)
 TEX = "Emotion understanding & ICC(2,1) & 0.061 & [$-$0.062, 0.284] \\\\\n"
 REPORT = "- Data: 54 judgments by 3 annotators on 6 contexts.\n"
 
 
-@pytest.mark.parametrize("rel, text", [("agreement.csv", CSV), ("json/agreement.json", JSON),
-                                       ("markdown/agreement.md", MD), ("latex/agreement.tex", TEX),
-                                       ("report.md", REPORT)])
+@pytest.mark.parametrize(
+    "rel, text",
+    [
+        ("agreement.csv", CSV),
+        ("json/agreement.json", JSON),
+        ("markdown/agreement.md", MD),
+        ("latex/agreement.tex", TEX),
+        ("report.md", REPORT),
+    ],
+)
 def test_comparator_allows_noise_and_rejects_changes(rel, text):
     assert gb.compare_file(rel, text, text) == []
     # noise: a relative change far below REL_TOL, or an absolute one below ABS_TOL at zero
     noisy = text.replace("0.259129", repr(0.259129 * (1 + REL_TOL / 100))).replace(
-        "0.061", "0.0610000000001")
+        "0.061", "0.0610000000001"
+    )
     assert gb.compare_file(rel, noisy, text) == [], "noise within the tolerance must pass"
     for changed in (
         text.replace("0.259129", "0.259139").replace("0.061", "0.062").replace(" 3 ", " 4 "),
-        text.replace("empathy", "empathie").replace("Emotion", "Emotional").replace("judgments", "ratings"),
-        text.replace("ICC(2,1)", "ICC(2,k)").replace("metric", "measure").replace("annotators", "raters")
-            .replace('"value"', '"val"'),
+        text.replace("empathy", "empathie")
+        .replace("Emotion", "Emotional")
+        .replace("judgments", "ratings"),
+        text.replace("ICC(2,1)", "ICC(2,k)")
+        .replace("metric", "measure")
+        .replace("annotators", "raters")
+        .replace('"value"', '"val"'),
     ):
         assert changed != text
         assert gb.compare_file(rel, changed, text), f"{rel}: a real change must fail"
@@ -133,32 +154,49 @@ def test_golden_files_hold_under_two_blas_kernels(tmp_path):
     (AVX2) and its Prescott (SSE3) kernels, passes in both: the bundle does not depend on
     the machine's BLAS."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
-        pytest.skip(f"OPENBLAS_CORETYPE kernels Haswell / Prescott exist on x86-64 only "
-                    f"(this is {platform.machine()})")
+        pytest.skip(
+            f"OPENBLAS_CORETYPE kernels Haswell / Prescott exist on x86-64 only "
+            f"(this is {platform.machine()})"
+        )
     if sys.platform.startswith("linux") and "avx2" not in _cpu_flags():
         pytest.skip("this x86-64 CPU has no AVX2, so OpenBLAS cannot run its Haswell kernel")
     runs = {}
     procs = {}
     for core in ("Haswell", "Prescott"):
-        env = dict(os.environ, OPENBLAS_CORETYPE=core, OPENBLAS_NUM_THREADS="1",
-                   PYTHONPATH=str(REPO), MPLBACKEND="Agg")
+        env = dict(
+            os.environ,
+            OPENBLAS_CORETYPE=core,
+            OPENBLAS_NUM_THREADS="1",
+            PYTHONPATH=str(REPO),
+            MPLBACKEND="Agg",
+        )
         env.pop("UPDATE_GOLDEN", None)
         procs[core] = subprocess.Popen(
             [sys.executable, "-m", "tests.analysis.golden_bundles", str(tmp_path / core)],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     for core, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 0, f"{core} child failed:\n{stderr[-3000:]}"
         runs[core] = json.loads(stdout.strip().splitlines()[-1])
     names = {core: {n.lower() for n in run["corenames"]} for core, run in runs.items()}
     if not names["Haswell"] and not names["Prescott"]:
-        pytest.skip("numpy / scipy are not linked against OpenBLAS here (no OpenBLAS library "
-                    "loaded), so OPENBLAS_CORETYPE selects nothing")
+        pytest.skip(
+            "numpy / scipy are not linked against OpenBLAS here (no OpenBLAS library "
+            "loaded), so OPENBLAS_CORETYPE selects nothing"
+        )
     assert names["Haswell"] == {"haswell"}, f"the Haswell child ran {runs['Haswell']['corenames']}"
     assert names["Prescott"] and names["Prescott"] <= PRESCOTT_NAMES, (
-        f"the Prescott child ran {runs['Prescott']['corenames']}")
+        f"the Prescott child ran {runs['Prescott']['corenames']}"
+    )
     for core, run in runs.items():
-        assert not run["problems"], f"with OPENBLAS_CORETYPE={core}:\n" + "\n".join(run["problems"][:20])
+        assert not run["problems"], f"with OPENBLAS_CORETYPE={core}:\n" + "\n".join(
+            run["problems"][:20]
+        )
 
 
 # ------------------------------------------------------------------------ the bundle itself
@@ -187,8 +225,14 @@ def test_bundle_is_deterministic(bundle, tmp_path):
 def test_expected_tables_per_protocol(bundle):
     name, result, out, _ = bundle
     csvs = sorted(p.name for p in out.glob("*.csv"))
-    common = ["agreement.csv", "annotator_quality.csv", "exclusion_effect.csv",
-              "length_bias.csv", "position_effects.csv", "summary.csv"]
+    common = [
+        "agreement.csv",
+        "annotator_quality.csv",
+        "exclusion_effect.csv",
+        "length_bias.csv",
+        "position_effects.csv",
+        "summary.csv",
+    ]
     if name == "rating":
         assert csvs == sorted(common + ["comparisons.csv"])
     else:
@@ -217,7 +261,8 @@ def test_latex_is_escaped_booktabs(bundle):
 def test_latex_escape_and_empty_tables():
     assert latex_escape("50% of #1 & $x_i$ {a} ~ ^ \\") == (
         "50\\% of \\#1 \\& \\$x\\_i\\$ \\{a\\} \\textasciitilde{} \\textasciicircum{} "
-        "\\textbackslash{}")
+        "\\textbackslash{}"
+    )
     empty = to_latex("winrates", pd.DataFrame(columns=["dimension"]))
     assert "(no rows)" in empty and "\\bottomrule" in empty
 

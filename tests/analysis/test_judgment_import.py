@@ -34,15 +34,29 @@ def test_long_rating_rows_and_inferred_types():
     parsed = parse_judgments(io.StringIO(LONG_RATING), protocol="rating")
     assert parsed.ok, parsed.errors
     assert len(parsed.rows) == 8
-    assert parsed.dimensions == [{"key": "empathy", "type": "slider"}, {"key": "ok", "type": "checkbox"}]
+    assert parsed.dimensions == [
+        {"key": "empathy", "type": "slider"},
+        {"key": "ok", "type": "checkbox"},
+    ]
     first = parsed.rows[0]
-    assert (first["line"], first["annotator"], first["context"], first["system"], first["value"]) == (
-        2, "w1", "d1", "base", 70.0)
+    assert (
+        first["line"],
+        first["annotator"],
+        first["context"],
+        first["system"],
+        first["value"],
+    ) == (2, "w1", "d1", "base", 70.0)
     assert first["extra"] == {"time_on_item_ms": 5000.0}
     assert [r["value"] for r in parsed.rows if r["dimension"] == "ok"] == [1.0, 0.0, 1.0, 0.0]
     frame = parsed.frame()
-    assert list(frame.columns) == ["annotator", "context", "system", "dimension", "value",
-                                   "time_on_item_ms"]
+    assert list(frame.columns) == [
+        "annotator",
+        "context",
+        "system",
+        "dimension",
+        "value",
+        "time_on_item_ms",
+    ]
 
 
 def test_long_pairwise_choices_are_normalised():
@@ -51,35 +65,50 @@ def test_long_pairwise_choices_are_normalised():
     assert [r["choice"] for r in parsed.rows] == ["a", "b", "tie"]
     assert [(r["system"], r["system_b"]) for r in parsed.rows][1] == ("vanilla", "guided")
     assert parsed.dimensions == [{"key": "overall", "type": "choice"}]
-    assert list(parsed.frame().columns) == ["annotator", "context", "system_a", "system_b",
-                                            "dimension", "choice"]
+    assert list(parsed.frame().columns) == [
+        "annotator",
+        "context",
+        "system_a",
+        "system_b",
+        "dimension",
+        "choice",
+    ]
 
 
 def test_wide_format_with_a_column_mapping():
     text = "worker;dialogue;model;Empathy;fluency\nw1;d1;m1;80;4\nw1;d2;m1;;5\nw2;d1;m1;60;3\n"
     parsed = parse_judgments(
-        io.StringIO(text), protocol="rating",
+        io.StringIO(text),
+        protocol="rating",
         mapping=parse_mapping(["worker=annotator", "dialogue=item,model=system"]),
-        wide_dimensions=["Empathy", "fluency"], delimiter=";",
+        wide_dimensions=["Empathy", "fluency"],
+        delimiter=";",
     )
     assert parsed.ok, parsed.errors
     # the empty cell (w1, d2, Empathy) is an unanswered dimension, not a row
     assert [(r["line"], r["dimension"], r["value"]) for r in parsed.rows] == [
-        (2, "Empathy", 80.0), (2, "fluency", 4.0), (3, "fluency", 5.0),
-        (4, "Empathy", 60.0), (4, "fluency", 3.0)]
-    assert parsed.dimensions == [{"key": "Empathy", "type": "slider"}, {"key": "fluency", "type": "likert"}]
+        (2, "Empathy", 80.0),
+        (2, "fluency", 4.0),
+        (3, "fluency", 5.0),
+        (4, "Empathy", 60.0),
+        (4, "fluency", 3.0),
+    ]
+    assert parsed.dimensions == [
+        {"key": "Empathy", "type": "slider"},
+        {"key": "fluency", "type": "likert"},
+    ]
 
 
 def test_bad_rows_are_reported_with_their_line_numbers():
     text = (
         "annotator,item,system,dimension,value\n"
-        "w1,d1,base,empathy,70\n"          # 2 ok
-        "w1,d1,base,empathy,71\n"          # 3 duplicate of 2
-        ",d2,base,empathy,50\n"            # 4 empty annotator
-        "w1,d2,base,empathy,lots\n"        # 5 not a number
-        "w1,d3,base,empathy\n"             # 6 too few fields
-        "\n"                               # 7 blank: skipped
-        "w2,d3,base,empathy,inf\n"         # 8 not finite
+        "w1,d1,base,empathy,70\n"  # 2 ok
+        "w1,d1,base,empathy,71\n"  # 3 duplicate of 2
+        ",d2,base,empathy,50\n"  # 4 empty annotator
+        "w1,d2,base,empathy,lots\n"  # 5 not a number
+        "w1,d3,base,empathy\n"  # 6 too few fields
+        "\n"  # 7 blank: skipped
+        "w2,d3,base,empathy,inf\n"  # 8 not finite
     )
     parsed = parse_judgments(io.StringIO(text), protocol="rating")
     assert parsed.errors == [
@@ -97,12 +126,16 @@ def test_header_problems_are_reported_on_line_1():
         "line 1: missing column(s) annotator, dimension for a rating file (header: who, item, "
         "system, value; use --map source=field to rename)"
     ]
-    bad_choice = parse_judgments(io.StringIO(
-        "annotator,item,system_a,system_b,dimension,choice\nw,d,x,x,o,maybe\n"), protocol="pairwise")
+    bad_choice = parse_judgments(
+        io.StringIO("annotator,item,system_a,system_b,dimension,choice\nw,d,x,x,o,maybe\n"),
+        protocol="pairwise",
+    )
     assert bad_choice.errors == [
-        "line 2: system_a and system_b are both 'x'; o: choice 'maybe' is not a, b or tie"]
+        "line 2: system_a and system_b are both 'x'; o: choice 'maybe' is not a, b or tie"
+    ]
     assert parse_judgments(io.StringIO(""), protocol="rating").errors == [
-        "line 1: the file is empty (expected a header row)"]
+        "line 1: the file is empty (expected a header row)"
+    ]
     with pytest.raises(ValueError, match="unknown field 'who'"):
         parse_mapping(["x=who"])
 
@@ -122,12 +155,23 @@ def run(*args) -> str:
 def test_import_command_happy_path(tmp_path: Path):
     path = tmp_path / "ratings.csv"
     path.write_text(LONG_RATING)
-    out = run("import_judgments", str(path), "--study", "elsewhere", "--protocol", "rating",
-              "--dimension-type", "empathy=slider")
+    out = run(
+        "import_judgments",
+        str(path),
+        "--study",
+        "elsewhere",
+        "--protocol",
+        "rating",
+        "--dimension-type",
+        "empathy=slider",
+    )
     assert "imported 8 judgments into imported study 'elsewhere'" in out
     study = ImportedStudy.objects.get(name="elsewhere")
     assert study.protocol == "rating" and study.source_path == str(path.resolve())
-    assert study.dimensions == [{"key": "empathy", "type": "slider"}, {"key": "ok", "type": "checkbox"}]
+    assert study.dimensions == [
+        {"key": "empathy", "type": "slider"},
+        {"key": "ok", "type": "checkbox"},
+    ]
     rows = list(ImportedJudgment.objects.filter(study=study).order_by("line", "id"))
     assert len(rows) == 8 and rows[0].line == 2 and rows[0].value == 70.0
     assert rows[0].extra == {"time_on_item_ms": 5000.0}
@@ -140,7 +184,9 @@ def test_import_command_happy_path(tmp_path: Path):
 @pytest.mark.django_db
 def test_import_command_with_bad_rows_imports_nothing(tmp_path: Path):
     path = tmp_path / "pairs.csv"
-    path.write_text(LONG_PAIRWISE + "w3,d3,guided,vanilla,overall,perhaps\nw3,d4,guided,,overall,a\n")
+    path.write_text(
+        LONG_PAIRWISE + "w3,d3,guided,vanilla,overall,perhaps\nw3,d4,guided,,overall,a\n"
+    )
     with pytest.raises(CommandError) as error:
         run("import_judgments", str(path), "--study", "broken", "--protocol", "pairwise")
     message = str(error.value)
@@ -154,23 +200,39 @@ def test_import_command_with_bad_rows_imports_nothing(tmp_path: Path):
 def test_import_command_wide_format_via_map(tmp_path: Path):
     path = tmp_path / "wide.csv"
     path.write_text("rater,conv,model,empathy,fluency\nr1,c1,m1,80,4\nr1,c1,m2,60,3\n")
-    out = run("import_judgments", str(path), "--study", "wide", "--map", "rater=annotator",
-              "conv=item", "--map", "model=system", "--wide-dimensions", "empathy,fluency")
+    out = run(
+        "import_judgments",
+        str(path),
+        "--study",
+        "wide",
+        "--map",
+        "rater=annotator",
+        "conv=item",
+        "--map",
+        "model=system",
+        "--wide-dimensions",
+        "empathy,fluency",
+    )
     assert "imported 4 judgments" in out
     assert ImportedJudgment.objects.filter(study__name="wide", dimension="fluency").count() == 2
 
 
 # -------------------------------------------------------------------------------------- --map
 
+
 def test_read_mapping_source_equals_field_and_the_deprecated_order():
     from analysis.judgment_import import read_mapping
 
     assert read_mapping(["worker=annotator", "dialogue=item"]) == (
-        {"worker": "annotator", "dialogue": "item"}, [])
+        {"worker": "annotator", "dialogue": "item"},
+        [],
+    )
     mapping, notes = read_mapping(["annotator=worker"])
     assert mapping == {"worker": "annotator"}
-    assert notes == ["--map annotator=worker: FIELD=SOURCE is deprecated; read as the source "
-                     "column 'worker' holding the field 'annotator'. Write --map worker=annotator"]
+    assert notes == [
+        "--map annotator=worker: FIELD=SOURCE is deprecated; read as the source "
+        "column 'worker' holding the field 'annotator'. Write --map worker=annotator"
+    ]
     with pytest.raises(ValueError, match="can be read two ways") as error:
         read_mapping(["system=system_a"])
     assert "the source column 'system' holds the field 'system_a'" in str(error.value)
@@ -185,14 +247,37 @@ def test_import_command_map_orders(tmp_path: Path):
     path.write_text("rater,conv,model,empathy\nr1,c1,m1,80\nr1,c1,m2,60\n")
     err = io.StringIO()
     out = io.StringIO()
-    call_command("import_judgments", str(path), "--study", "old-order", "--map", "annotator=rater",
-                 "item=conv", "--map", "model=system", "--wide-dimensions", "empathy",
-                 stdout=out, stderr=err)
+    call_command(
+        "import_judgments",
+        str(path),
+        "--study",
+        "old-order",
+        "--map",
+        "annotator=rater",
+        "item=conv",
+        "--map",
+        "model=system",
+        "--wide-dimensions",
+        "empathy",
+        stdout=out,
+        stderr=err,
+    )
     assert "imported 2 judgments" in out.getvalue()
     assert "--map annotator=rater: FIELD=SOURCE is deprecated" in err.getvalue()
     assert "Write --map conv=item" in err.getvalue() and "model=system" not in err.getvalue()
     assert set(ImportedJudgment.objects.values_list("annotator", flat=True)) == {"r1"}
     with pytest.raises(CommandError, match=r"--map 'item=context' can be read two ways"):
-        run("import_judgments", str(path), "--study", "ambiguous", "--map", "rater=annotator",
-            "item=context", "--map", "model=system", "--wide-dimensions", "empathy")
+        run(
+            "import_judgments",
+            str(path),
+            "--study",
+            "ambiguous",
+            "--map",
+            "rater=annotator",
+            "item=context",
+            "--map",
+            "model=system",
+            "--wide-dimensions",
+            "empathy",
+        )
     assert not ImportedStudy.objects.filter(name="ambiguous").exists()

@@ -77,8 +77,10 @@ def test_words():
     assert fmt.plural(2, "judgment × dimension row") == "2 judgment × dimension rows"
     assert fmt.yes_no(True) == "Yes" and fmt.yes_no(np.bool_(False)) == "No"
     assert fmt.yes_no("false") == "No" and fmt.yes_no(None) is None
-    assert fmt.dimension_label({"key": "emotion_understanding", "label": "Emotion understanding"}) \
+    assert (
+        fmt.dimension_label({"key": "emotion_understanding", "label": "Emotion understanding"})
         == "Emotion understanding"
+    )
     assert fmt.dimension_label({"key": "fluency"}) == "fluency"
     assert fmt.dimension_label({"key": "fluency", "label": ""}) == "fluency"
 
@@ -110,12 +112,16 @@ def test_machine_readable_files_keep_the_key_and_carry_the_label(bundles):
     rows = list(csv.DictReader((root / "summary.csv").open()))
     assert list(rows[0])[0] == "dimension" and list(rows[0])[-1] == "dimension_label"
     pairs = {(r["dimension"], r["dimension_label"]) for r in rows}
-    assert pairs == {("empathy", "Emotion understanding"), ("fluency", "fluency"),
-                     ("consistent", "Understandable & consistent")}
+    assert pairs == {
+        ("empathy", "Emotion understanding"),
+        ("fluency", "fluency"),
+        ("consistent", "Understandable & consistent"),
+    }
     payload = json.loads((root / "json" / "agreement.json").read_text())
     assert payload["columns"][-1] == "dimension_label"
     assert {r["dimension_label"] for r in payload["rows"] if r["dimension"] == "empathy"} == {
-        "Emotion understanding"}
+        "Emotion understanding"
+    }
     # annotator quality has no dimension column, so no label column either
     assert "dimension_label" not in (root / "annotator_quality.csv").read_text().splitlines()[0]
 
@@ -128,8 +134,10 @@ def test_no_python_booleans_or_none_in_readable_output(bundles):
                 assert not re.search(rf"\b{word}\b", text), f"{path.name} shows {word}"
     quality = _table_lines((bundles["rating"] / "markdown" / "annotator_quality.md").read_text())
     header = [c.strip() for c in quality[0].strip("|").split("|")]
-    rows = {r.split(" | ")[0].removeprefix("| "): [c.strip() for c in r.strip("|").split("|")]
-            for r in quality[2:]}
+    rows = {
+        r.split(" | ")[0].removeprefix("| "): [c.strip() for c in r.strip("|").split("|")]
+        for r in quality[2:]
+    }
     flagged, excluded = header.index("Flagged"), header.index("Excluded")
     assert rows["fast"][flagged] == "Yes" and rows["anna"][flagged] == "No"
     assert {r[excluded] for r in rows.values()} == {"No"}
@@ -178,10 +186,19 @@ def _gappy_result():
             for dim, value in (("score", 10.0 * c + a), ("same", 1.0)):
                 # score: every item rated by one annotator only; same: both, identical
                 ctx = f"c{c}" if dim == "same" else f"c{c}-{ann}"
-                rows.append({"annotator": ann, "context": ctx, "system": "s1",
-                             "dimension": dim, "value": value})
-    dims = [{"key": "score", "type": "slider", "label": "Score"},
-            {"key": "same", "type": "checkbox", "label": "Always ticked"}]
+                rows.append(
+                    {
+                        "annotator": ann,
+                        "context": ctx,
+                        "system": "s1",
+                        "dimension": dim,
+                        "value": value,
+                    }
+                )
+    dims = [
+        {"key": "score", "type": "slider", "label": "Score"},
+        {"key": "same", "type": "checkbox", "label": "Always ticked"},
+    ]
     return analyze(pd.DataFrame(rows), protocol="rating", dimensions=dims, options=FAST)
 
 
@@ -194,7 +211,9 @@ def test_every_missing_agreement_value_says_why(tmp_path):
     write_bundle(result, tmp_path, plots=False)
     for path in (tmp_path / "markdown" / "agreement.md", tmp_path / "report.md"):
         text = path.read_text()
-        section = text.split("### Inter-annotator agreement")[1].split("\n### ")[0].split("\n## ")[0]
+        section = (
+            text.split("### Inter-annotator agreement")[1].split("\n### ")[0].split("\n## ")[0]
+        )
         lines = _table_lines(section)[2:]
         assert lines
         notes = dict(re.findall(r"^- (\S) (.+)$", section, flags=re.M))
@@ -216,11 +235,24 @@ def test_every_missing_agreement_value_says_why(tmp_path):
 
 
 def test_report_counts_with_the_right_noun(tmp_path):
-    rows = [{"annotator": "solo", "context": f"c{c}", "system": s, "dimension": "score",
-             "value": float(10 * c + (5 if s == "b" else 0)), "time_on_item_ms": 9000}
-            for c in range(6) for s in ("a", "b")]
-    result = analyze(pd.DataFrame(rows), protocol="rating",
-                     dimensions=[{"key": "score", "type": "slider"}], options=FAST)
+    rows = [
+        {
+            "annotator": "solo",
+            "context": f"c{c}",
+            "system": s,
+            "dimension": "score",
+            "value": float(10 * c + (5 if s == "b" else 0)),
+            "time_on_item_ms": 9000,
+        }
+        for c in range(6)
+        for s in ("a", "b")
+    ]
+    result = analyze(
+        pd.DataFrame(rows),
+        protocol="rating",
+        dimensions=[{"key": "score", "type": "slider"}],
+        options=FAST,
+    )
     write_bundle(result, tmp_path, plots=False)
     report = (tmp_path / "report.md").read_text()
     assert "- 1 annotator on 6 contexts." in report
@@ -235,12 +267,15 @@ def test_report_has_no_exclusion_table_when_nobody_is_flagged_or_excluded(bundle
     assert "no annotator was flagged or excluded" in section.lower()
     assert "|" not in section and "(no rows)" not in report
     # when someone is excluded the table is there, with "Without excluded"
-    options = AnalysisOptions(seed=11, exclude_annotators=("bo",), n_permutations=50, n_bootstrap=50)
+    options = AnalysisOptions(
+        seed=11, exclude_annotators=("bo",), n_permutations=50, n_bootstrap=50
+    )
     from tests.analysis.golden_bundles import rating_study
 
     result = analyze(rating_study(), protocol="rating", dimensions=RATING_DIMS, options=options)
-    text = tbl.to_markdown("exclusion_effect", result.exclusion_effect,
-                           context=tbl.TableContext.from_result(result))
+    text = tbl.to_markdown(
+        "exclusion_effect", result.exclusion_effect, context=tbl.TableContext.from_result(result)
+    )
     assert "### What excluding annotators changes" in text and "| Without excluded |" in text
 
 
@@ -257,20 +292,38 @@ def test_pairwise_report_speaks_of_win_tie_loss_not_ratings(bundles):
 
 
 def test_exclude_flagged_when_everyone_is_flagged_is_an_error_naming_who_and_why():
-    rows = [{"annotator": ann, "context": f"c{c}", "system": s, "dimension": "score",
-             "value": 50.0, "time_on_item_ms": 1000}
-            for ann in ("ann", "bob") for c in range(6) for s in ("a", "b")]
+    rows = [
+        {
+            "annotator": ann,
+            "context": f"c{c}",
+            "system": s,
+            "dimension": "score",
+            "value": 50.0,
+            "time_on_item_ms": 1000,
+        }
+        for ann in ("ann", "bob")
+        for c in range(6)
+        for s in ("a", "b")
+    ]
     frame = pd.DataFrame(rows)
     dims = [{"key": "score", "type": "slider"}]
     kept = analyze(frame, protocol="rating", dimensions=dims, options=FAST)
     assert kept.info["flagged_annotators"] == ["ann", "bob"]
     with pytest.raises(ValueError) as error:
-        analyze(frame, protocol="rating", dimensions=dims,
-                options=AnalysisOptions(n_permutations=50, n_bootstrap=50, exclude_flagged=True))
+        analyze(
+            frame,
+            protocol="rating",
+            dimensions=dims,
+            options=AnalysisOptions(n_permutations=50, n_bootstrap=50, exclude_flagged=True),
+        )
     message = str(error.value)
     assert "nothing left to analyse" in message and "all 2 annotators are excluded" in message
     assert "ann (too fast (median 1.0 s per item < 3.0 s)" in message and "bob (" in message
     assert "straight-lining" in message and "--exclude-flagged" in message
     with pytest.raises(ValueError, match="excluded by name"):
-        analyze(frame, protocol="rating", dimensions=dims,
-                options=AnalysisOptions(n_permutations=50, exclude_annotators=("ann", "bob")))
+        analyze(
+            frame,
+            protocol="rating",
+            dimensions=dims,
+            options=AnalysisOptions(n_permutations=50, exclude_annotators=("ann", "bob")),
+        )

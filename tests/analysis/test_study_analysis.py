@@ -41,7 +41,12 @@ def rating_frame(seed: int = 3) -> pd.DataFrame:
     effect = {"A": 10.0, "B": 4.0, "C": 0.0, "D": 6.0}
     for a_i, ann in enumerate(["ann1", "ann2", "ann3"]):
         pos = 0
-        for system, contexts in (("A", range(8)), ("B", range(8)), ("C", range(8)), ("D", range(8, 13))):
+        for system, contexts in (
+            ("A", range(8)),
+            ("B", range(8)),
+            ("C", range(8)),
+            ("D", range(8, 13)),
+        ):
             for c in contexts:
                 base = 50 + effect[system] + 3 * a_i + rng.normal(0, 8)
                 length = 10 + 2 * c + (5 if system == "A" else 0)
@@ -53,10 +58,19 @@ def rating_frame(seed: int = 3) -> pd.DataFrame:
                     else:
                         v = float(base > 55)
                     rows.append(
-                        {"annotator": ann, "context": f"c{c:02d}", "system": system,
-                         "dimension": dim["key"], "value": v, "position": pos,
-                         "block": pos // 8, "batch": a_i, "time_on_item_ms": 9000 + 100 * c,
-                         "response_length": length, "assignment_status": "completed"}
+                        {
+                            "annotator": ann,
+                            "context": f"c{c:02d}",
+                            "system": system,
+                            "dimension": dim["key"],
+                            "value": v,
+                            "position": pos,
+                            "block": pos // 8,
+                            "batch": a_i,
+                            "time_on_item_ms": 9000 + 100 * c,
+                            "response_length": length,
+                            "assignment_status": "completed",
+                        }
                     )
                 pos += 1
     return pd.DataFrame(rows)
@@ -89,9 +103,25 @@ def test_tables_have_the_fixed_columns_in_order(result):
     for name, table in result.tables().items():
         assert list(table.columns) == TABLE_COLUMNS[name], name
     assert list(result.comparisons.columns[:19]) == [
-        "dimension", "system_a", "system_b", "design", "alternative", "n", "mean_a", "mean_b",
-        "t", "df", "p_value", "p_holm", "p_bonferroni", "p_permutation", "cohens_d_pooled",
-        "cohens_dz", "hedges_g", "ci_low", "ci_high",
+        "dimension",
+        "system_a",
+        "system_b",
+        "design",
+        "alternative",
+        "n",
+        "mean_a",
+        "mean_b",
+        "t",
+        "df",
+        "p_value",
+        "p_holm",
+        "p_bonferroni",
+        "p_permutation",
+        "cohens_d_pooled",
+        "cohens_dz",
+        "hedges_g",
+        "ci_low",
+        "ci_high",
     ]
 
 
@@ -113,13 +143,21 @@ def test_paired_design_matches_scipy_on_item_means(frame, result):
     assert r["hedges_g"] == pytest.approx(j * r["cohens_d_pooled"])
     # 2^8 sign vectors <= 10,000 resamples: exact enumeration, as scipy does
     perm = stats.permutation_test(
-        (a.to_numpy(), b.to_numpy()), lambda x, y, axis: np.mean(x - y, axis=axis),
-        permutation_type="samples", n_resamples=10_000, vectorized=True,
+        (a.to_numpy(), b.to_numpy()),
+        lambda x, y, axis: np.mean(x - y, axis=axis),
+        permutation_type="samples",
+        n_resamples=10_000,
+        vectorized=True,
     )
     assert r["p_permutation"] == pytest.approx(perm.pvalue, rel=1e-9)
     # bootstrap CI of the mean difference: percentile, close to scipy's (Monte Carlo)
-    boot = stats.bootstrap((d.to_numpy(),), np.mean, n_resamples=20_000, method="percentile",
-                           rng=np.random.default_rng(0))
+    boot = stats.bootstrap(
+        (d.to_numpy(),),
+        np.mean,
+        n_resamples=20_000,
+        method="percentile",
+        rng=np.random.default_rng(0),
+    )
     width = boot.confidence_interval.high - boot.confidence_interval.low
     assert r["ci_low"] == pytest.approx(boot.confidence_interval.low, abs=0.1 * width)
     assert r["ci_high"] == pytest.approx(boot.confidence_interval.high, abs=0.1 * width)
@@ -161,8 +199,12 @@ def test_corrections_match_statsmodels_per_dimension_and_over_all(frame, result)
         assert len(sub) == 6  # 4 systems -> 6 pairs
         assert np.allclose(sub.p_holm, multipletests(sub.p_value, method="holm")[1])
         assert np.allclose(sub.p_bonferroni, multipletests(sub.p_value, method="bonferroni")[1])
-    everything = analyze(frame, protocol="rating", dimensions=DIMS,
-                         options=AnalysisOptions(family="all", n_permutations=50, n_bootstrap=50))
+    everything = analyze(
+        frame,
+        protocol="rating",
+        dimensions=DIMS,
+        options=AnalysisOptions(family="all", n_permutations=50, n_bootstrap=50),
+    )
     raw_all = everything.comparisons[everything.comparisons.variant == "raw"]
     assert len(raw_all) == 18
     assert np.allclose(raw_all.p_holm, multipletests(raw_all.p_value, method="holm")[1])
@@ -170,9 +212,14 @@ def test_corrections_match_statsmodels_per_dimension_and_over_all(frame, result)
 
 
 def test_one_sided_alternative_matches_scipy(frame):
-    res = analyze(frame, protocol="rating", dimensions=DIMS,
-                  options=AnalysisOptions(alternative="greater", n_permutations=100, n_bootstrap=100,
-                                          systems=("A", "C")))
+    res = analyze(
+        frame,
+        protocol="rating",
+        dimensions=DIMS,
+        options=AnalysisOptions(
+            alternative="greater", n_permutations=100, n_bootstrap=100, systems=("A", "C")
+        ),
+    )
     a, c = item_means(frame, "empathy", "A"), item_means(frame, "empathy", "C")
     r = row(res.comparisons, dimension="empathy", variant="raw")
     assert (r["system_a"], r["system_b"], r["alternative"]) == ("A", "C", "greater")
@@ -216,8 +263,11 @@ def test_agreement_per_dimension_matches_reference_libraries(frame, result):
         assert r["value"] == pytest.approx(expected, rel=1e-9)
         assert r["level"] == level and r["n_raters"] == 3 and r["n_items"] == 29
     # fully crossed -> ICC(2,1) (two-way random, absolute agreement), by hand from ANOVA
-    x = frame[frame.dimension == "empathy"].pivot_table(
-        index=["system", "context"], columns="annotator", values="value").to_numpy()
+    x = (
+        frame[frame.dimension == "empathy"]
+        .pivot_table(index=["system", "context"], columns="annotator", values="value")
+        .to_numpy()
+    )
     n, k = x.shape
     grand = x.mean()
     msr = k * ((x.mean(1) - grand) ** 2).sum() / (n - 1)
@@ -238,8 +288,12 @@ def test_one_way_icc_and_no_fleiss_when_raters_vary():
     f = rating_frame(5)
     # drop one rating: raters per item no longer fixed, design no longer crossed
     f = f.drop(f[(f.annotator == "ann1") & (f.context == "c00") & (f.system == "A")].index)
-    res = analyze(f, protocol="rating", dimensions=DIMS,
-                  options=AnalysisOptions(n_permutations=50, n_bootstrap=50))
+    res = analyze(
+        f,
+        protocol="rating",
+        dimensions=DIMS,
+        options=AnalysisOptions(n_permutations=50, n_bootstrap=50),
+    )
     r = row(res.agreement, dimension="ok", metric="fleiss_kappa")
     assert math.isnan(r["value"]) and "raters per item vary" in r["note"]
     assert "ICC(1,1)" in set(res.agreement.metric) and "ICC(2,1)" not in set(res.agreement.metric)
@@ -256,7 +310,9 @@ def test_krippendorff_long_form_equals_matrix_form():
     values = data[~np.isnan(data)]
     for level in ("interval", "ordinal", "nominal"):
         got = krippendorff_alpha_long(units, values, level).alpha
-        assert got == pytest.approx(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
+        assert got == pytest.approx(
+            krippendorff.alpha(reliability_data=data, level_of_measurement=level)
+        )
 
 
 def test_shared_bootstrap_means_equal_an_index_loop():
@@ -270,8 +326,11 @@ def test_shared_bootstrap_means_equal_an_index_loop():
 
 def test_length_bias_and_position_effects(frame, result):
     lb = result.length_bias
-    items = frame[frame.dimension == "empathy"].groupby(["system", "context"]).agg(
-        v=("value", "mean"), n=("response_length", "mean"))
+    items = (
+        frame[frame.dimension == "empathy"]
+        .groupby(["system", "context"])
+        .agg(v=("value", "mean"), n=("response_length", "mean"))
+    )
     r = row(lb, dimension="empathy", system="all")
     ref = stats.pearsonr(items.v, items.n)
     assert r["pearson_r"] == pytest.approx(ref.statistic)
@@ -285,9 +344,20 @@ def test_length_bias_and_position_effects(frame, result):
 
 def test_methods_state_tests_variants_corrections_resamples_and_seed(result):
     text = " ".join(result.methods)
-    for phrase in ("paired t-test", "Welch", "Holm", "Bonferroni", "10000 resamples",
-                   "2000 resamples", "seed 1", "z-scores", "cohens_dz", "percentile bootstrap",
-                   "Krippendorff", "exact enumeration"):
+    for phrase in (
+        "paired t-test",
+        "Welch",
+        "Holm",
+        "Bonferroni",
+        "10000 resamples",
+        "2000 resamples",
+        "seed 1",
+        "z-scores",
+        "cohens_dz",
+        "percentile bootstrap",
+        "Krippendorff",
+        "exact enumeration",
+    ):
         assert phrase in text, phrase
 
 
@@ -295,7 +365,8 @@ def test_exclusion_of_flagged_annotators_is_reported():
     f = rating_frame()
     # ann3 straight-lines: the same answers for everything, and answers fast
     f.loc[f.annotator == "ann3", "value"] = f.loc[f.annotator == "ann3", "dimension"].map(
-        {"empathy": 50.0, "fluency": 3.0, "ok": 1.0})
+        {"empathy": 50.0, "fluency": 3.0, "ok": 1.0}
+    )
     f.loc[f.annotator == "ann3", "time_on_item_ms"] = 900
     opts = dict(n_permutations=100, n_bootstrap=100)
     keep = analyze(f, protocol="rating", dimensions=DIMS, options=AnalysisOptions(**opts))
@@ -314,18 +385,25 @@ def test_exclusion_of_flagged_annotators_is_reported():
     assert m["without_excluded"] == pytest.approx(item_means(without, "empathy", "A").mean())
     assert m["change"] == pytest.approx(m["without_excluded"] - m["with_all"])
 
-    dropped = analyze(f, protocol="rating", dimensions=DIMS,
-                      options=AnalysisOptions(exclude_flagged=True, **opts))
+    dropped = analyze(
+        f, protocol="rating", dimensions=DIMS, options=AnalysisOptions(exclude_flagged=True, **opts)
+    )
     assert "ann3" not in set(dropped.judgments.annotator)
     assert dropped.annotator_quality.set_index("annotator").loc["ann3", "excluded"]
     s2 = row(dropped.summary, dimension="empathy", system="A")
     assert s2["mean"] == pytest.approx(m["without_excluded"])
     ee2 = dropped.exclusion_effect
     m2 = row(ee2, dimension="empathy", system_a="A", system_b="", quantity="mean")
-    assert (m2["with_all"], m2["without_excluded"]) == pytest.approx((m["with_all"], m["without_excluded"]))
+    assert (m2["with_all"], m2["without_excluded"]) == pytest.approx(
+        (m["with_all"], m["without_excluded"])
+    )
     assert any("Excluded from every table" in t and "ann3" in t for t in dropped.methods)
-    by_name = analyze(f, protocol="rating", dimensions=DIMS,
-                      options=AnalysisOptions(exclude_annotators=("ann3",), **opts))
+    by_name = analyze(
+        f,
+        protocol="rating",
+        dimensions=DIMS,
+        options=AnalysisOptions(exclude_annotators=("ann3",), **opts),
+    )
     assert by_name.summary["mean"].tolist() == pytest.approx(dropped.summary["mean"].tolist())
 
 
@@ -337,8 +415,9 @@ def test_partial_judgments_are_left_out_unless_asked(frame):
     assert row(default.summary, dimension="empathy", system="D")["n_judgments"] == 10
     assert default.info["n_rows_partial"] == 5 * 3  # 5 contexts x 3 dimensions
     assert any("lease expired" in m for m in default.methods)
-    kept = analyze(f, protocol="rating", dimensions=DIMS,
-                   options=AnalysisOptions(include_partial=True, **opts))
+    kept = analyze(
+        f, protocol="rating", dimensions=DIMS, options=AnalysisOptions(include_partial=True, **opts)
+    )
     assert row(kept.summary, dimension="empathy", system="D")["n_judgments"] == 15
 
 
@@ -389,25 +468,57 @@ def pairwise_frame() -> pd.DataFrame:
     """
     rows = []
     plan = {
-        "ann1": [("c1", "X", "Y", "a"), ("c2", "X", "Y", "a"), ("c3", "X", "Y", "tie"),
-                 ("c4", "X", "Y", "b"), ("c5", "X", "Y", "a")],
-        "ann2": [("c1", "X", "Y", "a"), ("c2", "X", "Y", "tie"), ("c3", "X", "Y", "tie"),
-                 ("c4", "Y", "X", "b"), ("c5", "Y", "X", "a")],
+        "ann1": [
+            ("c1", "X", "Y", "a"),
+            ("c2", "X", "Y", "a"),
+            ("c3", "X", "Y", "tie"),
+            ("c4", "X", "Y", "b"),
+            ("c5", "X", "Y", "a"),
+        ],
+        "ann2": [
+            ("c1", "X", "Y", "a"),
+            ("c2", "X", "Y", "tie"),
+            ("c3", "X", "Y", "tie"),
+            ("c4", "Y", "X", "b"),
+            ("c5", "Y", "X", "a"),
+        ],
     }
     for ann, items in plan.items():
         for pos, (ctx, sa, sb, choice) in enumerate(items):
-            rows.append({"annotator": ann, "context": ctx, "system_a": sa, "system_b": sb,
-                         "dimension": "overall", "choice": choice, "position": pos,
-                         "time_on_item_ms": 8000})
-            rows.append({"annotator": ann, "context": ctx, "system_a": sa, "system_b": sb,
-                         "dimension": "respectful", "choice": "tie", "position": pos,
-                         "time_on_item_ms": 8000})
+            rows.append(
+                {
+                    "annotator": ann,
+                    "context": ctx,
+                    "system_a": sa,
+                    "system_b": sb,
+                    "dimension": "overall",
+                    "choice": choice,
+                    "position": pos,
+                    "time_on_item_ms": 8000,
+                }
+            )
+            rows.append(
+                {
+                    "annotator": ann,
+                    "context": ctx,
+                    "system_a": sa,
+                    "system_b": sb,
+                    "dimension": "respectful",
+                    "choice": "tie",
+                    "position": pos,
+                    "time_on_item_ms": 8000,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_pairwise_win_rates_and_kappa_by_hand():
-    res = analyze(pairwise_frame(), protocol="pairwise", dimensions=PAIR_DIMS,
-                  options=AnalysisOptions(n_permutations=10_000))
+    res = analyze(
+        pairwise_frame(),
+        protocol="pairwise",
+        dimensions=PAIR_DIMS,
+        options=AnalysisOptions(n_permutations=10_000),
+    )
     w = row(res.winrates, dimension="overall")
     # oriented X vs Y: ann1 X X tie Y X ; ann2 X tie tie X Y
     assert (w["system_a"], w["system_b"]) == ("X", "Y")
@@ -442,16 +553,28 @@ def test_pairwise_corrections_and_bradley_terry_with_three_systems():
     strength = {"p": 2.0, "q": 1.0, "r": 0.5}
     for c in range(30):
         for i, sa in enumerate(systems):
-            for sb in systems[i + 1:]:
+            for sb in systems[i + 1 :]:
                 for ann in ("u1", "u2"):
                     pa = strength[sa] / (strength[sa] + strength[sb])
                     u = rng.random()
                     choice = "tie" if u < 0.15 else ("a" if rng.random() < pa else "b")
-                    rows.append({"annotator": ann, "context": f"c{c}", "system_a": sa,
-                                 "system_b": sb, "dimension": "overall", "choice": choice})
+                    rows.append(
+                        {
+                            "annotator": ann,
+                            "context": f"c{c}",
+                            "system_a": sa,
+                            "system_b": sb,
+                            "dimension": "overall",
+                            "choice": choice,
+                        }
+                    )
     f = pd.DataFrame(rows)
-    res = analyze(f, protocol="pairwise", dimensions=PAIR_DIMS[:1],
-                  options=AnalysisOptions(n_bootstrap=200, n_permutations=1000))
+    res = analyze(
+        f,
+        protocol="pairwise",
+        dimensions=PAIR_DIMS[:1],
+        options=AnalysisOptions(n_bootstrap=200, n_permutations=1000),
+    )
     w = res.winrates
     assert len(w) == 3
     assert np.allclose(w.p_sign_holm, multipletests(w.p_sign, method="holm")[1])
@@ -469,10 +592,23 @@ def test_pairwise_annotator_always_choosing_the_first_shown_is_flagged():
         for c in range(12):
             sa, sb = ("X", "Y") if c % 2 == 0 else ("Y", "X")  # sides alternate
             choice = "a" if ann == "clicker" else ["a", "b", "tie"][c % 3]
-            rows.append({"annotator": ann, "context": f"c{c}", "system_a": sa, "system_b": sb,
-                         "dimension": "overall", "choice": choice, "time_on_item_ms": 7000})
-    res = analyze(pd.DataFrame(rows), protocol="pairwise", dimensions=PAIR_DIMS[:1],
-                  options=AnalysisOptions(n_permutations=100, exclude_flagged=True))
+            rows.append(
+                {
+                    "annotator": ann,
+                    "context": f"c{c}",
+                    "system_a": sa,
+                    "system_b": sb,
+                    "dimension": "overall",
+                    "choice": choice,
+                    "time_on_item_ms": 7000,
+                }
+            )
+    res = analyze(
+        pd.DataFrame(rows),
+        protocol="pairwise",
+        dimensions=PAIR_DIMS[:1],
+        options=AnalysisOptions(n_permutations=100, exclude_flagged=True),
+    )
     q = res.annotator_quality.set_index("annotator")
     assert q.loc["clicker", "flag_straightline"] and q.loc["clicker", "excluded"]
     assert not q.loc["reader", "flagged"]
@@ -498,25 +634,44 @@ def with_attention_rows(frame: pd.DataFrame, failing: str, pairwise: bool = Fals
         for k, check in enumerate(("chk1", "chk2")):
             passed = ann != failing
             for dim in dims:
-                row_ = {"annotator": ann, "context": check, "dimension": dim, "position": 3 + k,
-                        "batch": 0, "time_on_item_ms": 6000, "assignment_status": "completed",
-                        "attention_passed": passed}
+                row_ = {
+                    "annotator": ann,
+                    "context": check,
+                    "dimension": dim,
+                    "position": 3 + k,
+                    "batch": 0,
+                    "time_on_item_ms": 6000,
+                    "assignment_status": "completed",
+                    "attention_passed": passed,
+                }
                 if pairwise:
-                    row_.update(system_a="attention-check", system_b="attention-check",
-                                choice="a" if passed else "b")
+                    row_.update(
+                        system_a="attention-check",
+                        system_b="attention-check",
+                        choice="a" if passed else "b",
+                    )
                 else:
-                    row_.update(system="attention-check", value=5.0 if passed else 95.0,
-                                response_length=9)
+                    row_.update(
+                        system="attention-check", value=5.0 if passed else 95.0, response_length=9
+                    )
                 pieces.append(pd.DataFrame([row_]))
     merged = pd.concat(pieces, ignore_index=True)
     # put each attention row after the annotator's first rows (interleaved, as recorded)
-    order = np.argsort(np.where(merged.attention_passed.notna(), 10.5, np.arange(len(merged))),
-                       kind="stable")
+    order = np.argsort(
+        np.where(merged.attention_passed.notna(), 10.5, np.arange(len(merged))), kind="stable"
+    )
     return merged.iloc[order].reset_index(drop=True)
 
 
-STAT_TABLES = ("summary", "comparisons", "agreement", "winrates", "bradley_terry",
-               "length_bias", "position_effects")
+STAT_TABLES = (
+    "summary",
+    "comparisons",
+    "agreement",
+    "winrates",
+    "bradley_terry",
+    "length_bias",
+    "position_effects",
+)
 
 
 def test_attention_rows_stay_out_of_every_statistic_and_flag_the_failing_annotator(frame):
@@ -526,7 +681,9 @@ def test_attention_rows_stay_out_of_every_statistic_and_flag_the_failing_annotat
     res = analyze(marked, protocol="rating", dimensions=DIMS, options=opts)
     for name in STAT_TABLES:
         pd.testing.assert_frame_equal(getattr(res, name), getattr(plain, name), obj=name)
-    assert "attention-check" not in res.systems and "attention-check" not in set(res.judgments.system)
+    assert "attention-check" not in res.systems and "attention-check" not in set(
+        res.judgments.system
+    )
     assert res.info["n_judgments_analysed"] == plain.info["n_judgments_analysed"]
     assert res.info["n_attention_judgments"] == 3 * 2 and res.info["n_rows_attention"] == 3 * 2 * 3
     assert any(m.startswith("Attention checks: 6 judgments") for m in res.methods)
@@ -536,17 +693,24 @@ def test_attention_rows_stay_out_of_every_statistic_and_flag_the_failing_annotat
     assert q.loc["ann2", "flag_attention"] and q.loc["ann2", "reasons"] == "attention"
     assert q.loc["ann1", "attention_pass_rate"] == 1.0 and not q.loc["ann1", "flagged"]
     # attention judgments count as judgments in the quality table
-    assert q.loc["ann1", "n_judgments"] == plain.annotator_quality.set_index(
-        "annotator").loc["ann1", "n_judgments"] + 2
+    assert (
+        q.loc["ann1", "n_judgments"]
+        == plain.annotator_quality.set_index("annotator").loc["ann1", "n_judgments"] + 2
+    )
     assert res.info["flagged_annotators"] == ["ann2"]
     # the exclusion effect compares with and without the flagged annotator ...
     ee = res.exclusion_effect
     assert len(ee) and (ee.n_annotators_excluded == 1).all()
     # ... and excluding the flagged equals leaving ann2 out of the plain frame
-    dropped = analyze(marked, protocol="rating", dimensions=DIMS,
-                      options=dataclasses.replace(opts, exclude_flagged=True))
-    by_hand = analyze(frame[frame.annotator != "ann2"], protocol="rating", dimensions=DIMS,
-                      options=opts)
+    dropped = analyze(
+        marked,
+        protocol="rating",
+        dimensions=DIMS,
+        options=dataclasses.replace(opts, exclude_flagged=True),
+    )
+    by_hand = analyze(
+        frame[frame.annotator != "ann2"], protocol="rating", dimensions=DIMS, options=opts
+    )
     for name in ("summary", "comparisons", "agreement"):
         pd.testing.assert_frame_equal(getattr(dropped, name), getattr(by_hand, name), obj=name)
     assert dropped.annotator_quality.set_index("annotator").loc["ann2", "excluded"]
@@ -558,7 +722,8 @@ def test_attention_rows_of_pairwise_studies_and_text_flags(frame):
     plain = analyze(base, protocol="pairwise", dimensions=PAIR_DIMS, options=opts)
     marked = with_attention_rows(base, failing="ann1", pairwise=True)
     marked["attention_passed"] = marked["attention_passed"].map(
-        {True: "true", False: "false", None: None})  # as read back from a CSV
+        {True: "true", False: "false", None: None}
+    )  # as read back from a CSV
     res = analyze(marked, protocol="pairwise", dimensions=PAIR_DIMS, options=opts)
     for name in STAT_TABLES:
         pd.testing.assert_frame_equal(getattr(res, name), getattr(plain, name), obj=name)
@@ -572,11 +737,16 @@ def test_attention_rows_of_pairwise_studies_and_text_flags(frame):
 
 def test_attention_rows_of_expired_leases_follow_include_partial(frame):
     marked = with_attention_rows(frame, failing="ann3")
-    marked.loc[(marked.annotator == "ann3") & marked.attention_passed.notna(),
-               "assignment_status"] = "expired"
+    marked.loc[
+        (marked.annotator == "ann3") & marked.attention_passed.notna(), "assignment_status"
+    ] = "expired"
     opts = AnalysisOptions(n_permutations=50, n_bootstrap=50)
     res = analyze(marked, protocol="rating", dimensions=DIMS, options=opts)
     assert res.annotator_quality.set_index("annotator").loc["ann3", "n_attention"] == 0
-    kept = analyze(marked, protocol="rating", dimensions=DIMS,
-                   options=dataclasses.replace(opts, include_partial=True))
+    kept = analyze(
+        marked,
+        protocol="rating",
+        dimensions=DIMS,
+        options=dataclasses.replace(opts, include_partial=True),
+    )
     assert kept.annotator_quality.set_index("annotator").loc["ann3", "flag_attention"]

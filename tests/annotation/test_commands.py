@@ -30,7 +30,9 @@ def run(*args) -> str:
 def test_validate_spec_reports_valid_specs():
     for name in ("demo_rating.yaml", "demo_pairwise.yaml", "reference.yaml"):
         assert ": valid (" in run("validate_spec", str(EXAMPLES / name))
-    assert "1 attention check (1 per batch))" in run("validate_spec", str(EXAMPLES / "demo_rating.yaml"))
+    assert "1 attention check (1 per batch))" in run(
+        "validate_spec", str(EXAMPLES / "demo_rating.yaml")
+    )
     assert "attention" not in run("validate_spec", str(EXAMPLES / "demo_pairwise.yaml"))
     assert Study.objects.count() == 0
 
@@ -94,8 +96,12 @@ def _judge_some(study, n_participants=2):
         p = get_or_create_participant(study, f"PROLIFIC-{i}", "prolific")
         assignment = request_work(p).assignment
         entry = next_entry(assignment)
-        values = {d["key"]: (40 + i if d["type"] == "slider" else True if d["type"] == "checkbox" else "a")
-                  for d in study.dimensions}
+        values = {
+            d["key"]: (
+                40 + i if d["type"] == "slider" else True if d["type"] == "checkbox" else "a"
+            )
+            for d in study.dimensions
+        }
         record_judgment(p, entry_id=entry.id, values=values, rationales={}, idempotency_key=f"k{i}")
 
 
@@ -138,7 +144,9 @@ def test_export_unknown_study_is_a_clear_error(tmp_path):
 
 def test_allow_back_is_refused_rather_than_ignored(tmp_path):
     shutil.copytree(EXAMPLES / "data", tmp_path / "data")
-    text = (EXAMPLES / "demo_rating.yaml").read_text().replace("allow_back: false", "allow_back: true")
+    text = (
+        (EXAMPLES / "demo_rating.yaml").read_text().replace("allow_back: false", "allow_back: true")
+    )
     path = tmp_path / "back.yaml"
     path.write_text(text)
     with pytest.raises(CommandError, match="allow_back: going back"):

@@ -36,7 +36,9 @@ def test_a_malformed_row_imports_nothing_and_names_the_line():
 
 
 def test_skip_bad_counts_the_skipped_rows():
-    out, err = run("empathetic_dialogues", str(FIXTURES / "ed_bad.csv"), "--name", "bad", "--skip-bad")
+    out, err = run(
+        "empathetic_dialogues", str(FIXTURES / "ed_bad.csv"), "--name", "bad", "--skip-bad"
+    )
     assert "skipped" in out and "line 4" in err
     assert Context.objects.filter(dataset__name="bad").exists()
 
@@ -61,15 +63,28 @@ def test_wrong_format_for_the_file_is_refused():
 
 # --------------------------------------------------------------------------- --map SOURCE=FIELD
 
+
 def _mine(**kwargs):
     """The imported contexts of the generic fixture as (id, first turn, reference)."""
-    return [(c.external_id, c.turns[0]["text"], c.reference_response)
-            for c in Context.objects.filter(dataset__name=kwargs.get("name", "g")).order_by("id")]
+    return [
+        (c.external_id, c.turns[0]["text"], c.reference_response)
+        for c in Context.objects.filter(dataset__name=kwargs.get("name", "g")).order_by("id")
+    ]
 
 
 def test_map_reads_source_equals_field():
-    out, err = run("jsonl", str(FIXTURES / "generic_contexts.jsonl"), "--name", "g",
-                   "--map", "meta.uid=id", "--map", "dialog=turns", "--map", "answer=reference")
+    out, err = run(
+        "jsonl",
+        str(FIXTURES / "generic_contexts.jsonl"),
+        "--name",
+        "g",
+        "--map",
+        "meta.uid=id",
+        "--map",
+        "dialog=turns",
+        "--map",
+        "answer=reference",
+    )
     assert "imported 2 contexts" in out and err == ""
     contexts = _mine()
     assert [c[0] for c in contexts] == ["g-1", "g-2"]
@@ -77,8 +92,18 @@ def test_map_reads_source_equals_field():
 
 
 def test_map_in_the_old_field_equals_source_order_still_works_and_says_it_is_deprecated():
-    out, err = run("jsonl", str(FIXTURES / "generic_contexts.jsonl"), "--name", "g",
-                   "--map", "id=meta.uid", "--map", "turns=dialog", "--map", "answer=reference")
+    out, err = run(
+        "jsonl",
+        str(FIXTURES / "generic_contexts.jsonl"),
+        "--name",
+        "g",
+        "--map",
+        "id=meta.uid",
+        "--map",
+        "turns=dialog",
+        "--map",
+        "answer=reference",
+    )
     assert "imported 2 contexts" in out
     assert "--map id=meta.uid: FIELD=SOURCE is deprecated" in err
     assert "Write --map meta.uid=id" in err and "Write --map dialog=turns" in err
@@ -88,8 +113,16 @@ def test_map_in_the_old_field_equals_source_order_still_works_and_says_it_is_dep
 
 def test_map_with_field_names_on_both_sides_is_refused_with_both_readings():
     with pytest.raises(CommandError) as error:
-        run("jsonl", str(FIXTURES / "generic_contexts.jsonl"), "--name", "g",
-            "--map", "id=reference", "--map", "dialog=turns")
+        run(
+            "jsonl",
+            str(FIXTURES / "generic_contexts.jsonl"),
+            "--name",
+            "g",
+            "--map",
+            "id=reference",
+            "--map",
+            "dialog=turns",
+        )
     message = str(error.value)
     assert "--map 'id=reference' can be read two ways" in message
     assert "the source column 'id' holds the field 'reference'" in message
@@ -98,11 +131,27 @@ def test_map_with_field_names_on_both_sides_is_refused_with_both_readings():
 
 
 def test_map_still_passes_settings_as_option_value():
-    out, err = run("jsonl", str(FIXTURES / "generic_contexts.jsonl"), "--name", "g",
-                   "--map", "dialog=turns", "--map", "speaker_names=X,Y")
+    out, err = run(
+        "jsonl",
+        str(FIXTURES / "generic_contexts.jsonl"),
+        "--name",
+        "g",
+        "--map",
+        "dialog=turns",
+        "--map",
+        "speaker_names=X,Y",
+    )
     assert "imported 2 contexts" in out and err == ""
     second = Context.objects.filter(dataset__name="g").order_by("id")[1]
     assert [t["speaker"] for t in second.turns] == ["X", "Y", "X"]
     with pytest.raises(CommandError, match="can be read two ways: as the setting"):
-        run("jsonl", str(FIXTURES / "generic_contexts.jsonl"), "--name", "h",
-            "--map", "dialog=turns", "--map", "speaker_names=id")
+        run(
+            "jsonl",
+            str(FIXTURES / "generic_contexts.jsonl"),
+            "--name",
+            "h",
+            "--map",
+            "dialog=turns",
+            "--map",
+            "speaker_names=id",
+        )

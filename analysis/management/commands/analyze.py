@@ -24,32 +24,68 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("study", help="study name (or imported study name)")
-        parser.add_argument("--out", required=True, help="folder for the bundle (created if needed)")
-        parser.add_argument("--alternative", choices=["two-sided", "greater", "less"],
-                            default="two-sided",
-                            help="alternative hypothesis about system_a - system_b (default two-sided)")
-        parser.add_argument("--family", choices=["per_dimension", "all"], default="per_dimension",
-                            help="correction family for Holm / Bonferroni (default per_dimension)")
-        parser.add_argument("--permutations", type=int, default=10_000,
-                            help="permutation resamples per test (default 10000)")
-        parser.add_argument("--bootstrap", type=int, default=2_000,
-                            help="bootstrap resamples per interval (default 2000)")
+        parser.add_argument(
+            "--out", required=True, help="folder for the bundle (created if needed)"
+        )
+        parser.add_argument(
+            "--alternative",
+            choices=["two-sided", "greater", "less"],
+            default="two-sided",
+            help="alternative hypothesis about system_a - system_b (default two-sided)",
+        )
+        parser.add_argument(
+            "--family",
+            choices=["per_dimension", "all"],
+            default="per_dimension",
+            help="correction family for Holm / Bonferroni (default per_dimension)",
+        )
+        parser.add_argument(
+            "--permutations",
+            type=int,
+            default=10_000,
+            help="permutation resamples per test (default 10000)",
+        )
+        parser.add_argument(
+            "--bootstrap",
+            type=int,
+            default=2_000,
+            help="bootstrap resamples per interval (default 2000)",
+        )
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         parser.add_argument("--systems", help="comma-separated systems to compare, in this order")
         parser.add_argument("--dimensions", help="comma-separated dimensions to analyse")
-        parser.add_argument("--exclude-annotators",
-                            help="comma-separated annotator ids (as in the bundle) to leave out")
-        parser.add_argument("--exclude-flagged", action="store_true",
-                            help="leave out annotators flagged by the quality checks")
-        parser.add_argument("--min-median-seconds", type=float, default=3.0,
-                            help="flag annotators faster than this median time per item (default 3)")
-        parser.add_argument("--max-straightline", type=float, default=0.8,
-                            help="flag annotators above this straight-lining index (default 0.8)")
-        parser.add_argument("--include-partial", action="store_true",
-                            help="keep judgments from expired leases (partial batches)")
+        parser.add_argument(
+            "--exclude-annotators",
+            help="comma-separated annotator ids (as in the bundle) to leave out",
+        )
+        parser.add_argument(
+            "--exclude-flagged",
+            action="store_true",
+            help="leave out annotators flagged by the quality checks",
+        )
+        parser.add_argument(
+            "--min-median-seconds",
+            type=float,
+            default=3.0,
+            help="flag annotators faster than this median time per item (default 3)",
+        )
+        parser.add_argument(
+            "--max-straightline",
+            type=float,
+            default=0.8,
+            help="flag annotators above this straight-lining index (default 0.8)",
+        )
+        parser.add_argument(
+            "--include-partial",
+            action="store_true",
+            help="keep judgments from expired leases (partial batches)",
+        )
         parser.add_argument("--no-plots", action="store_true", help="write tables only")
-        parser.add_argument("--real-ids", action="store_true",
-                            help="show annotators' real ids instead of pseudonyms")
+        parser.add_argument(
+            "--real-ids",
+            action="store_true",
+            help="show annotators' real ids instead of pseudonyms",
+        )
 
     def handle(self, *args, **o):
         options = {
@@ -71,22 +107,30 @@ class Command(BaseCommand):
             options["exclude_annotators"] = _csv_list(o["exclude_annotators"])
         out = Path(o["out"])
         try:
-            run = analyze_study(o["study"], out, plots=not o["no_plots"],
-                                pseudonymise=not o["real_ids"], **options)
+            run = analyze_study(
+                o["study"], out, plots=not o["no_plots"], pseudonymise=not o["real_ids"], **options
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         result = run.result
         info = result.info
-        what = (f"{'imported study' if run.kind == 'imported' else 'study'} {run.name!r} "
-                f"({result.protocol}; {plural(info['n_judgments_analysed'], 'judgment')} by "
-                f"{plural(info['n_annotators'], 'annotator')}; systems {', '.join(result.systems)})")
+        what = (
+            f"{'imported study' if run.kind == 'imported' else 'study'} {run.name!r} "
+            f"({result.protocol}; {plural(info['n_judgments_analysed'], 'judgment')} by "
+            f"{plural(info['n_annotators'], 'annotator')}; systems {', '.join(result.systems)})"
+        )
         self.stdout.write(f"analysed {what}")
         if result.protocol == Protocol.RATING and len(result.comparisons):
             designs = result.comparisons.groupby("design").size().to_dict()
             self.stdout.write(
-                "comparisons: " + ", ".join(f"{n} {d}" for d, n in sorted(designs.items()))
+                "comparisons: "
+                + ", ".join(f"{n} {d}" for d, n in sorted(designs.items()))
                 + f" ({o['alternative']}; Holm and Bonferroni "
-                + ("within each dimension" if o["family"] == "per_dimension" else "across dimensions")
+                + (
+                    "within each dimension"
+                    if o["family"] == "per_dimension"
+                    else "across dimensions"
+                )
                 + ")"
             )
         if info["flagged_annotators"]:

@@ -24,17 +24,32 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="CSV (or .tsv) file")
         parser.add_argument("--study", required=True, help="name of the imported study to create")
-        parser.add_argument("--protocol", choices=list(values(Protocol)), default=Protocol.RATING.value)
-        parser.add_argument("--map", action="append", nargs="+", default=[], metavar="SOURCE=FIELD",
-                            help="read a source column as one of the fields, e.g. --map worker=annotator")
-        parser.add_argument("--wide-dimensions",
-                            help="comma-separated columns that each hold one dimension's answers")
-        parser.add_argument("--dimension-type", action="append", default=[], metavar="KEY=TYPE",
-                            help="set a dimension's type (slider, likert, checkbox) instead of "
-                                 "inferring it")
+        parser.add_argument(
+            "--protocol", choices=list(values(Protocol)), default=Protocol.RATING.value
+        )
+        parser.add_argument(
+            "--map",
+            action="append",
+            nargs="+",
+            default=[],
+            metavar="SOURCE=FIELD",
+            help="read a source column as one of the fields, e.g. --map worker=annotator",
+        )
+        parser.add_argument(
+            "--wide-dimensions",
+            help="comma-separated columns that each hold one dimension's answers",
+        )
+        parser.add_argument(
+            "--dimension-type",
+            action="append",
+            default=[],
+            metavar="KEY=TYPE",
+            help="set a dimension's type (slider, likert, checkbox) instead of inferring it",
+        )
         parser.add_argument("--delimiter", help="field delimiter (default , or tab for .tsv)")
-        parser.add_argument("--replace", action="store_true",
-                            help="replace an imported study of the same name")
+        parser.add_argument(
+            "--replace", action="store_true", help="replace an imported study of the same name"
+        )
 
     def handle(self, *args, **o):
         path = Path(o["file"])
@@ -50,9 +65,14 @@ class Command(BaseCommand):
         for note in deprecations:
             self.stderr.write(note)
         wide = [w for w in (o["wide_dimensions"] or "").split(",") if w.strip()]
-        parsed = parse_judgments(path, protocol=o["protocol"], mapping=mapping,
-                                 wide_dimensions=wide, dimension_types=types,
-                                 delimiter=o["delimiter"])
+        parsed = parse_judgments(
+            path,
+            protocol=o["protocol"],
+            mapping=mapping,
+            wide_dimensions=wide,
+            dimension_types=types,
+            delimiter=o["delimiter"],
+        )
         if not parsed.ok:
             raise CommandError(_problems_text(path, parsed.errors))
         _check_name(name, o["protocol"])
@@ -98,23 +118,32 @@ def _check_name(name: str, protocol: str) -> None:
         raise CommandError(f"--study {name!r}: {'; '.join(exc.messages)}") from None
 
 
-def _store(name: str, protocol: str, path: Path, parsed: ParsedJudgments,
-           existing: ImportedStudy | None) -> None:
+def _store(
+    name: str, protocol: str, path: Path, parsed: ParsedJudgments, existing: ImportedStudy | None
+) -> None:
     """Create the imported study and its judgments in one transaction (replacing
     ``existing``)."""
     with transaction.atomic():
         if existing is not None:
             existing.delete()
         study = ImportedStudy.objects.create(
-            name=name, protocol=protocol, dimensions=parsed.dimensions,
+            name=name,
+            protocol=protocol,
+            dimensions=parsed.dimensions,
             source_path=str(path.resolve()),
         )
         ImportedJudgment.objects.bulk_create(
             (
                 ImportedJudgment(
-                    study=study, line=r["line"], annotator=r["annotator"],
-                    context=r["context"], system=r["system"], system_b=r["system_b"],
-                    dimension=r["dimension"], value=r["value"], choice=r["choice"],
+                    study=study,
+                    line=r["line"],
+                    annotator=r["annotator"],
+                    context=r["context"],
+                    system=r["system"],
+                    system_b=r["system_b"],
+                    dimension=r["dimension"],
+                    value=r["value"],
+                    choice=r["choice"],
                     extra=r["extra"],
                 )
                 for r in parsed.rows

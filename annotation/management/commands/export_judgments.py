@@ -17,10 +17,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("study", help="study name")
         parser.add_argument("--out", required=True, help="output file")
-        parser.add_argument("--format", choices=["csv", "jsonl"], default=None,
-                            help="csv (default) or jsonl; guessed from --out's extension when omitted")
-        parser.add_argument("--real-ids", action="store_true",
-                            help="write annotators' real ids (e.g. Prolific ids) instead of pseudonyms")
+        parser.add_argument(
+            "--format",
+            choices=["csv", "jsonl"],
+            default=None,
+            help="csv (default) or jsonl; guessed from --out's extension when omitted",
+        )
+        parser.add_argument(
+            "--real-ids",
+            action="store_true",
+            help="write annotators' real ids (e.g. Prolific ids) instead of pseudonyms",
+        )
 
     def handle(self, *args, **options):
         study = Study.objects.filter(name=options["study"]).first()
@@ -31,6 +38,11 @@ class Command(BaseCommand):
         fmt = options["format"] or ("jsonl" if out.suffix.lower() == ".jsonl" else "csv")
         if not out.parent.exists():
             raise CommandError(f"--out: folder {out.parent} does not exist")
-        count = export_study(study, out, fmt, pseudonymise=not options["real_ids"],
-                             salt=settings.EXPORT_PSEUDONYM_SALT)
+        count = export_study(
+            study,
+            out,
+            fmt,
+            pseudonymise=not options["real_ids"],
+            salt=settings.EXPORT_PSEUDONYM_SALT,
+        )
         self.stdout.write(f"wrote {count} rows to {out} ({fmt})")

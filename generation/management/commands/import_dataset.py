@@ -67,13 +67,22 @@ class Command(BaseCommand):
         parser.add_argument("format", choices=list(IMPORTERS), help="file format")
         parser.add_argument("file", help="path of the dataset file")
         parser.add_argument("--name", required=True, help="name of the new dataset (a slug)")
-        parser.add_argument("--skip-bad", action="store_true",
-                            help="skip malformed rows (counted and reported) instead of failing")
-        parser.add_argument("--map", action="append", default=[], metavar="SOURCE=FIELD",
-                            help="repeatable: a column mapping SOURCE=FIELD (e.g. --map uid=id: the "
-                                 "file's uid is the context id; fields: " + ", ".join(COLUMN_OPTIONS)
-                                 + ") or a setting OPTION=VALUE. Options per format: "
-                                 + _options_help())
+        parser.add_argument(
+            "--skip-bad",
+            action="store_true",
+            help="skip malformed rows (counted and reported) instead of failing",
+        )
+        parser.add_argument(
+            "--map",
+            action="append",
+            default=[],
+            metavar="SOURCE=FIELD",
+            help="repeatable: a column mapping SOURCE=FIELD (e.g. --map uid=id: the "
+            "file's uid is the context id; fields: "
+            + ", ".join(COLUMN_OPTIONS)
+            + ") or a setting OPTION=VALUE. Options per format: "
+            + _options_help(),
+        )
 
     def handle(self, *args, **options):
         try:
@@ -85,18 +94,26 @@ class Command(BaseCommand):
             raise CommandError(f"--map: {error}") from None
         for note in deprecations:
             self.stderr.write(note)
-        bar = tqdm(unit=" contexts", file=sys.stderr, disable=not sys.stderr.isatty(), desc="importing")
+        bar = tqdm(
+            unit=" contexts", file=sys.stderr, disable=not sys.stderr.isatty(), desc="importing"
+        )
         try:
             dataset, report = import_dataset(
-                options["format"], options["file"], options["name"],
-                skip_bad=options["skip_bad"], options=importer_opts, progress=bar.update,
+                options["format"],
+                options["file"],
+                options["name"],
+                skip_bad=options["skip_bad"],
+                options=importer_opts,
+                progress=bar.update,
             )
         except DatasetExists as error:
             raise CommandError(str(error)) from None
         except DatasetImportError as error:
             raise CommandError(f"{error} (nothing was imported)") from None
         except IntegrityError as error:
-            raise CommandError(f"{options['file']}: duplicate context id ({error}); nothing was imported") from None
+            raise CommandError(
+                f"{options['file']}: duplicate context id ({error}); nothing was imported"
+            ) from None
         except OSError as error:
             raise CommandError(f"{options['file']}: {error.strerror or error}") from None
         finally:
