@@ -37,15 +37,15 @@ def _clean_environ() -> dict[str, str]:
             and k != "DATABASE_URL"}
 
 
-def _production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = _clean_environ()
+def _production_env(tmp_path: Path, **extra: str | None) -> dict[str, str]:
+    env: dict[str, str | None] = {**_clean_environ()}
     env.update(DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_ALLOWED_HOSTS="eval.example.org",
                DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}", EVALSITE_VAR_DIR=str(tmp_path / "var"))
     env.update(extra)
     return {k: v for k, v in env.items() if v is not None}
 
 
-def _settings_under(monkeypatch, tmp_path: Path, **variables: str | None) -> dict:
+def _settings_under(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **variables: str | None) -> dict:
     """The settings module's names, executed with exactly these variables of its own set."""
     for name in list(os.environ):
         if name.startswith(("DJANGO_", "EVALSITE_", "CELERY_", "CHANNEL_")) or name == "DATABASE_URL":

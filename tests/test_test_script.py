@@ -27,6 +27,7 @@ NOWHERE_REDIS = "redis://127.0.0.1:1/15"
 
 def _load_summary():
     spec = importlib.util.spec_from_file_location("test_summary", ROOT / "scripts" / "test_summary.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("test_summary", module)
     spec.loader.exec_module(module)
@@ -220,7 +221,7 @@ def _fake_project(tmp_path: Path, tests: str, *, lint_error: bool = False) -> Pa
     return folder
 
 
-def _run_script(folder: Path, *args: str, pg_url: str = PG_URL, redis_url: str = REDIS_URL):
+def _run_script(folder: Path, *args: str, pg_url: str = PG_URL, redis_url: str = REDIS_URL) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_", "DJANGO_", "EVALSITE_TEST_", "CELERY_", "CHANNEL_"))
            and k not in ("DATABASE_URL",)}
