@@ -377,12 +377,33 @@ def check_rating_parameters(
     overlap: int,
     ordering: str,
     block_randomised_systems: Sequence[str] | None,
-) -> list[tuple[str, str]]:
+) -> Problems:
     """Everything that makes a rating design impossible, as (parameter, reason) pairs.
 
     ``n_contexts`` may be None (not known yet): the checks that need it are skipped.
     """
-    p: list[tuple[str, str]] = []
+    if block_size is None:
+        block_size = batch_size
+    p = _check_rating_values(systems, batch_size, block_size, overlap, ordering)
+    if p:
+        return p
+    p += check_blocks(batch_size, block_size)
+    if p:
+        return p
+    blocks = batch_size // block_size
+    brs = default_block_systems(systems, blocks, block_randomised_systems)
+    p += _check_block_randomisation(systems, brs, batch_size, block_size)
+    p += _check_block_orders(len(brs), overlap, ordering)
+    if n_contexts is not None:
+        p += _check_filled(n_contexts, batch_size)
+    return p
+
+
+def _check_rating_values(
+    systems: Sequence[str], batch_size: int, block_size: int, overlap: int, ordering: str
+) -> Problems:
+    """Each parameter on its own: systems named once, positive sizes, a known ordering."""
+    p: Problems = []
     if not systems:
         p.append(("systems", "at least one system is needed"))
     dup = sorted(s for s, n in Counter(systems).items() if n > 1)
@@ -391,19 +412,18 @@ def check_rating_parameters(
     for name, value in (("batch_size", batch_size), ("overlap", overlap)):
         if not _is_pos_int(value):
             p.append((name, f"must be a positive integer, got {value!r}"))
-    if block_size is None:
-        block_size = batch_size
     if not _is_pos_int(block_size):
         p.append(("block_size", f"must be a positive integer, got {block_size!r}"))
     if ordering not in ORDERINGS:
         p.append(("ordering", f"{ordering!r} is not one of {', '.join(ORDERINGS)}"))
-    if p:
-        return p
-    p += check_blocks(batch_size, block_size)
-    if p:
-        return p
-    blocks = batch_size // block_size
-    brs = default_block_systems(systems, blocks, block_randomised_systems)
+    return p
+
+
+def _check_block_randomisation(
+    systems: Sequence[str], brs: Sequence[str], batch_size: int, block_size: int
+) -> Problems:
+    """Block randomisation of known systems, at least 2 of them, over at least 2 blocks."""
+    p: Problems = []
     m = len(brs)
     unknown = [s for s in brs if s not in systems]
     if unknown:
@@ -418,7 +438,7 @@ def check_rating_parameters(
                 "single-system batches only)",
             )
         )
-    if m >= 2 and blocks == 1:
+    if m >= 2 and batch_size // block_size == 1:
         p.append(
             (
                 "block_randomised_systems",
@@ -427,32 +447,43 @@ def check_rating_parameters(
                 f"({', '.join(map(str, _divisors(batch_size))) or 'none'}) or leave it empty",
             )
         )
-    if m >= 2 and ordering == "all_permutations":
-        per_set = math.factorial(m - 1)
-        if m > MAX_PERMUTED_SYSTEMS:
-            p.append(
-                (
-                    "ordering",
-                    f"all_permutations of {m} systems is {math.factorial(m)} block orders; "
-                    "use latin_square or random",
-                )
-            )
-        elif overlap < per_set:
-            p.append(
-                (
-                    "overlap",
-                    f"with ordering all_permutations, one full set of the {m}! = "
-                    f"{math.factorial(m)} block orders gives every output ({m}-1)! = {per_set} "
-                    f"judgments, more than overlap {overlap}; use overlap >= {per_set} or "
-                    "ordering latin_square or random",
-                )
-            )
-    if n_contexts is not None:
-        if n_contexts < 1:
-            p.append(("context_ids", "no contexts to design batches for"))
-        elif n_contexts % batch_size:
-            p.append(("context_ids", _fill_message(n_contexts, batch_size, "batches")))
     return p
+
+
+def _check_block_orders(m: int, overlap: int, ordering: str) -> Problems:
+    """all_permutations of ``m`` block-randomised systems: few enough orders, and one full
+    set of them gives no output more judgments than ``overlap``."""
+    if m < 2 or ordering != "all_permutations":
+        return []
+    per_set = math.factorial(m - 1)
+    if m > MAX_PERMUTED_SYSTEMS:
+        return [
+            (
+                "ordering",
+                f"all_permutations of {m} systems is {math.factorial(m)} block orders; "
+                "use latin_square or random",
+            )
+        ]
+    if overlap < per_set:
+        return [
+            (
+                "overlap",
+                f"with ordering all_permutations, one full set of the {m}! = "
+                f"{math.factorial(m)} block orders gives every output ({m}-1)! = {per_set} "
+                f"judgments, more than overlap {overlap}; use overlap >= {per_set} or "
+                "ordering latin_square or random",
+            )
+        ]
+    return []
+
+
+def _check_filled(n_contexts: int, batch_size: int) -> Problems:
+    """The contexts fill whole batches."""
+    if n_contexts < 1:
+        return [("context_ids", "no contexts to design batches for")]
+    if n_contexts % batch_size:
+        return [("context_ids", _fill_message(n_contexts, batch_size, "batches"))]
+    return []
 
 
 def check_pairwise_parameters(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +61,7 @@ def problems_from(error: ValidationError, model: type[BaseModel]) -> list[SpecPr
             continue
         if e["type"] == "union_tag_invalid":
             path = join(path, _discriminator(annotation))
-        found.append(SpecProblem(path or "(spec)", _reason(e, path, parent, annotation)))
+        found.append(SpecProblem(path or "(spec)", _reason(e, parent, annotation)))
     return found
 
 
@@ -155,48 +155,101 @@ def _choices(annotation: Any) -> list[str]:
     return []
 
 
-def _reason(e: Mapping[str, Any], path: str, parent: Any, annotation: Any) -> str:
-    kind, value, ctx = e["type"], e.get("input"), e.get("ctx") or {}
+@dataclass(frozen=True)
+class _Error:
+    """One pydantic error with what its reason needs: the value, the context, the field,
+    the model holding the field, and the annotation of the located value."""
+
+    value: Any
+    ctx: Mapping[str, Any]
+    field: str
+    parent: Any
+    annotation: Any
+
+    @property
+    def holder(self) -> type[SpecModel] | None:
+        parent = self.parent
+        return parent if isinstance(parent, type) and issubclass(parent, SpecModel) else None
+
+    @property
+    def got(self) -> str:
+        return type_name(self.value)
+
+
+def _missing(e: _Error) -> str:
+    return (e.holder.missing.get(e.field) if e.holder else None) or "is required"
+
+
+def _unknown(e: _Error) -> str:
+    if e.holder and e.field in e.holder.misplaced:
+        return e.holder.misplaced[e.field]
+    expected = ", ".join(e.parent.model_fields) if e.parent else ""
+    return f"unknown field (expected one of {expected})"
+
+
+def _pattern(e: _Error) -> str:
+    if isinstance(e.value, str) and not e.value.strip():
+        return "must not be empty"
+    return f"{e.value!r} is not {PATTERN_TEXT.get(e.ctx.get('pattern', ''), 'valid')}"
+
+
+def _choice(e: _Error) -> str:
+    if not isinstance(e.value, str):
+        return f"must be a string, got {e.got}"
+    return f"{e.value!r} is not one of {', '.join(_choices(e.annotation))}"
+
+
+def _tag_choice(e: _Error) -> str:
+    discriminator = str(e.ctx.get("discriminator", "")).strip("'")
+    tag = e.value.get(discriminator) if isinstance(e.value, dict) else None
+    if not isinstance(tag, str):
+        return f"must be a string, got {type_name(tag)}"
+    members = typing.get_args(_unwrap(e.annotation))
+    tags = [t for m in members if _is_model(m) for t in _tags(m, _discriminator(e.annotation))]
+    return f"{tag!r} is not one of {', '.join(tags)}"
+
+
+def _mapping(e: _Error) -> str:
+    return f"must be a mapping, got {e.got}"
+
+
+def _integer(e: _Error) -> str:
+    return f"must be an integer, got {e.got} {e.value!r}"
+
+
+def _flag(e: _Error) -> str:
+    return f"must be true or false, got {e.got} {e.value!r}"
+
+
+#: pydantic's error type -> the spec's reason.
+REASONS: dict[str, Callable[[_Error], str]] = {
+    "missing": _missing,
+    "extra_forbidden": _unknown,
+    "model_type": _mapping,
+    "model_attributes_type": _mapping,
+    "dict_type": _mapping,
+    "dataclass_type": _mapping,
+    "list_type": lambda e: f"must be a list, got {e.got}",
+    "tuple_type": lambda e: f"must be a list, got {e.got}",
+    "too_short": lambda e: f"must be a non-empty list, got {e.got}",
+    "string_type": lambda e: f"must be a string, got {e.got}",
+    "string_pattern_mismatch": _pattern,
+    "int_type": _integer,
+    "int_parsing": _integer,
+    "int_from_float": _integer,
+    "bool_type": _flag,
+    "bool_parsing": _flag,
+    "greater_than_equal": lambda e: f"must be at least {e.ctx['ge']}, got {e.value}",
+    "less_than_equal": lambda e: f"must be at most {e.ctx['le']}, got {e.value}",
+    "literal_error": _choice,
+    "enum": _choice,
+    "union_tag_invalid": _tag_choice,
+}
+
+
+def _reason(e: Mapping[str, Any], parent: Any, annotation: Any) -> str:
+    reason = REASONS.get(e["type"])
+    if reason is None:
+        return str(e["msg"])  # an error the spec does not word itself
     field = str(e["loc"][-1]) if e["loc"] else ""
-    holder = parent if isinstance(parent, type) and issubclass(parent, SpecModel) else None
-    if kind == "missing":
-        return (holder.missing.get(field) if holder else None) or "is required"
-    if kind == "extra_forbidden":
-        if holder and field in holder.misplaced:
-            return holder.misplaced[field]
-        expected = ", ".join(parent.model_fields) if parent else ""
-        return f"unknown field (expected one of {expected})"
-    if kind in ("model_type", "model_attributes_type", "dict_type", "dataclass_type"):
-        return f"must be a mapping, got {type_name(value)}"
-    if kind in ("list_type", "tuple_type"):
-        return f"must be a list, got {type_name(value)}"
-    if kind == "too_short":
-        return f"must be a non-empty list, got {type_name(value)}"
-    if kind == "string_type":
-        return f"must be a string, got {type_name(value)}"
-    if kind == "string_pattern_mismatch":
-        if isinstance(value, str) and not value.strip():
-            return "must not be empty"
-        return f"{value!r} is not {PATTERN_TEXT.get(ctx.get('pattern', ''), 'valid')}"
-    if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"must be an integer, got {type_name(value)} {value!r}"
-    if kind in ("bool_type", "bool_parsing"):
-        return f"must be true or false, got {type_name(value)} {value!r}"
-    if kind == "greater_than_equal":
-        return f"must be at least {ctx['ge']}, got {value}"
-    if kind == "less_than_equal":
-        return f"must be at most {ctx['le']}, got {value}"
-    if kind in ("literal_error", "enum"):
-        if not isinstance(value, str):
-            return f"must be a string, got {type_name(value)}"
-        return f"{value!r} is not one of {', '.join(_choices(annotation))}"
-    if kind == "union_tag_invalid":
-        members = typing.get_args(_unwrap(annotation))
-        tag = (
-            value.get(ctx.get("discriminator", "").strip("'")) if isinstance(value, dict) else None
-        )
-        if not isinstance(tag, str):
-            return f"must be a string, got {type_name(tag)}"
-        tags = [t for m in members if _is_model(m) for t in _tags(m, _discriminator(annotation))]
-        return f"{tag!r} is not one of {', '.join(tags)}"
-    return str(e["msg"])
+    return reason(_Error(e.get("input"), e.get("ctx") or {}, field, parent, annotation))
