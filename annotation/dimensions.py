@@ -487,8 +487,11 @@ TYPES: dict[str, type[DimensionBase]] = {
 }
 _ONE = TypeAdapter(Dimension)
 
-# A field of another type is misplaced, not unknown: say which type it belongs to.
+# A field of another type is misplaced, not unknown: say which type it belongs to; an
+# unknown field's message offers every type's fields.
+_ALL_FIELDS = tuple(dict.fromkeys(f for cls in TYPES.values() for f in cls.model_fields))
 for _cls in TYPES.values():
+    _cls.listed = _ALL_FIELDS
     _cls.misplaced = {
         name: f"applies only to {other.type_value()} dimensions (this one is {_cls.type_value()})"
         for other in TYPES.values()

@@ -87,13 +87,15 @@ class SpecModel(BaseModel):
 
     ``missing`` and ``misplaced`` give the reason for a missing field and for a field of
     another kind of this model (a likert field on a slider), where "is required" and
-    "unknown field" would say too little.
+    "unknown field" would say too little; ``listed`` the fields an unknown field's message
+    offers (all kinds' fields, for a model that is one kind of several).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     missing: ClassVar[Mapping[str, str]] = {}
     misplaced: ClassVar[Mapping[str, str]] = {}
+    listed: ClassVar[tuple[str, ...]] = ()  # the fields an "unknown field" names (default: its own)
 
     @model_validator(mode="before")
     @classmethod

@@ -147,11 +147,13 @@ def _validate(
     if spec is None:
         return None, problems
     spec = spec.located_in(folder)
+    n_contexts = spec.sampling.n_contexts
     if folder is not None:
-        problems, n_sampled = _file_problems(spec)
-        if problems and n_sampled is None:
+        problems, n_contexts = _file_problems(spec)
+        if problems and n_contexts is None:
             return None, problems  # the design cannot be judged without its contexts
-        problems += spec.design_problems(n_sampled)
+    # Feasibility depends on the data, so it is judged here, not by the model.
+    problems += spec.design_problems(n_contexts)
     if problems:
         return None, problems
     return spec, []

@@ -1,8 +1,9 @@
 """The study spec as a pydantic model (pure: no Django).
 
 ``StudySpec`` is a whole spec: its parts are in ``parts.py`` (each checks itself), the
-rules across parts in ``rules.py`` (its validator runs them once the parts are valid, then
-asks the designer whether the design is feasible). ``to_dict()`` is the normalised form
+rules across parts in ``rules.py`` (its validator runs them once the parts are valid).
+Whether the design is feasible depends on the data too, so ``load_spec`` asks the
+designer (``design_problems``) once it has read the data files. ``to_dict()`` is the normalised form
 stored with a study and hashed; ``examples/reference.yaml`` documents every field.
 """
 
@@ -110,11 +111,7 @@ class StudySpec(SpecModel):
         found = rules.cross_field_problems(self)
         if found:
             raise located(*found, absolute=True)
-        filled = self.model_copy(update=rules.defaults(self))
-        infeasible = filled.design_problems(filled.sampling.n_contexts)
-        if infeasible:
-            raise located(*((p.path, p.reason) for p in infeasible), absolute=True)
-        return filled
+        return self.model_copy(update=rules.defaults(self))
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and self.__dict__ == other.__dict__

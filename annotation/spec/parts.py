@@ -223,6 +223,14 @@ class _System(SpecModel):
     needs_generation: Flag | None = None  # derived from kind; may be written back as is
 
     generated: ClassVar[bool] = False
+    listed: ClassVar[tuple[str, ...]] = (
+        "name",
+        "kind",
+        "label",
+        "responses",
+        "config",
+        "needs_generation",
+    )
 
     @model_validator(mode="after")
     def _derived(self) -> _System:
@@ -362,11 +370,10 @@ class DesignSpec(SpecModel):
     validator fills the defaults that depend on the systems and attention checks."""
 
     batch_size: PositiveInt
-    overlap: PositiveInt = 3
-    repeat_context_in_batch: Flag = False
-    seed: NonNegativeInt | None = None  # filled: sampling.seed
     block_size: PositiveInt | None = None  # rating (filled: batch_size)
+    overlap: PositiveInt = 3
     ordering: Literal["all_permutations", "latin_square", "random"] | None = None  # rating
+    repeat_context_in_batch: Flag = False
     block_randomised_systems: Annotated[tuple[str, ...] | None, BeforeValidator(_string_list)] = (
         None  # rating (filled)
     )
@@ -374,6 +381,7 @@ class DesignSpec(SpecModel):
         None  # pairwise (filled: all pairs)
     )
     attention_checks_per_batch: NonNegativeInt | None = None  # filled: 1 with attention checks
+    seed: NonNegativeInt | None = None  # filled: sampling.seed
 
     @model_validator(mode="after")
     def _blocks(self) -> DesignSpec:

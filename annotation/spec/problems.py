@@ -183,7 +183,8 @@ def _missing(e: _Error) -> str:
 def _unknown(e: _Error) -> str:
     if e.holder and e.field in e.holder.misplaced:
         return e.holder.misplaced[e.field]
-    expected = ", ".join(e.parent.model_fields) if e.parent else ""
+    listed = (e.holder.listed if e.holder else ()) or (e.parent.model_fields if e.parent else ())
+    expected = ", ".join(listed)
     return f"unknown field (expected one of {expected})"
 
 
@@ -202,6 +203,8 @@ def _choice(e: _Error) -> str:
 def _tag_choice(e: _Error) -> str:
     discriminator = str(e.ctx.get("discriminator", "")).strip("'")
     tag = e.value.get(discriminator) if isinstance(e.value, dict) else None
+    if tag is None:
+        return "is required"  # null is "not given"
     if not isinstance(tag, str):
         return f"must be a string, got {type_name(tag)}"
     members = typing.get_args(_unwrap(e.annotation))
@@ -210,7 +213,7 @@ def _tag_choice(e: _Error) -> str:
 
 
 def _mapping(e: _Error) -> str:
-    return f"must be a mapping, got {e.got}"
+    return "is required" if e.value is None else f"must be a mapping, got {e.got}"
 
 
 def _integer(e: _Error) -> str:

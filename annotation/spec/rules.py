@@ -128,7 +128,7 @@ def _example_problems(spec: Parts, dims_ok: bool) -> list[Problem]:
                 (f"example.answers.{key}", f"unknown field (expected one of {', '.join(by_key)})")
             )
             continue
-        problem = by_key[key].example_problem(value)
+        problem = by_key[key].example_problem(thaw(value))
         if problem:
             found.append((f"example.answers.{key}", problem))
     missing = [k for k in by_key if k not in example.answers]
