@@ -4,7 +4,7 @@
   and no package's modules import each other in a circle, at any depth;
 - generation imports no annotation, and no app imports the project package (evalsite) except
   its settings: evalsite (ASGI routing, URLs, the Celery app) is the one place that joins them;
-- the pure cores (core, annotation.design, annotation.spec, analysis.stats,
+- the pure cores (core, annotation.design, annotation.spec, annotation.spec_fields, annotation.dimensions, annotation.answers, analysis.stats,
   generation.backends, generation.importers) import no Django, Celery or Channels, even
   indirectly.
 
