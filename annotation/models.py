@@ -1,6 +1,6 @@
 """Studies, their items and batches, annotators' leases and judgments.
 
-A study's batches are designed once from its spec (see design.py) and never change.
+A study's batches are designed once from its spec (see annotation/design/) and never change.
 Each batch has `slots` copies; an annotator holds one slot through an Assignment (a lease).
 Judgments are append-only facts tied to the assignment they were made in.
 """

@@ -1,4 +1,4 @@
-"""Create a study in the database from a validated spec (the thin shell around design.py).
+"""Create a study in the database from a validated spec (the thin shell around the designer, annotation/design/).
 
 spec → contexts (sampled, stratified) → candidates per system → designed batches →
 Items, Batches, BatchEntries, BatchSlots, all in one transaction: an error leaves nothing.
