@@ -169,7 +169,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {"generation.tasks.generate_chunk": {"queue": "gpu"}}
 CELERY_TASK_TRACK_STARTED = True
 # The longest one task (a generation chunk) may run. The worker stops it there (the soft limit
-# a minute earlier lets it fail cleanly); the chunk's resume is `generate --resume`.
+# a minute earlier lets it fail cleanly, marking the job failed); `generate JOB --resume` redoes
+# only what the chunk left missing.
 TASK_TIME_LIMIT = env.int("EVALSITE_TASK_TIME_LIMIT", default=4 * 3600)
 CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
 CELERY_TASK_SOFT_TIME_LIMIT = max(TASK_TIME_LIMIT - 60, 1)
