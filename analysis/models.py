@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from django.db import models
 
+from core import vocabulary
+
 
 class ImportedStudy(models.Model):
-    class Protocol(models.TextChoices):
-        RATING = "rating"
-        PAIRWISE = "pairwise"
+    Protocol = models.TextChoices("Protocol", [(p.name, p.value) for p in vocabulary.Protocol])
 
     name = models.SlugField(max_length=120, unique=True)
     protocol = models.CharField(max_length=20, choices=Protocol.choices)

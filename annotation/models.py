@@ -10,11 +10,12 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from core import vocabulary
+
 
 class Study(models.Model):
-    class Protocol(models.TextChoices):
-        RATING = "rating"
-        PAIRWISE = "pairwise"
+    # The vocabulary's values, with Django's labels ("Rating", "Pairwise").
+    Protocol = models.TextChoices("Protocol", [(p.name, p.value) for p in vocabulary.Protocol])
 
     class Status(models.TextChoices):
         OPEN = "open"  # annotators get work

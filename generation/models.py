@@ -6,6 +6,8 @@ import uuid
 
 from django.db import models
 
+from core import vocabulary
+
 
 class Dataset(models.Model):
     """A named collection of dialogue contexts imported from one file."""
@@ -41,12 +43,7 @@ class Context(models.Model):
 class System(models.Model):
     """A source of candidate responses (a model, the human reference, a file)."""
 
-    class Kind(models.TextChoices):
-        HF_CAUSAL = "hf_causal"
-        HF_SEQ2SEQ = "hf_seq2seq"
-        DEXPERTS = "dexperts"
-        REFERENCE = "reference"
-        IMPORTED = "imported"
+    Kind = models.TextChoices("Kind", [(k.name, k.value) for k in vocabulary.SystemKind])
 
     name = models.SlugField(max_length=120, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
