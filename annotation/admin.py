@@ -28,13 +28,23 @@ class NotAddedByHand:
         return False
 
     def changelist_view(self, request, extra_context=None):
-        return super().changelist_view(request, {"subtitle": self.add_note, **(extra_context or {})})
+        return super().changelist_view(
+            request, {"subtitle": self.add_note, **(extra_context or {})}
+        )
 
 
 # The study's columns that create_study fills from the spec (and its design).
 STUDY_FIELDS_FROM_SPEC = (
-    "name", "title", "protocol", "overlap", "lease_minutes", "spec_hash", "spec_source", "spec",
-    "design_report", "created_at",
+    "name",
+    "title",
+    "protocol",
+    "overlap",
+    "lease_minutes",
+    "spec_hash",
+    "spec_source",
+    "spec",
+    "design_report",
+    "created_at",
 )
 
 
@@ -44,12 +54,23 @@ class StudyAdmin(NotAddedByHand, admin.ModelAdmin):
     search_fields = ("name", "title")
     readonly_fields = STUDY_FIELDS_FROM_SPEC
     fieldsets = (
-        (None, {
-            "fields": ("name", "title", "protocol", "status", "overlap", "lease_minutes", "created_at"),
-            "description": "Everything but the status comes from the study's spec and is frozen "
-                           "once the study exists. To change it, edit the spec and create a new "
-                           "study from it (python manage.py create_study SPEC.yaml).",
-        }),
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "title",
+                    "protocol",
+                    "status",
+                    "overlap",
+                    "lease_minutes",
+                    "created_at",
+                ),
+                "description": "Everything but the status comes from the study's spec and is frozen "
+                "once the study exists. To change it, edit the spec and create a new "
+                "study from it (python manage.py create_study SPEC.yaml).",
+            },
+        ),
         ("Spec and design", {"fields": ("spec_hash", "spec_source", "spec", "design_report")}),
     )
 
@@ -57,7 +78,14 @@ class StudyAdmin(NotAddedByHand, admin.ModelAdmin):
 @admin.register(Item)
 class ItemAdmin(NotAddedByHand, admin.ModelAdmin):
     add_note = "Items are made by create_study from the study's spec. " + CREATE_STUDY_NOTE
-    list_display = ("id", "study", "output_key", "candidate", "candidate_right", "attention_check_id")
+    list_display = (
+        "id",
+        "study",
+        "output_key",
+        "candidate",
+        "candidate_right",
+        "attention_check_id",
+    )
     list_filter = ("study", "attention_check_id")
     search_fields = ("output_key",)
     raw_id_fields = ("context", "candidate", "candidate_right")
@@ -92,7 +120,9 @@ class BatchAdmin(NotAddedByHand, admin.ModelAdmin):
 
 @admin.register(BatchEntry)
 class BatchEntryAdmin(NotAddedByHand, admin.ModelAdmin):
-    add_note = "Batch entries are designed by create_study from the study's spec. " + CREATE_STUDY_NOTE
+    add_note = (
+        "Batch entries are designed by create_study from the study's spec. " + CREATE_STUDY_NOTE
+    )
     list_display = ("batch", "position", "block_index", "item")
     list_filter = ("batch__study",)
     raw_id_fields = ("batch", "item")
@@ -100,8 +130,10 @@ class BatchEntryAdmin(NotAddedByHand, admin.ModelAdmin):
 
 @admin.register(BatchSlot)
 class BatchSlotAdmin(NotAddedByHand, admin.ModelAdmin):
-    add_note = ("Each batch gets its slots (the study's overlap) from create_study; another "
-                "slot would give its items more judgments than the spec asks for. " + CREATE_STUDY_NOTE)
+    add_note = (
+        "Each batch gets its slots (the study's overlap) from create_study; another "
+        "slot would give its items more judgments than the spec asks for. " + CREATE_STUDY_NOTE
+    )
     list_display = ("batch", "slot_index", "state", "participant", "lease_expires_at")
     list_filter = ("state", "batch__study")
     raw_id_fields = ("batch", "participant")
@@ -116,17 +148,28 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 @admin.register(Assignment)
 class AssignmentAdmin(NotAddedByHand, admin.ModelAdmin):
-    add_note = ("Assignments (leases) are handed out by the annotator pages when an annotator "
-                "asks for work (annotation/assignment.py).")
-    list_display = ("participant", "slot", "status", "started_at", "lease_expires_at", "completed_at")
+    add_note = (
+        "Assignments (leases) are handed out by the annotator pages when an annotator "
+        "asks for work (annotation/assignment.py)."
+    )
+    list_display = (
+        "participant",
+        "slot",
+        "status",
+        "started_at",
+        "lease_expires_at",
+        "completed_at",
+    )
     list_filter = ("status", "participant__study")
     raw_id_fields = ("slot", "participant")
 
 
 @admin.register(Judgment)
 class JudgmentAdmin(NotAddedByHand, admin.ModelAdmin):
-    add_note = ("Judgments are append-only facts recorded by the annotator pages; import "
-                "judgments collected elsewhere with python manage.py import_judgments FILE.")
+    add_note = (
+        "Judgments are append-only facts recorded by the annotator pages; import "
+        "judgments collected elsewhere with python manage.py import_judgments FILE."
+    )
     list_display = ("id", "study", "participant", "item", "position", "server_received_at")
     list_filter = ("study",)
     raw_id_fields = ("assignment", "participant", "batch", "slot", "entry", "item")

@@ -58,7 +58,9 @@ def request_work(participant: Participant, now: datetime | None = None) -> WorkR
         _lock(Participant.objects.filter(pk=participant.pk)).get()
         expire_stale_leases(study, now)
         live = (
-            _lock(Assignment.objects.filter(participant=participant, status=Assignment.Status.ACTIVE))
+            _lock(
+                Assignment.objects.filter(participant=participant, status=Assignment.Status.ACTIVE)
+            )
             .select_related("slot__batch")
             .first()
         )
@@ -73,7 +75,9 @@ def request_work(participant: Participant, now: datetime | None = None) -> WorkR
             .first()
         )
         if expired is not None:
-            slot = _lock(BatchSlot.objects.filter(id=expired.slot_id, state=BatchSlot.State.FREE)).first()
+            slot = _lock(
+                BatchSlot.objects.filter(id=expired.slot_id, state=BatchSlot.State.FREE)
+            ).first()
             if slot is not None and not _participant_finished_elsewhere(participant, slot):
                 _lease(slot, participant, study, now)
                 expired.status = Assignment.Status.ACTIVE
@@ -192,7 +196,9 @@ def _lock(queryset: QuerySet, skip_locked: bool = False) -> QuerySet:
 def slot_counts(study: Study) -> dict[int, dict[str, int]]:
     """batch id → {"completed": n, "leased": n, "free": n} (for invariants and progress)."""
     counts: dict[int, dict[str, int]] = {}
-    for batch_id, state in BatchSlot.objects.filter(batch__study=study).values_list("batch_id", "state"):
+    for batch_id, state in BatchSlot.objects.filter(batch__study=study).values_list(
+        "batch_id", "state"
+    ):
         row = counts.setdefault(batch_id, {"completed": 0, "leased": 0, "free": 0})
         row[state] += 1
     return counts

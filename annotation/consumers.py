@@ -26,7 +26,9 @@ class StudyProgressConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "study_name"):
-            await self.channel_layer.group_discard(progress_group(self.study_name), self.channel_name)
+            await self.channel_layer.group_discard(
+                progress_group(self.study_name), self.channel_name
+            )
 
     async def progress_changed(self, event: dict) -> None:
         await self.send_json(await self._progress())

@@ -61,18 +61,24 @@ class Item(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
     context = models.ForeignKey("generation.Context", on_delete=models.PROTECT)
     candidate = models.ForeignKey(
-        "generation.Candidate", on_delete=models.PROTECT, related_name="+", help_text="left for pairs"
+        "generation.Candidate",
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="left for pairs",
     )
     candidate_right = models.ForeignKey(
         "generation.Candidate", on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     output_key = models.CharField(max_length=400)
     attention_check_id = models.CharField(
-        max_length=120, blank=True, default="",
+        max_length=120,
+        blank=True,
+        default="",
         help_text="the spec's attention check this item shows; blank for real items",
     )
     attention_expect = models.JSONField(
-        null=True, blank=True,
+        null=True,
+        blank=True,
         help_text="the check's right answers as shown on screen (pairwise: a = left)",
     )
 
@@ -99,7 +105,9 @@ class Batch(models.Model):
     slots = models.PositiveIntegerField(help_text="how many annotators do this exact batch")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["study", "index"], name="batch_unique_index")]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "index"], name="batch_unique_index")
+        ]
         ordering = ["study_id", "index"]
         verbose_name_plural = "batches"
 
@@ -168,7 +176,8 @@ class BatchSlot(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["batch", "slot_index"], name="slot_unique_index"),
             models.CheckConstraint(
-                condition=Q(state="free") | Q(participant__isnull=False), name="slot_held_has_participant"
+                condition=Q(state="free") | Q(participant__isnull=False),
+                name="slot_held_has_participant",
             ),
         ]
         indexes = [models.Index(fields=["state", "slot_index"])]
@@ -186,7 +195,9 @@ class Assignment(models.Model):
         EXPIRED = "expired"
 
     slot = models.ForeignKey(BatchSlot, on_delete=models.CASCADE, related_name="assignments")
-    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="assignments")
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="assignments"
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     started_at = models.DateTimeField()
     lease_expires_at = models.DateTimeField()

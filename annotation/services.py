@@ -69,8 +69,16 @@ def record_judgment(
         return stored
     try:
         with transaction.atomic():
-            return _record(participant, entry_id, values, rationales, key, time_on_item_ms,
-                           client_submitted_at, now)
+            return _record(
+                participant,
+                entry_id,
+                values,
+                rationales,
+                key,
+                time_on_item_ms,
+                client_submitted_at,
+                now,
+            )
     except IntegrityError:
         # A concurrent submit with the same key (double click on two connections) won.
         stored = _stored_with_key(participant, key)
@@ -89,9 +97,13 @@ def _stored_with_key(participant: Participant, key: str) -> RecordedJudgment | N
     return RecordedJudgment(judgment, created=False, batch_completed=done)
 
 
-def _record(participant, entry_id, values, rationales, key, time_on_item_ms, client_submitted_at, now):
+def _record(
+    participant, entry_id, values, rationales, key, time_on_item_ms, client_submitted_at, now
+):
     lock = assignment_module._lock
-    live = Assignment.objects.filter(participant=participant, status=Assignment.Status.ACTIVE).first()
+    live = Assignment.objects.filter(
+        participant=participant, status=Assignment.Status.ACTIVE
+    ).first()
     if live is not None:
         # Lock order slot → assignment, the same order lease expiry uses, so a submit racing
         # an expiry waits instead of deadlocking; re-check the status under the lock.
@@ -168,8 +180,13 @@ def notify_progress(study_name: str) -> None:
 
 
 def get_or_create_participant(
-    study, external_id: str, source: str, *, platform_study_id: str = "",
-    platform_session_id: str = "", user_agent: str = ""
+    study,
+    external_id: str,
+    source: str,
+    *,
+    platform_study_id: str = "",
+    platform_session_id: str = "",
+    user_agent: str = "",
 ) -> Participant:
     try:
         with transaction.atomic():

@@ -48,7 +48,10 @@ def build_study(spec_path: str | Path) -> BuiltStudy:
 
 
 def build_study_from_spec(
-    spec, source: str = "", *, progress: Callable[[str], None] | None = None,
+    spec,
+    source: str = "",
+    *,
+    progress: Callable[[str], None] | None = None,
     generation_timeout: float | None = None,
 ) -> BuiltStudy:
     data = spec.to_dict()
@@ -72,7 +75,9 @@ def build_study_from_spec(
     generated = None
     if any(s.needs_generation for s in spec.systems):
         # Configs are validated before `stored_contexts` runs: an invalid one writes nothing.
-        generated = _ensure_candidates(spec, stored_contexts, progress=progress, timeout=generation_timeout)
+        generated = _ensure_candidates(
+            spec, stored_contexts, progress=progress, timeout=generation_timeout
+        )
 
     with transaction.atomic():
         context_rows = stored_contexts()
@@ -125,7 +130,9 @@ def _turn_dicts(turns) -> list[dict]:
     return out
 
 
-def _store_candidates(spec, context_rows, records, generated=None) -> dict[tuple[str, str], Candidate]:
+def _store_candidates(
+    spec, context_rows, records, generated=None
+) -> dict[tuple[str, str], Candidate]:
     """One candidate per (system, sampled context), keyed for the designer's ids.
 
     `generated`: {system name: {context id: Candidate}} from `generate_missing_candidates`.
@@ -158,7 +165,8 @@ def _store_candidates(spec, context_rows, records, generated=None) -> dict[tuple
             if missing:
                 raise StudyBuildError(
                     f"systems: {system.name!r} has no generated response for context(s) "
-                    f"{', '.join(missing[:5])}" + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                    f"{', '.join(missing[:5])}"
+                    + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
                 )
             for cid in context_rows:
                 result[(system.name, cid)] = got[cid]
@@ -177,8 +185,12 @@ def _store_candidates(spec, context_rows, records, generated=None) -> dict[tuple
         for cid, text in texts.items():
             candidate, _ = Candidate.objects.get_or_create(
                 source_key=f"{key_prefix}:{cid}",
-                defaults={"system": system, "context": context_rows[cid], "text": text,
-                          "provenance": provenance},
+                defaults={
+                    "system": system,
+                    "context": context_rows[cid],
+                    "text": text,
+                    "provenance": provenance,
+                },
             )
             result[(system.name, cid)] = candidate
     return result
@@ -196,14 +208,21 @@ def _generated_systems(spec) -> list[SystemRequest]:
 
 
 def _ensure_candidates(
-    spec, contexts: Callable[[], dict[str, Context]], *, progress: Callable[[str], None] | None,
+    spec,
+    contexts: Callable[[], dict[str, Context]],
+    *,
+    progress: Callable[[str], None] | None,
     timeout: float | None,
 ) -> dict[str, dict[str, Candidate]]:
     """`generation.services.ensure_candidates` for the spec's generated systems; its problems
     named by the spec's fields (``systems[0].config.top_p: ...``)."""
     try:
         return ensure_candidates(
-            _generated_systems(spec), contexts, base_dir=spec.base_dir, progress=progress, timeout=timeout
+            _generated_systems(spec),
+            contexts,
+            base_dir=spec.base_dir,
+            progress=progress,
+            timeout=timeout,
         )
     except CandidatesUnavailable as error:
         raise StudyBuildError(error.prefixed("systems")) from None
@@ -249,17 +268,28 @@ def _store_attention_checks(spec) -> dict[str, dict[str, Any]]:
     for check in spec.attention_checks:
         turns = [t.to_dict() for t in check.turns]
         context, _ = Context.objects.update_or_create(
-            dataset=dataset, external_id=check.id,
-            defaults={"turns": turns, "reference_response": None,
-                      "metadata": {"attention_check": check.id}},
+            dataset=dataset,
+            external_id=check.id,
+            defaults={
+                "turns": turns,
+                "reference_response": None,
+                "metadata": {"attention_check": check.id},
+            },
         )
         row: dict[str, Any] = {"context": context, "expect": check.to_dict(spec.protocol)["expect"]}
         for field in fields:
             row[field], _ = Candidate.objects.update_or_create(
                 source_key=f"attention:{spec.name}:{check.id}:{field}",
-                defaults={"system": system, "context": context, "text": getattr(check, field),
-                          "provenance": {"source": "attention_check", "check": check.id,
-                                         "response": field}},
+                defaults={
+                    "system": system,
+                    "context": context,
+                    "text": getattr(check, field),
+                    "provenance": {
+                        "source": "attention_check",
+                        "check": check.id,
+                        "response": field,
+                    },
+                },
             )
         out[check.id] = row
     return out
@@ -272,10 +302,13 @@ def _attention_item(study: Study, designed, attention: dict[str, dict[str, Any]]
     if len(sides) == 2 and sides[0] == "response_b":
         expect = swap_sides(expect)  # judgments say "a" for the left response
     return Item(
-        study=study, context=check["context"], candidate=check[sides[0]],
+        study=study,
+        context=check["context"],
+        candidate=check[sides[0]],
         candidate_right=check[sides[1]] if len(sides) == 2 else None,
         output_key=f"attention:{designed.attention_check}",
-        attention_check_id=designed.attention_check, attention_expect=expect,
+        attention_check_id=designed.attention_check,
+        attention_expect=expect,
     )
 
 
@@ -307,21 +340,36 @@ def _store_batches(study: Study, design, context_rows, candidates, attention=Non
                 output_key = f"{cid}|{'~'.join(sorted(systems))}"
                 right = candidates[(systems[1], cid)]
             items[key] = Item(
-                study=study, context=context_rows[cid], candidate=candidates[(systems[0], cid)],
-                candidate_right=right, output_key=output_key,
+                study=study,
+                context=context_rows[cid],
+                candidate=candidates[(systems[0], cid)],
+                candidate_right=right,
+                output_key=output_key,
             )
     Item.objects.bulk_create(list(items.values()))
-    batch_rows = Batch.objects.bulk_create([
-        Batch(study=study, index=b.index, kind=b.kind, ordering=list(b.ordering or []), slots=b.slots)
-        for b in design.batches
-    ])
+    batch_rows = Batch.objects.bulk_create(
+        [
+            Batch(
+                study=study,
+                index=b.index,
+                kind=b.kind,
+                ordering=list(b.ordering or []),
+                slots=b.slots,
+            )
+            for b in design.batches
+        ]
+    )
     entries, slots = [], []
     for batch_row, batch in zip(batch_rows, design.batches, strict=True):
         for position, designed in enumerate(batch.items):
-            entries.append(BatchEntry(
-                batch=batch_row, position=position, block_index=designed.block_index,
-                item=items[_item_key(designed)],
-            ))
+            entries.append(
+                BatchEntry(
+                    batch=batch_row,
+                    position=position,
+                    block_index=designed.block_index,
+                    item=items[_item_key(designed)],
+                )
+            )
         slots.extend(BatchSlot(batch=batch_row, slot_index=i) for i in range(batch.slots))
     BatchEntry.objects.bulk_create(entries, batch_size=2000)
     BatchSlot.objects.bulk_create(slots, batch_size=2000)

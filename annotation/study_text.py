@@ -16,8 +16,28 @@ import nh3
 from markdown_it import MarkdownIt
 
 ALLOWED_TAGS = {
-    "p", "br", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a",
-    "h2", "h3", "h4", "hr", "del", "table", "thead", "tbody", "tr", "th", "td",
+    "p",
+    "br",
+    "em",
+    "strong",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "h2",
+    "h3",
+    "h4",
+    "hr",
+    "del",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
 }
 
 

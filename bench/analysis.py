@@ -197,11 +197,17 @@ def worker_scipy_loop(scale: int, subset: int) -> dict:
         x, y = x[keep], y[keep]
         stats.ttest_rel(x, y)
         stats.permutation_test(
-            (x, y), lambda u, v, axis: np.mean(u - v, axis=axis), permutation_type="samples",
-            n_resamples=10_000, vectorized=True, batch=1_000, rng=rng,
+            (x, y),
+            lambda u, v, axis: np.mean(u - v, axis=axis),
+            permutation_type="samples",
+            n_resamples=10_000,
+            vectorized=True,
+            batch=1_000,
+            rng=rng,
         )
-        stats.bootstrap((x - y,), np.mean, n_resamples=2_000, method="percentile",
-                        batch=500, rng=rng)
+        stats.bootstrap(
+            (x - y,), np.mean, n_resamples=2_000, method="percentile", batch=500, rng=rng
+        )
     t_loop = time.perf_counter() - t1
     per = t_loop / len(chosen)
     return {
@@ -226,9 +232,15 @@ def _spawn(kind: str, scale: int, extra: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scales", default="1,100", help="comma-separated study sizes (x EmPO)")
-    parser.add_argument("--repeats", type=int, default=5, help="analyze runs at scale 1 (best kept)")
-    parser.add_argument("--loop-subset", type=int, default=0,
-                        help="comparisons the scipy loop measures (0: all at scale 1, 3 above)")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="analyze runs at scale 1 (best kept)"
+    )
+    parser.add_argument(
+        "--loop-subset",
+        type=int,
+        default=0,
+        help="comparisons the scipy loop measures (0: all at scale 1, 3 above)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--scale", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=1, help=argparse.SUPPRESS)
@@ -248,7 +260,7 @@ def main() -> None:
             "platform": platform.platform(),
         },
         "settings": "10 system pairs x 5 dimensions x 2 variants (raw, z) = 100 comparisons; "
-                    "10,000 permutations and 2,000 bootstrap resamples per comparison",
+        "10,000 permutations and 2,000 bootstrap resamples per comparison",
         "scales": {},
     }
     for scale in (int(s) for s in args.scales.split(",") if s.strip()):

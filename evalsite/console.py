@@ -33,7 +33,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @staff_member_required
 def study_list(request: HttpRequest) -> HttpResponse:
     studies = [
-        {"study": s, "progress": study_progress(s), "link": request.build_absolute_uri(f"/a/{s.name}/")}
+        {
+            "study": s,
+            "progress": study_progress(s),
+            "link": request.build_absolute_uri(f"/a/{s.name}/"),
+        }
         for s in Study.objects.order_by("-created_at")
     ]
     return render(request, "console/study_list.html", {"studies": studies})
@@ -47,17 +51,26 @@ def study_detail(request: HttpRequest, study_name: str) -> HttpResponse:
         .select_related("participant", "slot__batch")
         .order_by("lease_expires_at")
     )
-    return render(request, "console/study_detail.html", {
-        "study": study,
-        "progress": study_progress(study),
-        "link": request.build_absolute_uri(f"/a/{study.name}/"),
-        "leases": [
-            {"assignment": a, "judged": a.judgments.count(),
-             "minutes_left": max(0, round((a.lease_expires_at - timezone.now()).total_seconds() / 60))}
-            for a in leases[:50]
-        ],
-        "so_far": _quality_so_far(study),
-    })
+    return render(
+        request,
+        "console/study_detail.html",
+        {
+            "study": study,
+            "progress": study_progress(study),
+            "link": request.build_absolute_uri(f"/a/{study.name}/"),
+            "leases": [
+                {
+                    "assignment": a,
+                    "judged": a.judgments.count(),
+                    "minutes_left": max(
+                        0, round((a.lease_expires_at - timezone.now()).total_seconds() / 60)
+                    ),
+                }
+                for a in leases[:50]
+            ],
+            "so_far": _quality_so_far(study),
+        },
+    )
 
 
 def _quality_so_far(study: Study) -> dict:
@@ -88,8 +101,17 @@ def _display(table) -> dict:
     reasons = dict(table.notes)
     return {
         "columns": table.headers,
-        "rows": [[{"text": "–" if c.text is None else c.text, "marker": c.marker or "",
-                   "why": reasons.get(c.marker, "")} for c in row] for row in table.rows],
+        "rows": [
+            [
+                {
+                    "text": "–" if c.text is None else c.text,
+                    "marker": c.marker or "",
+                    "why": reasons.get(c.marker, ""),
+                }
+                for c in row
+            ]
+            for row in table.rows
+        ],
         "notes": [{"marker": m, "text": why} for m, why in table.notes],
         "remarks": table.remarks,
     }
@@ -120,7 +142,9 @@ def study_judgments_csv(request: HttpRequest, study_name: str) -> HttpResponse:
     study = get_object_or_404(Study, name=study_name)
     out = io.StringIO()
     write_rows(
-        long_rows(judgment_records(study, salt=settings.EXPORT_PSEUDONYM_SALT), study.dimensions), out, "csv"
+        long_rows(judgment_records(study, salt=settings.EXPORT_PSEUDONYM_SALT), study.dimensions),
+        out,
+        "csv",
     )
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{study.name}-judgments.csv"'
@@ -137,8 +161,11 @@ def study_results_zip(request: HttpRequest, study_name: str) -> HttpResponse:
         try:
             analyze_study(study, Path(tmp) / "results")
         except ValueError as error:
-            return HttpResponse(f"cannot analyse {study.name} yet: {error}", status=409,
-                                content_type="text/plain; charset=utf-8")
+            return HttpResponse(
+                f"cannot analyse {study.name} yet: {error}",
+                status=409,
+                content_type="text/plain; charset=utf-8",
+            )
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             root = Path(tmp) / "results"

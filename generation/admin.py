@@ -38,18 +38,46 @@ class GenerationJobAdmin(admin.ModelAdmin):
     """Jobs with their derived progress; cancel and resume as actions (the same services as
     `python manage.py generate`)."""
 
-    list_display = ("id", "system", "dataset", "status", "progress", "samples_per_context", "created_at",
-                    "finished_at")
+    list_display = (
+        "id",
+        "system",
+        "dataset",
+        "status",
+        "progress",
+        "samples_per_context",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("status", "system")
-    readonly_fields = ("system", "dataset", "backend_spec", "decoding", "samples_per_context", "chunk_size",
-                       "batch_size", "status", "token", "error", "celery_task_ids", "created_at", "started_at",
-                       "finished_at", "progress")
+    readonly_fields = (
+        "system",
+        "dataset",
+        "backend_spec",
+        "decoding",
+        "samples_per_context",
+        "chunk_size",
+        "batch_size",
+        "status",
+        "token",
+        "error",
+        "celery_task_ids",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "progress",
+    )
     exclude = ("contexts",)
     actions = ("cancel_jobs", "resume_jobs")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("system", "dataset").annotate(
-            n_done=Count("candidates", distinct=True), n_contexts=Count("contexts", distinct=True)
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("system", "dataset")
+            .annotate(
+                n_done=Count("candidates", distinct=True),
+                n_contexts=Count("contexts", distinct=True),
+            )
         )
 
     def has_add_permission(self, request):
@@ -72,7 +100,9 @@ class GenerationJobAdmin(admin.ModelAdmin):
             cancel_job(job)
         self.message_user(request, f"cancelled {queryset.count()} job(s)", messages.SUCCESS)
 
-    @admin.action(description="Resume the selected jobs (re-dispatch chunks with missing candidates)")
+    @admin.action(
+        description="Resume the selected jobs (re-dispatch chunks with missing candidates)"
+    )
     def resume_jobs(self, request, queryset):
         for job in queryset:
             try:

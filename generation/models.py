@@ -32,7 +32,9 @@ class Context(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["dataset", "external_id"], name="context_unique_per_dataset")
+            models.UniqueConstraint(
+                fields=["dataset", "external_id"], name="context_unique_per_dataset"
+            )
         ]
         ordering = ["dataset_id", "id"]
 
@@ -72,7 +74,11 @@ class Candidate(models.Model):
         help_text="rendered prompt, decoding parameters, seed, token counts, timing, backend version or file",
     )
     generation_job = models.ForeignKey(
-        "GenerationJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates",
+        "GenerationJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="candidates",
         help_text="the job that generated it (null for files and references)",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -104,19 +110,27 @@ class GenerationJob(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="generation_jobs")
     contexts = models.ManyToManyField(Context, related_name="generation_jobs")
     backend_spec = models.JSONField(
-        default=dict, help_text="the system spec the workers load (a snapshot taken when the job was created)"
+        default=dict,
+        help_text="the system spec the workers load (a snapshot taken when the job was created)",
     )
-    decoding = models.JSONField(default=dict, help_text="decoding parameters (DecodingParameters.as_dict)")
+    decoding = models.JSONField(
+        default=dict, help_text="decoding parameters (DecodingParameters.as_dict)"
+    )
     samples_per_context = models.PositiveIntegerField(default=1)
     chunk_size = models.PositiveIntegerField(default=32, help_text="contexts per Celery task")
-    batch_size = models.PositiveIntegerField(default=16, help_text="sequences decoded together on the device")
+    batch_size = models.PositiveIntegerField(
+        default=16, help_text="sequences decoded together on the device"
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     token = models.UUIDField(
-        default=uuid.uuid4, editable=False,
+        default=uuid.uuid4,
+        editable=False,
         help_text="sent with every chunk: a task for another database's job of the same id is ignored",
     )
     error = models.TextField(blank=True)
-    celery_task_ids = models.JSONField(default=list, blank=True, help_text="ids of the chunk tasks sent")
+    celery_task_ids = models.JSONField(
+        default=list, blank=True, help_text="ids of the chunk tasks sent"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -33,7 +33,9 @@ def progress_group(job_id: int) -> str:
     return f"generation-job-{job_id}"
 
 
-def publish_progress(progress: JobProgress, report: Callable[[int, int], None] | None = None) -> None:
+def publish_progress(
+    progress: JobProgress, report: Callable[[int, int], None] | None = None
+) -> None:
     """Celery task state (via `report`), the channel layer group and local listeners; never raises."""
     if report is not None:
         try:
@@ -44,7 +46,8 @@ def publish_progress(progress: JobProgress, report: Callable[[int, int], None] |
         layer = layers.get_channel_layer()
         if layer is not None:
             async_to_sync(layer.group_send)(
-                progress_group(progress.job_id), {"type": "generation.progress", **progress.as_dict()}
+                progress_group(progress.job_id),
+                {"type": "generation.progress", **progress.as_dict()},
             )
     except Exception:
         log.warning("could not publish the progress of job %s", progress.job_id, exc_info=True)

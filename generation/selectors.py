@@ -38,18 +38,29 @@ class JobProgress:
         return self.status in TERMINAL
 
     def as_dict(self) -> dict[str, Any]:
-        return {"job": self.job_id, "status": self.status, "done": self.done, "total": self.total,
-                "error": self.error}
+        return {
+            "job": self.job_id,
+            "status": self.status,
+            "done": self.done,
+            "total": self.total,
+            "error": self.error,
+        }
 
 
 def job_progress(job: GenerationJob | int) -> JobProgress:
     job_id = job.pk if isinstance(job, GenerationJob) else int(job)
-    row = GenerationJob.objects.filter(pk=job_id).values("status", "samples_per_context", "error").first()
+    row = (
+        GenerationJob.objects.filter(pk=job_id)
+        .values("status", "samples_per_context", "error")
+        .first()
+    )
     if row is None:
         raise JobError(f"no generation job {job_id}")
     total = GenerationJob.contexts.through.objects.filter(generationjob_id=job_id).count()
     done = Candidate.objects.filter(generation_job_id=job_id).count()
-    return JobProgress(job_id, row["status"], done, total * row["samples_per_context"], row["error"])
+    return JobProgress(
+        job_id, row["status"], done, total * row["samples_per_context"], row["error"]
+    )
 
 
 def job_status(job_id: int) -> str | None:
@@ -83,7 +94,9 @@ def missing_chunks(job: GenerationJob) -> list[list[int]]:
     return [c for c in chunks_of(job) if any(counts.get(i, 0) < job.samples_per_context for i in c)]
 
 
-def matching_job(system: System, config: dict[str, Any], context_ids: list[int]) -> GenerationJob | None:
+def matching_job(
+    system: System, config: dict[str, Any], context_ids: list[int]
+) -> GenerationJob | None:
     """The latest job of `system` with the same backend, decoding parameters, samples and
     contexts as `config` asks (so a re-run reuses or resumes it instead of generating twice)."""
     spec = backend_spec(system.kind, system.config)
@@ -91,6 +104,10 @@ def matching_job(system: System, config: dict[str, Any], context_ids: list[int])
         system=system, samples_per_context=config["samples_per_context"]
     ).order_by("-id")[:50]
     for job in recent:
-        if job.decoding == config["decoding"] and job.backend_spec == spec and job_context_ids(job) == context_ids:
+        if (
+            job.decoding == config["decoding"]
+            and job.backend_spec == spec
+            and job_context_ids(job) == context_ids
+        ):
             return job
     return None

@@ -115,16 +115,26 @@ def register_system(
     """
     problems = []
     if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > 120:
-        problems.append(ConfigProblem("name", f"must be a slug (letters, digits, '-', '_'), not {name!r}"))
+        problems.append(
+            ConfigProblem("name", f"must be a slug (letters, digits, '-', '_'), not {name!r}")
+        )
     existing = System.objects.filter(name=name).first() if not problems else None
     if existing is not None and not replace:
-        problems.append(ConfigProblem(
-            "name", f"a system named {name!r} is already registered (kind {existing.kind}); "
-                    "choose another name or pass --replace"))
+        problems.append(
+            ConfigProblem(
+                "name",
+                f"a system named {name!r} is already registered (kind {existing.kind}); "
+                "choose another name or pass --replace",
+            )
+        )
     if existing is not None and replace and existing.candidates.exists():
-        problems.append(ConfigProblem(
-            "name", f"{name!r} already has candidates made with its current config; register the new "
-                    "config under another name"))
+        problems.append(
+            ConfigProblem(
+                "name",
+                f"{name!r} already has candidates made with its current config; register the new "
+                "config under another name",
+            )
+        )
     if problems:
         raise SystemConfigError(problems)
     normalized = normalize_config(kind, config, base_dir=base_dir)
@@ -167,12 +177,18 @@ def create_job(
     config = system.config or {}
     ids = sorted({c.pk if isinstance(c, Context) else int(c) for c in contexts})
     dataset_id = _one_dataset(ids)
-    options = _job_options(config, samples_per_context=samples_per_context, chunk_size=chunk_size,
-                           batch_size=batch_size)
+    options = _job_options(
+        config,
+        samples_per_context=samples_per_context,
+        chunk_size=chunk_size,
+        batch_size=batch_size,
+    )
     merged = {**(config.get("decoding") or {}), **(decoding or {})}
     merged.pop("num_return_sequences", None)
     try:
-        params = DecodingParameters.from_dict({**merged, "num_return_sequences": options.samples_per_context})
+        params = DecodingParameters.from_dict(
+            {**merged, "num_return_sequences": options.samples_per_context}
+        )
     except InvalidParameters as exc:
         raise JobError(str(exc)) from None
     stored_decoding = params.as_dict()
@@ -188,7 +204,9 @@ def create_job(
             batch_size=options.batch_size,
         )
         through = GenerationJob.contexts.through
-        through.objects.bulk_create([through(generationjob_id=job.pk, context_id=i) for i in ids], batch_size=2000)
+        through.objects.bulk_create(
+            [through(generationjob_id=job.pk, context_id=i) for i in ids], batch_size=2000
+        )
     return job
 
 
@@ -207,7 +225,11 @@ def _one_dataset(context_ids: list[int]) -> int:
 
 def _job_options(config: Mapping[str, Any], **given: int | None) -> JobOptions:
     """The job options asked for, else the system config's, else the defaults."""
-    options = {name: config[name] for name in ("samples_per_context", "chunk_size", "batch_size") if name in config}
+    options = {
+        name: config[name]
+        for name in ("samples_per_context", "chunk_size", "batch_size")
+        if name in config
+    }
     options.update({name: value for name, value in given.items() if value is not None})
     try:
         return JobOptions.checked(options)
@@ -234,7 +256,9 @@ def dispatch_job(job: GenerationJob) -> list[str]:
     """
     job.refresh_from_db()
     if job.status != Status.PENDING:
-        raise JobError(f"job {job.pk} is {job.status}; use resume to re-dispatch its missing chunks")
+        raise JobError(
+            f"job {job.pk} is {job.status}; use resume to re-dispatch its missing chunks"
+        )
     return _send(job)
 
 
@@ -269,7 +293,10 @@ def _send(job: GenerationJob) -> list[str]:
                 break
             generate_chunk.apply(args=(job.pk, chunk, str(job.token)), task_id=task_id, throw=True)
     else:
-        messages = [((job.pk, chunk, str(job.token)), task_id) for task_id, chunk in zip(task_ids, chunks, strict=True)]
+        messages = [
+            ((job.pk, chunk, str(job.token)), task_id)
+            for task_id, chunk in zip(task_ids, chunks, strict=True)
+        ]
         transaction.on_commit(lambda: _enqueue(messages))
     job.refresh_from_db()
     return task_ids
@@ -413,7 +440,8 @@ def _prepare(request: SystemRequest, base_dir: str | Path | None) -> _Prepared:
     existing = System.objects.filter(name=name).first()
     if existing is not None and existing.kind != kind:
         raise _unavailable(
-            "", f"{name!r} is already registered as kind {existing.kind!r}, not {kind!r}; use another name"
+            "",
+            f"{name!r} is already registered as kind {existing.kind!r}, not {kind!r}; use another name",
         )
     try:
         if existing is None:
@@ -421,7 +449,9 @@ def _prepare(request: SystemRequest, base_dir: str | Path | None) -> _Prepared:
         else:
             config = _override_registered(existing, raw, base_dir, where)
     except SystemConfigError as error:
-        raise CandidatesUnavailable([ConfigProblem(f"{where}.{p.field}", p.reason) for p in error.problems]) from None
+        raise CandidatesUnavailable(
+            [ConfigProblem(f"{where}.{p.field}", p.reason) for p in error.problems]
+        ) from None
     return _Prepared(request.index, name, kind, config, existing)
 
 
@@ -436,13 +466,18 @@ def _override_registered(
         config = normalize_config(kind, raw, base_dir=base_dir)
         if load_options(kind, config) != load_options(kind, existing.config):
             raise _unavailable(
-                where, f"{existing.name!r} is already registered with other model options "
-                       f"({load_options(kind, existing.config)}); leave them out of the spec to use "
-                       "the registered ones, or use another system name"
+                where,
+                f"{existing.name!r} is already registered with other model options "
+                f"({load_options(kind, existing.config)}); leave them out of the spec to use "
+                "the registered ones, or use another system name",
             )
         return config
     registered = {k: v for k, v in existing.config.items() if k != "checkpoint"}
-    merged = {**registered, **job_options, "decoding": {**(registered.get("decoding") or {}), **decoding}}
+    merged = {
+        **registered,
+        **job_options,
+        "decoding": {**(registered.get("decoding") or {}), **decoding},
+    }
     config = normalize_config(kind, merged, check_files=False)
     if "checkpoint" in existing.config:
         config["checkpoint"] = existing.config["checkpoint"]
@@ -457,7 +492,9 @@ def _job_for(p: _Prepared, context_ids: list[int]) -> GenerationJob:
     """The matching job of the system (reused or resumed), else a new one."""
     system = p.existing
     if system is None:
-        system, _ = System.objects.get_or_create(name=p.name, defaults={"kind": p.kind, "config": p.config})
+        system, _ = System.objects.get_or_create(
+            name=p.name, defaults={"kind": p.kind, "config": p.config}
+        )
         if system.kind != p.kind:
             raise _unavailable("", f"{p.name!r} is already registered as kind {system.kind!r}")
     job = matching_job(system, p.config, context_ids)
@@ -465,9 +502,12 @@ def _job_for(p: _Prepared, context_ids: list[int]) -> GenerationJob:
         return job
     try:
         return create_job(
-            system, context_ids, decoding=p.config["decoding"],
+            system,
+            context_ids,
+            decoding=p.config["decoding"],
             samples_per_context=p.config["samples_per_context"],
-            chunk_size=p.config["chunk_size"], batch_size=p.config["batch_size"],
+            chunk_size=p.config["chunk_size"],
+            batch_size=p.config["batch_size"],
         )
     except JobError as error:
         raise _unavailable(f"[{p.index}].config", str(error)) from None
@@ -481,8 +521,10 @@ def _run_job(job: GenerationJob, p: _Prepared, say: Callable[[str], None], timeo
         say(f"{p.name}: reusing the {first.total} candidates of generation job {job.pk}")
         return
     eager = is_eager()
-    say(f"{p.name}: generating {first.total - first.done} of {first.total} candidates "
-        f"(job {job.pk}{', in this process' if eager else ', on the gpu queue'})")
+    say(
+        f"{p.name}: generating {first.total - first.done} of {first.total} candidates "
+        f"(job {job.pk}{', in this process' if eager else ', on the gpu queue'})"
+    )
     try:
         if job.status == Status.PENDING:
             dispatch_job(job)
@@ -491,33 +533,40 @@ def _run_job(job: GenerationJob, p: _Prepared, say: Callable[[str], None], timeo
     except Exception as error:  # eager: a chunk failed (the job is marked failed)
         now = job_progress(job)
         raise _unavailable(
-            where, f"generating the candidates of {p.name!r} failed "
-                   f"(job {job.pk}, {now.done}/{now.total} stored): {now.error or error}"
+            where,
+            f"generating the candidates of {p.name!r} failed "
+            f"(job {job.pk}, {now.done}/{now.total} stored): {now.error or error}",
         ) from None
     if not eager:
         _wait_with_lines(job, p, say, timeout)
     done = job_progress(job)
     if done.status != Status.COMPLETED:
         raise _unavailable(
-            where, f"generation job {job.pk} for {p.name!r} is {done.status} "
-                   f"({done.done}/{done.total})" + (f": {done.error}" if done.error else "")
+            where,
+            f"generation job {job.pk} for {p.name!r} is {done.status} "
+            f"({done.done}/{done.total})" + (f": {done.error}" if done.error else ""),
         )
     say(f"{p.name}: {done.done} candidates generated (job {job.pk})")
 
 
-def _wait_with_lines(job: GenerationJob, p: _Prepared, say: Callable[[str], None], timeout: float) -> None:
+def _wait_with_lines(
+    job: GenerationJob, p: _Prepared, say: Callable[[str], None], timeout: float
+) -> None:
     last = [0.0]
 
     def report(progress: JobProgress) -> None:
         now = time.monotonic()
         if progress.finished or now - last[0] >= 2.0:
             last[0] = now
-            say(f"{p.name}: {progress.done}/{progress.total} candidates (job {job.pk}, {progress.status})")
+            say(
+                f"{p.name}: {progress.done}/{progress.total} candidates (job {job.pk}, {progress.status})"
+            )
 
     try:
         wait_for_job(job, timeout=timeout, on_progress=report)
     except JobTimeout as error:
         raise _unavailable(
-            f"[{p.index}]", f"{error}; the workers keep generating: run create_study "
-                            f"again when `python manage.py generate {job.pk}` shows it completed"
+            f"[{p.index}]",
+            f"{error}; the workers keep generating: run create_study "
+            f"again when `python manage.py generate {job.pk}` shows it completed",
         ) from None

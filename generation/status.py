@@ -24,8 +24,12 @@ def mark_running(job_id: int, started_at: datetime | None = None) -> None:
 
 
 def mark_failed(job_id: int, message: str) -> None:
-    GenerationJob.objects.filter(pk=job_id).exclude(status__in=(Status.COMPLETED, Status.CANCELLED)).update(
-        status=Status.FAILED, error=message.replace("\x00", "\ufffd")[:5000], finished_at=timezone.now()
+    GenerationJob.objects.filter(pk=job_id).exclude(
+        status__in=(Status.COMPLETED, Status.CANCELLED)
+    ).update(
+        status=Status.FAILED,
+        error=message.replace("\x00", "\ufffd")[:5000],
+        finished_at=timezone.now(),
     )
 
 

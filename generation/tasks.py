@@ -16,11 +16,15 @@ from . import worker
 
 
 @shared_task(bind=True, name="generation.tasks.generate_chunk")
-def generate_chunk(self: Any, job_id: int, context_ids: list[int], token: str | None = None) -> dict[str, Any]:
+def generate_chunk(
+    self: Any, job_id: int, context_ids: list[int], token: str | None = None
+) -> dict[str, Any]:
     """Generate the missing candidates of `context_ids` (one chunk of job `job_id`)."""
 
     def report(done: int, total: int) -> None:
         if self.request.id:
             self.update_state(state="PROGRESS", meta={"job": job_id, "done": done, "total": total})
 
-    return worker.run_chunk(job_id, list(context_ids), token, task_id=self.request.id, report=report)
+    return worker.run_chunk(
+        job_id, list(context_ids), token, task_id=self.request.id, report=report
+    )

@@ -43,7 +43,11 @@ from .backends import CheckpointError, DecodingParameters, InvalidParameters
 from .backends.base import DECODING_FIELDS, field_reasons, rule_error
 
 #: System kinds that need generation, and the backend (`load_system` kind) of each.
-BACKEND_KINDS: dict[str, str] = {SystemKind.HF_CAUSAL: "causal", SystemKind.HF_SEQ2SEQ: "seq2seq", SystemKind.DEXPERTS: "dexperts"}
+BACKEND_KINDS: dict[str, str] = {
+    SystemKind.HF_CAUSAL: "causal",
+    SystemKind.HF_SEQ2SEQ: "seq2seq",
+    SystemKind.DEXPERTS: "dexperts",
+}
 GENERATED_KINDS = GENERATED_SYSTEM_KINDS
 ALL_KINDS = (*GENERATED_KINDS, SystemKind.REFERENCE, SystemKind.IMPORTED)
 
@@ -69,7 +73,13 @@ FOLDER_ROLES = {
     "antiexpert_path": "anti-expert",
 }
 NAME_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "vocab.json",
+    "spiece.model",
+)
 
 
 @dataclass(frozen=True)
@@ -135,12 +145,16 @@ def _not_blank(value: str) -> str:
 
 Folder = Annotated[Any, AfterValidator(_folder)]
 RequiredFolder = Annotated[Any, AfterValidator(_required_folder)]
-Dtype = Annotated[Literal["auto", "bfloat16", "float16", "float32"],
-                  Field(description="one of auto, bfloat16, float16, float32")]
-Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
-                              description="auto, cpu, cuda or cuda:N")]
-ChatTemplate = Annotated[bool | None, Field(
-    description="true, false or null (use the tokenizer's if it has one)")]
+Dtype = Annotated[
+    Literal["auto", "bfloat16", "float16", "float32"],
+    Field(description="one of auto, bfloat16, float16, float32"),
+]
+Device = Annotated[
+    str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto, cpu, cuda or cuda:N")
+]
+ChatTemplate = Annotated[
+    bool | None, Field(description="true, false or null (use the tokenizer's if it has one)")
+]
 SystemPrompt = Annotated[str | None, Field(description="text or null")]
 ListenerLabel = Annotated[str, AfterValidator(_not_blank), Field(description="non-empty text")]
 Switch = Annotated[bool, Field(description="true or false")]
@@ -149,7 +163,9 @@ Auto = Annotated[bool | Literal["auto"], Field(description="true, false or auto"
 
 def _folder_field(name: str, *, required: bool = False) -> Any:
     description = f"the {FOLDER_ROLES[name]} folder"
-    return Field(description=description) if required else Field(default=None, description=description)
+    return (
+        Field(description=description) if required else Field(default=None, description=description)
+    )
 
 
 class _LoadOptions(BaseModel):
@@ -158,10 +174,14 @@ class _LoadOptions(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     @classmethod
-    def given(cls, options: Mapping[str, Any], *, base_dir: Path | None, check_files: bool) -> dict[str, Any]:
+    def given(
+        cls, options: Mapping[str, Any], *, base_dir: Path | None, check_files: bool
+    ) -> dict[str, Any]:
         """The options validated, folders resolved; raises `SystemConfigError`."""
         try:
-            model = cls.model_validate(dict(options), context={"base_dir": base_dir, "check_files": check_files})
+            model = cls.model_validate(
+                dict(options), context={"base_dir": base_dir, "check_files": check_files}
+            )
         except ValidationError as error:
             raise SystemConfigError(_problems(error, options, cls.model_fields)) from None
         out = model.model_dump(exclude_unset=True)
@@ -205,7 +225,9 @@ class DExpertsOptions(_LoadOptions):
     cuda_graph: Auto = "auto"
     alpha: float = Field(default=2.0, description="a number")
     # 0.9 as in the reference implementation; null = the formula of the DExperts paper.
-    base_top_p_filter: float | None = Field(default=0.9, gt=0, le=1, description="in (0, 1] or null (no filter)")
+    base_top_p_filter: float | None = Field(
+        default=0.9, gt=0, le=1, description="in (0, 1] or null (no filter)"
+    )
 
 
 LOAD_MODELS: dict[str, type[_LoadOptions]] = {
@@ -213,7 +235,9 @@ LOAD_MODELS: dict[str, type[_LoadOptions]] = {
     SystemKind.HF_SEQ2SEQ: Seq2SeqOptions,
     SystemKind.DEXPERTS: DExpertsOptions,
 }
-LOAD_OPTIONS: dict[str, tuple[str, ...]] = {kind: tuple(m.model_fields) for kind, m in LOAD_MODELS.items()}
+LOAD_OPTIONS: dict[str, tuple[str, ...]] = {
+    kind: tuple(m.model_fields) for kind, m in LOAD_MODELS.items()
+}
 
 
 class JobOptions(BaseModel):
@@ -222,8 +246,12 @@ class JobOptions(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     samples_per_context: int = Field(default=1, ge=1, description="an integer >= 1")
-    sample_index: int = Field(default=0, ge=0, description="an integer >= 0")  # the sample a study uses
-    batch_size: int = Field(default=16, ge=1, description="an integer >= 1")  # sequences per forward pass
+    sample_index: int = Field(
+        default=0, ge=0, description="an integer >= 0"
+    )  # the sample a study uses
+    batch_size: int = Field(
+        default=16, ge=1, description="an integer >= 1"
+    )  # sequences per forward pass
     chunk_size: int = Field(default=32, ge=1, description="an integer >= 1")  # contexts per task
 
     @field_validator("sample_index")
@@ -231,7 +259,9 @@ class JobOptions(BaseModel):
     def _below_samples(cls, value: int, info: ValidationInfo) -> int:
         samples = info.data.get("samples_per_context")
         if samples is not None and value >= samples:
-            raise rule_error(f"{value} is not below samples_per_context ({samples}): sample indices start at 0")
+            raise rule_error(
+                f"{value} is not below samples_per_context ({samples}): sample indices start at 0"
+            )
         return value
 
     @classmethod
@@ -246,7 +276,9 @@ class JobOptions(BaseModel):
 JOB_OPTIONS = {name: f.default for name, f in JobOptions.model_fields.items()}
 
 
-def _problems(error: ValidationError, given: Mapping[str, Any], fields: Mapping[str, Any]) -> list[ConfigProblem]:
+def _problems(
+    error: ValidationError, given: Mapping[str, Any], fields: Mapping[str, Any]
+) -> list[ConfigProblem]:
     return [ConfigProblem(name, reason) for name, reason in field_reasons(error, given, fields)]
 
 
@@ -272,7 +304,11 @@ def split_config(kind: str, raw: Mapping[str, Any]) -> tuple[dict, dict, dict, l
         elif name in JOB_OPTIONS:
             target = job
         elif name == "num_return_sequences":
-            problems.append(ConfigProblem(key, "set samples_per_context instead (samples generated per context)"))
+            problems.append(
+                ConfigProblem(
+                    key, "set samples_per_context instead (samples generated per context)"
+                )
+            )
             continue
         elif name in _DECODING_NAMES:
             target = decoding
@@ -283,10 +319,18 @@ def split_config(kind: str, raw: Mapping[str, Any]) -> tuple[dict, dict, dict, l
             continue  # written by a previous normalisation; recomputed
         else:
             known = sorted(accepted | set(JOB_OPTIONS) | _DECODING_NAMES | {"decoding"})
-            problems.append(ConfigProblem(key, f"unknown option for a {kind} system; accepted: {', '.join(known)}"))
+            problems.append(
+                ConfigProblem(
+                    key, f"unknown option for a {kind} system; accepted: {', '.join(known)}"
+                )
+            )
             continue
         if name in target and target[name] != value:
-            problems.append(ConfigProblem(key, f"given twice, with different values ({name!r} is the same option)"))
+            problems.append(
+                ConfigProblem(
+                    key, f"given twice, with different values ({name!r} is the same option)"
+                )
+            )
         target[name] = value
     return load, decoding, job, problems
 
@@ -297,11 +341,16 @@ def _split_decoding(value: Any, decoding: dict[str, Any]) -> list[ConfigProblem]
     problems = []
     for key, item in value.items():
         if key == "num_return_sequences":
-            problems.append(ConfigProblem("decoding.num_return_sequences", "set samples_per_context instead"))
+            problems.append(
+                ConfigProblem("decoding.num_return_sequences", "set samples_per_context instead")
+            )
         elif key not in _DECODING_NAMES:
-            problems.append(ConfigProblem(
-                f"decoding.{key}", f"unknown decoding parameter; known: {', '.join(sorted(_DECODING_NAMES))}"
-            ))
+            problems.append(
+                ConfigProblem(
+                    f"decoding.{key}",
+                    f"unknown decoding parameter; known: {', '.join(sorted(_DECODING_NAMES))}",
+                )
+            )
         else:
             decoding[key] = item
     return problems
@@ -315,11 +364,17 @@ def _check_decoding(decoding: dict, samples: int) -> dict[str, Any]:
     try:
         params = DecodingParameters.from_dict({**decoding, "num_return_sequences": samples})
     except InvalidParameters as error:
-        raise SystemConfigError([
-            ConfigProblem("samples_per_context", message.replace("num_return_sequences", "samples_per_context"))
-            if name == "num_return_sequences" else ConfigProblem(f"decoding.{name}", message)
-            for name, message in error.problems
-        ]) from None
+        raise SystemConfigError(
+            [
+                ConfigProblem(
+                    "samples_per_context",
+                    message.replace("num_return_sequences", "samples_per_context"),
+                )
+                if name == "num_return_sequences"
+                else ConfigProblem(f"decoding.{name}", message)
+                for name, message in error.problems
+            ]
+        ) from None
     out = params.as_dict()
     out.pop("num_return_sequences")
     return out
@@ -367,9 +422,12 @@ def _check_seq2seq(problems: list[ConfigProblem], load: dict) -> dict:
 
 def _check_chat_template(problems: list[ConfigProblem], load: dict, info: Any) -> None:
     if load.get("chat_template") is True and not info.has_chat_template:
-        problems.append(ConfigProblem(
-            "chat_template", f"is true but the tokenizer in {info.tokenizer_path!r} has no chat template"
-        ))
+        problems.append(
+            ConfigProblem(
+                "chat_template",
+                f"is true but the tokenizer in {info.tokenizer_path!r} has no chat template",
+            )
+        )
 
 
 def _check_dexperts(problems: list[ConfigProblem], load: dict) -> dict:
@@ -389,9 +447,13 @@ def _check_dexperts(problems: list[ConfigProblem], load: dict) -> dict:
         path = Path(load[field])
         vocab = _config_vocab_size(path)
         if vocab is not None and vocab != base_info.vocab_size:
-            problems.append(ConfigProblem(
-                field, f"the {role} in {str(path)!r} has a vocabulary of {vocab} but the base "
-                       f"model's has {base_info.vocab_size}: DExperts needs one vocabulary"))
+            problems.append(
+                ConfigProblem(
+                    field,
+                    f"the {role} in {str(path)!r} has a vocabulary of {vocab} but the base "
+                    f"model's has {base_info.vocab_size}: DExperts needs one vocabulary",
+                )
+            )
             continue
         try:
             info = validate_causal_checkpoint(path, tokenizer_path=base)
@@ -404,12 +466,20 @@ def _check_dexperts(problems: list[ConfigProblem], load: dict) -> dict:
             try:
                 own = _tokenizer_vocab(path)
             except Exception as exc:
-                problems.append(ConfigProblem(field, f"cannot load the {role} tokenizer in {str(path)!r}: {exc}"))
+                problems.append(
+                    ConfigProblem(
+                        field, f"cannot load the {role} tokenizer in {str(path)!r}: {exc}"
+                    )
+                )
                 continue
             if own != base_vocab:
-                problems.append(ConfigProblem(
-                    field, f"the {role} tokenizer in {str(path)!r} maps tokens to other ids than the base "
-                           "tokenizer: DExperts needs one tokenizer"))
+                problems.append(
+                    ConfigProblem(
+                        field,
+                        f"the {role} tokenizer in {str(path)!r} maps tokens to other ids than the base "
+                        "tokenizer: DExperts needs one tokenizer",
+                    )
+                )
                 continue
         out[role.replace("-", "")] = _info_dict(info)
     return out
@@ -457,7 +527,11 @@ CHECKPOINT_CHECKS: dict[str, Callable[[list[ConfigProblem], dict[str, Any]], dic
 
 
 def normalize_config(
-    kind: str, raw: Mapping[str, Any] | None, *, base_dir: str | Path | None = None, check_files: bool = True
+    kind: str,
+    raw: Mapping[str, Any] | None,
+    *,
+    base_dir: str | Path | None = None,
+    check_files: bool = True,
 ) -> dict[str, Any]:
     """The normalised, validated config of a system of `kind`; raises `SystemConfigError`.
 
@@ -467,13 +541,20 @@ def normalize_config(
     decoding parameters; the checkpoints are read only when all of those are fine.
     """
     if kind not in ALL_KINDS:
-        raise SystemConfigError([ConfigProblem("kind", f"must be one of {', '.join(ALL_KINDS)}, not {kind!r}")])
+        raise SystemConfigError(
+            [ConfigProblem("kind", f"must be one of {', '.join(ALL_KINDS)}, not {kind!r}")]
+        )
     raw = dict(raw or {})
     if kind not in GENERATED_KINDS:
         if raw:
-            raise SystemConfigError([ConfigProblem(
-                sorted(raw)[0], f"a {kind} system takes no configuration (only {', '.join(GENERATED_KINDS)} do)"
-            )])
+            raise SystemConfigError(
+                [
+                    ConfigProblem(
+                        sorted(raw)[0],
+                        f"a {kind} system takes no configuration (only {', '.join(GENERATED_KINDS)} do)",
+                    )
+                ]
+            )
         return {}
     base = Path(base_dir) if base_dir is not None else None
     load, decoding, job = _checked_options(kind, raw, base, check_files)
@@ -481,7 +562,12 @@ def normalize_config(
     checkpoint = CHECKPOINT_CHECKS[kind](problems, load) if check_files else {}
     if problems:
         raise SystemConfigError(problems)
-    return {**load, "decoding": decoding, **job.model_dump(), **({"checkpoint": checkpoint} if checkpoint else {})}
+    return {
+        **load,
+        "decoding": decoding,
+        **job.model_dump(),
+        **({"checkpoint": checkpoint} if checkpoint else {}),
+    }
 
 
 def _checked_options(

@@ -49,7 +49,9 @@ class _LazyCache:
                 if self._cache is None:
                     from .backends import SystemCache  # imports torch
 
-                    self._cache = SystemCache(max_systems=int(os.environ.get("EVALSITE_WARM_SYSTEMS", "2")))
+                    self._cache = SystemCache(
+                        max_systems=int(os.environ.get("EVALSITE_WARM_SYSTEMS", "2"))
+                    )
         return self._cache
 
     def get(self, spec: dict[str, Any]) -> Any:
@@ -99,8 +101,13 @@ def run_chunk(
         return {"job": job_id, "skipped": job.status, "stored": 0}
     mark_running(job_id)
     in_job, todo = _contexts_to_generate(job, context_ids)
-    result: dict[str, Any] = {"job": job_id, "contexts": len(in_job), "generated_contexts": 0,
-                              "cancelled": False, "loaded_system": False}
+    result: dict[str, Any] = {
+        "job": job_id,
+        "contexts": len(in_job),
+        "generated_contexts": 0,
+        "cancelled": False,
+        "loaded_system": False,
+    }
     try:
         if todo:
             _generate(job, todo, task_id, report, result)
@@ -119,21 +126,30 @@ def run_chunk(
     return result
 
 
-def _contexts_to_generate(job: GenerationJob, context_ids: list[int]) -> tuple[set[int], list[Context]]:
+def _contexts_to_generate(
+    job: GenerationJob, context_ids: list[int]
+) -> tuple[set[int], list[Context]]:
     """(the chunk's context ids that are the job's, those of them missing a sample)."""
     in_job = set(job.contexts.filter(pk__in=list(context_ids)).values_list("pk", flat=True))
     counts = stored_counts(job.pk, in_job)
     contexts = [
-        c for c in Context.objects.filter(pk__in=in_job).order_by("pk")
+        c
+        for c in Context.objects.filter(pk__in=in_job).order_by("pk")
         if counts.get(c.pk, 0) < job.samples_per_context
     ]
     return in_job, contexts
 
 
 def _generate(
-    job: GenerationJob, todo: list[Context], task_id: str | None, report: Report | None, result: dict
+    job: GenerationJob,
+    todo: list[Context],
+    task_id: str | None,
+    report: Report | None,
+    result: dict,
 ) -> None:
-    params = DecodingParameters.from_dict({**job.decoding, "num_return_sequences": job.samples_per_context})
+    params = DecodingParameters.from_dict(
+        {**job.decoding, "num_return_sequences": job.samples_per_context}
+    )
     loads_before = SYSTEM_CACHE.loads
     system = SYSTEM_CACHE.get(job.backend_spec)
     result["loaded_system"] = SYSTEM_CACHE.loads > loads_before
@@ -150,20 +166,31 @@ def _generate(
             try:
                 prompts.append(system.render_prompt(render_turns(context)))
             except ValueError as exc:
-                raise ValueError(f"context {context.external_id!r} (id {context.pk}): {exc}") from exc
+                raise ValueError(
+                    f"context {context.external_id!r} (id {context.pk}): {exc}"
+                ) from exc
         seeds = [context_seed(params.seed, c) for c in sub]
         outputs = system.generate(prompts, params, batch_size=job.batch_size, prompt_seeds=seeds)
         rows = []
         for context, prompt_seed, generated in zip(sub, seeds, outputs, strict=True):
             for g in generated:
-                rows.append(_candidate(job, context, g, _provenance(job, g, params, prompt_seed, description, worker)))
+                rows.append(
+                    _candidate(
+                        job,
+                        context,
+                        g,
+                        _provenance(job, g, params, prompt_seed, description, worker),
+                    )
+                )
         with transaction.atomic():
             Candidate.objects.bulk_create(rows, ignore_conflicts=True)
         result["generated_contexts"] += len(sub)
         publish_progress(job_progress(job.pk), report)
 
 
-def _candidate(job: GenerationJob, context: Context, g: GeneratedText, provenance: dict[str, Any]) -> Candidate:
+def _candidate(
+    job: GenerationJob, context: Context, g: GeneratedText, provenance: dict[str, Any]
+) -> Candidate:
     text = g.text
     if "\x00" in text:
         # PostgreSQL text cannot hold NUL; the exact output stays in token_ids.
@@ -181,8 +208,12 @@ def _candidate(job: GenerationJob, context: Context, g: GeneratedText, provenanc
 
 
 def _provenance(
-    job: GenerationJob, g: GeneratedText, params: DecodingParameters, prompt_seed: int,
-    description: dict[str, Any], worker: dict[str, Any],
+    job: GenerationJob,
+    g: GeneratedText,
+    params: DecodingParameters,
+    prompt_seed: int,
+    description: dict[str, Any],
+    worker: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "source": "generation",

@@ -56,7 +56,11 @@ class Phase:
     def failed(self) -> bool:
         if not self.ran:
             return False
-        return self.rc != 0 or (self.counts is not None and self.counts.failed > 0) or bool(self.problems)
+        return (
+            self.rc != 0
+            or (self.counts is not None and self.counts.failed > 0)
+            or bool(self.problems)
+        )
 
     def totals(self) -> Counts:
         """What this phase adds to the last line."""
@@ -103,7 +107,9 @@ def parse_phases(text: str) -> list[Phase]:
             continue
         parts = line.split("\t")
         if len(parts) < 5:
-            raise ValueError(f"phases line {number}: expected at least 5 tab-separated fields: {line!r}")
+            raise ValueError(
+                f"phases line {number}: expected at least 5 tab-separated fields: {line!r}"
+            )
         name, kind, rc_text, started, ended, *rest = parts
         junit = rest[0] if rest else ""
         note = "\t".join(rest[1:]) if len(rest) > 1 else ""
@@ -124,7 +130,9 @@ def parse_phases(text: str) -> list[Phase]:
                 except ValueError as error:
                     phase.problems.append(str(error))
             if phase.counts is not None and rc not in (0, None) and phase.counts.failed == 0:
-                phase.problems.append(f"pytest exited with status {rc} and no failed test in its report")
+                phase.problems.append(
+                    f"pytest exited with status {rc} and no failed test in its report"
+                )
         phases.append(phase)
     return phases
 

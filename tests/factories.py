@@ -10,13 +10,24 @@ from generation.models import Candidate, Context, Dataset, System
 _counter = itertools.count()
 
 RATING_DIMENSIONS = [
-    {"key": "empathy", "type": "slider", "statement": "Empathic", "min_label": "no",
-     "max_label": "yes", "required": True},
+    {
+        "key": "empathy",
+        "type": "slider",
+        "statement": "Empathic",
+        "min_label": "no",
+        "max_label": "yes",
+        "required": True,
+    },
     {"key": "fluent", "type": "checkbox", "statement": "Fluent"},
 ]
 PAIRWISE_DIMENSIONS = [
-    {"key": "overall", "type": "choice", "statement": "Which is better?", "allow_tie": True,
-     "rationale": "optional"},
+    {
+        "key": "overall",
+        "type": "choice",
+        "statement": "Which is better?",
+        "allow_tie": True,
+        "rationale": "optional",
+    },
 ]
 
 
@@ -53,36 +64,61 @@ def make_study(
         "design": {"repeat_context_in_batch": repeat_context_in_batch, "overlap": slots},
     }
     study = Study.objects.create(
-        name=name, protocol=protocol, spec=spec, spec_hash="x", lease_minutes=lease_minutes,
+        name=name,
+        protocol=protocol,
+        spec=spec,
+        spec_hash="x",
+        lease_minutes=lease_minutes,
         overlap=slots,
     )
     contexts_needed = batch_length if shared_outputs else n_batches * batch_length
     contexts = [
         Context.objects.create(
-            dataset=dataset, external_id=f"c{i}",
-            turns=[{"speaker": "Speaker", "text": f"Hello <b>{i}</b>"},
-                   {"speaker": "Listener", "text": "Hi."},
-                   {"speaker": "Speaker", "text": "I feel sad & tired."}],
-            reference_response="ref", metadata={"emotion": "sad"},
+            dataset=dataset,
+            external_id=f"c{i}",
+            turns=[
+                {"speaker": "Speaker", "text": f"Hello <b>{i}</b>"},
+                {"speaker": "Listener", "text": "Hi."},
+                {"speaker": "Speaker", "text": "I feel sad & tired."},
+            ],
+            reference_response="ref",
+            metadata={"emotion": "sad"},
         )
         for i in range(contexts_needed)
     ]
     items = []
     for i, context in enumerate(contexts):
-        left = Candidate.objects.create(system=systems[0], context=context, text=f"Answer <i>{i}</i>",
-                                        source_key=f"{name}:0:{i}")
-        right = Candidate.objects.create(system=systems[1], context=context, text=f"Other {i}",
-                                         source_key=f"{name}:1:{i}")
+        left = Candidate.objects.create(
+            system=systems[0],
+            context=context,
+            text=f"Answer <i>{i}</i>",
+            source_key=f"{name}:0:{i}",
+        )
+        right = Candidate.objects.create(
+            system=systems[1], context=context, text=f"Other {i}", source_key=f"{name}:1:{i}"
+        )
         if protocol == "rating":
-            items.append(Item.objects.create(study=study, context=context, candidate=left,
-                                             output_key=f"c{i}|{systems[0].name}"))
+            items.append(
+                Item.objects.create(
+                    study=study,
+                    context=context,
+                    candidate=left,
+                    output_key=f"c{i}|{systems[0].name}",
+                )
+            )
         else:
-            items.append(Item.objects.create(study=study, context=context, candidate=left,
-                                             candidate_right=right,
-                                             output_key=f"c{i}|{systems[0].name}~{systems[1].name}"))
+            items.append(
+                Item.objects.create(
+                    study=study,
+                    context=context,
+                    candidate=left,
+                    candidate_right=right,
+                    output_key=f"c{i}|{systems[0].name}~{systems[1].name}",
+                )
+            )
     for b in range(n_batches):
         batch = Batch.objects.create(study=study, index=b, kind="test", slots=slots)
-        chosen = items if shared_outputs else items[b * batch_length:(b + 1) * batch_length]
+        chosen = items if shared_outputs else items[b * batch_length : (b + 1) * batch_length]
         if shared_outputs and b % 2:
             chosen = list(reversed(chosen))
         for position, item in enumerate(chosen):

@@ -37,10 +37,24 @@ class DaphneServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        env = dict(os.environ, DATABASE_URL=_database_url(), DJANGO_SETTINGS_MODULE="evalsite.settings")
+        env = dict(
+            os.environ, DATABASE_URL=_database_url(), DJANGO_SETTINGS_MODULE="evalsite.settings"
+        )
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "evalsite.asgi:application"],
-            cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "evalsite.asgi:application",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 30
         while time.time() < deadline:

@@ -25,7 +25,10 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 def test_import_contracts_are_kept():
     done = subprocess.run(
         [str(LINT_IMPORTS), "--config", ".importlinter", "--no-cache", "--no-logo"],
-        cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=300,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     report = done.stdout + done.stderr
     assert done.returncode == 0, report
@@ -34,6 +37,14 @@ def test_import_contracts_are_kept():
 
 def test_every_contract_is_checked():
     config = (Path(settings.BASE_DIR) / ".importlinter").read_text()
-    names = [line.split(":", 2)[2].rstrip("]") for line in config.splitlines()
-             if line.startswith("[importlinter:contract:")]
-    assert names == ["apps-layered", "no-cycles-inside-packages", "apps-do-not-import-the-project", "pure-cores"]
+    names = [
+        line.split(":", 2)[2].rstrip("]")
+        for line in config.splitlines()
+        if line.startswith("[importlinter:contract:")
+    ]
+    assert names == [
+        "apps-layered",
+        "no-cycles-inside-packages",
+        "apps-do-not-import-the-project",
+        "pure-cores",
+    ]

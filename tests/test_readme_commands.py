@@ -38,12 +38,21 @@ ELSEWHERE = [
     (r"\./scripts/test\.sh", "tests/test_test_script.py", "scripts/test.sh"),
     # scripts/test.sh installs requirements-test.txt: the project with the "generation" extra,
     # which is all requirements-generation.txt installs, and the "test" extra.
-    (r"\.venv/bin/python -m pip install -r requirements-generation\.txt", "requirements-test.txt",
-     "-e .[generation,test]"),
-    (r"\.venv/bin/daphne -b \S+ -p \d+ evalsite\.asgi:application", "tests/live_server.py",
-     '"daphne", "-b", "127.0.0.1", "-p"'),
-    (r"\.venv/bin/celery -A evalsite worker -Q gpu --concurrency 1", "tests/generation/test_celery_worker.py",
-     '"celery", "-A", "evalsite", "worker", "-Q", "gpu'),
+    (
+        r"\.venv/bin/python -m pip install -r requirements-generation\.txt",
+        "requirements-test.txt",
+        "-e .[generation,test]",
+    ),
+    (
+        r"\.venv/bin/daphne -b \S+ -p \d+ evalsite\.asgi:application",
+        "tests/live_server.py",
+        '"daphne", "-b", "127.0.0.1", "-p"',
+    ),
+    (
+        r"\.venv/bin/celery -A evalsite worker -Q gpu --concurrency 1",
+        "tests/generation/test_celery_worker.py",
+        '"celery", "-A", "evalsite", "worker", "-Q", "gpu',
+    ),
 ]
 
 # What a command must print, where the README promises it (a later command relies on it).
@@ -53,8 +62,13 @@ EXPECTED_OUTPUT = {
     "import_dataset real_toxicity_prompts": "skipped 1 rows",
 }
 
-MODEL_FOLDERS = ("/models/zephyr", "/models/sft", "/models/gpt2-large", "/models/expert",
-                 "/models/anti-expert")
+MODEL_FOLDERS = (
+    "/models/zephyr",
+    "/models/sft",
+    "/models/gpt2-large",
+    "/models/expert",
+    "/models/anti-expert",
+)
 
 
 def readme_commands(text: str) -> list[str]:
@@ -86,7 +100,9 @@ def test_the_readme_has_commands_and_none_hides_in_prose():
     text = README.read_text(encoding="utf-8")
     commands = readme_commands(text)
     assert len([c for c in commands if c.startswith(" ".join(MANAGE))]) >= 15
-    assert inline_manage_commands(text) == [], "put manage.py commands in a bash block, where they are tested"
+    assert inline_manage_commands(text) == [], (
+        "put manage.py commands in a bash block, where they are tested"
+    )
 
 
 def test_every_command_not_run_here_is_run_by_the_test_named_for_it():
@@ -99,8 +115,12 @@ def test_every_command_not_run_here_is_run_by_the_test_named_for_it():
             uncovered.append(command)
             continue
         where, needle = found
-        assert needle in (ROOT / where).read_text(encoding="utf-8"), f"{where} no longer runs {command!r}"
-    assert uncovered == [], "README commands that no test runs (run them here or add them to ELSEWHERE)"
+        assert needle in (ROOT / where).read_text(encoding="utf-8"), (
+            f"{where} no longer runs {command!r}"
+        )
+    assert uncovered == [], (
+        "README commands that no test runs (run them here or add them to ELSEWHERE)"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +143,9 @@ def model_folders(tmp_path_factory) -> dict[str, str]:
             "/models/sft": build_lora_adapter(zephyr, root / "sft"),
             "/models/gpt2-large": build_gpt2(root / "base", n_positions=512),
             "/models/expert": build_gpt2(root / "expert", seed=11, n_positions=512),
-            "/models/anti-expert": build_gpt2(root / "anti", seed=12, n_positions=512, save_tokenizer=False),
+            "/models/anti-expert": build_gpt2(
+                root / "anti", seed=12, n_positions=512, save_tokenizer=False
+            ),
         }
     finally:
         torch.set_num_threads(threads)
@@ -140,12 +162,20 @@ def _scratch_checkout(tmp_path: Path) -> Path:
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST_", "DJANGO_", "CELERY_", "CHANNEL_"))
-           and k not in ("DATABASE_URL", "EVALSITE_VAR_DIR")}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'new.sqlite3'}", EVALSITE_VAR_DIR=str(tmp_path / "var"),
-               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
-               TOKENIZERS_PARALLELISM="false")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "DJANGO_", "CELERY_", "CHANNEL_"))
+        and k not in ("DATABASE_URL", "EVALSITE_VAR_DIR")
+    }
+    env.update(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'new.sqlite3'}",
+        EVALSITE_VAR_DIR=str(tmp_path / "var"),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
     (tmp_path / "var").mkdir()
     return env
 
@@ -157,12 +187,20 @@ def _with_models(words: list[str], folders: dict[str, str]) -> list[str]:
 
 
 @pytest.mark.models
-@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")  # building the adapter
+@pytest.mark.filterwarnings(
+    "ignore:.*is_gradient_checkpointing.*:FutureWarning"
+)  # building the adapter
 def test_every_readme_command_runs_on_a_new_database(tmp_path, model_folders):
     if not (ROOT / ".venv" / "bin" / "python").exists():
-        pytest.skip("the README's commands run .venv/bin/python (made by scripts/demo.sh or scripts/test.sh)")
+        pytest.skip(
+            "the README's commands run .venv/bin/python (made by scripts/demo.sh or scripts/test.sh)"
+        )
     work, env = _scratch_checkout(tmp_path), _env(tmp_path)
-    commands = [c for c in readme_commands(README.read_text(encoding="utf-8")) if shlex.split(c)[:2] == MANAGE]
+    commands = [
+        c
+        for c in readme_commands(README.read_text(encoding="utf-8"))
+        if shlex.split(c)[:2] == MANAGE
+    ]
     assert any("create_study" in c for c in commands) and any("generate" in c for c in commands)
     timings = []
     for command in commands:
@@ -176,7 +214,9 @@ def test_every_readme_command_runs_on_a_new_database(tmp_path, model_folders):
         )
         for start, expected in EXPECTED_OUTPUT.items():
             if command.startswith(f"{' '.join(MANAGE)} {start}"):
-                assert expected in done.stdout, f"{command}: expected {expected!r} in\n{done.stdout}"
+                assert expected in done.stdout, (
+                    f"{command}: expected {expected!r} in\n{done.stdout}"
+                )
     print("\n".join(f"{seconds:6.1f} s  {command}" for seconds, command in timings))
     # What the README says these commands leave behind.
     assert (work / "judgments.csv").is_file() and (work / "judgments.jsonl").is_file()

@@ -32,23 +32,35 @@ ACCEPTED_DEPLOY_WARNINGS = {
 
 def _clean_environ() -> dict[str, str]:
     """This process's environment without the settings' own variables (a deployment's shell)."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(("DJANGO_", "EVALSITE_", "CELERY_", "CHANNEL_", "PYTEST_"))
-            and k != "DATABASE_URL"}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "EVALSITE_", "CELERY_", "CHANNEL_", "PYTEST_"))
+        and k != "DATABASE_URL"
+    }
 
 
 def _production_env(tmp_path: Path, **extra: str | None) -> dict[str, str]:
     env: dict[str, str | None] = {**_clean_environ()}
-    env.update(DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_ALLOWED_HOSTS="eval.example.org",
-               DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}", EVALSITE_VAR_DIR=str(tmp_path / "var"))
+    env.update(
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="eval.example.org",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+        EVALSITE_VAR_DIR=str(tmp_path / "var"),
+    )
     env.update(extra)
     return {k: v for k, v in env.items() if v is not None}
 
 
-def _settings_under(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **variables: str | None) -> dict:
+def _settings_under(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **variables: str | None
+) -> dict:
     """The settings module's names, executed with exactly these variables of its own set."""
     for name in list(os.environ):
-        if name.startswith(("DJANGO_", "EVALSITE_", "CELERY_", "CHANNEL_")) or name == "DATABASE_URL":
+        if (
+            name.startswith(("DJANGO_", "EVALSITE_", "CELERY_", "CHANNEL_"))
+            or name == "DATABASE_URL"
+        ):
             monkeypatch.delenv(name)
     monkeypatch.setenv("EVALSITE_VAR_DIR", str(tmp_path / "var"))
     for name, value in variables.items():
@@ -58,14 +70,23 @@ def _settings_under(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **variables
 
 
 def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # --- a deployment fails closed ----------------------------------------------------------------
 
+
 def test_a_deployment_without_a_secret_key_is_refused(monkeypatch, tmp_path):
-    with pytest.raises(ImproperlyConfigured, match=r"^DJANGO_SECRET_KEY is not set\..*EVALSITE_DEMO=1"):
+    with pytest.raises(
+        ImproperlyConfigured, match=r"^DJANGO_SECRET_KEY is not set\..*EVALSITE_DEMO=1"
+    ):
         _settings_under(monkeypatch, tmp_path, DJANGO_ALLOWED_HOSTS="eval.example.org")
 
 
@@ -77,11 +98,15 @@ def test_a_deployment_without_allowed_hosts_is_refused(monkeypatch, tmp_path):
 @pytest.mark.parametrize("empty", ["", "  ", ","])
 def test_an_empty_value_is_a_missing_value(monkeypatch, tmp_path, empty):
     with pytest.raises(ImproperlyConfigured, match="DJANGO_ALLOWED_HOSTS is not set"):
-        _settings_under(monkeypatch, tmp_path, DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS=empty)
+        _settings_under(
+            monkeypatch, tmp_path, DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS=empty
+        )
     if empty.strip():
         return  # "," is a (bad) key; only blank keys are missing
     with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY is not set"):
-        _settings_under(monkeypatch, tmp_path, DJANGO_SECRET_KEY=empty, DJANGO_ALLOWED_HOSTS="eval.example.org")
+        _settings_under(
+            monkeypatch, tmp_path, DJANGO_SECRET_KEY=empty, DJANGO_ALLOWED_HOSTS="eval.example.org"
+        )
 
 
 def test_manage_py_stops_at_start_up_and_names_the_variable(tmp_path):
@@ -91,20 +116,35 @@ def test_manage_py_stops_at_start_up_and_names_the_variable(tmp_path):
 
 
 def test_a_deployment_is_served_securely_by_default(monkeypatch, tmp_path):
-    names = _settings_under(monkeypatch, tmp_path, DJANGO_SECRET_KEY="k" * 50,
-                            DJANGO_ALLOWED_HOSTS="eval.example.org, www.eval.example.org")
+    names = _settings_under(
+        monkeypatch,
+        tmp_path,
+        DJANGO_SECRET_KEY="k" * 50,
+        DJANGO_ALLOWED_HOSTS="eval.example.org, www.eval.example.org",
+    )
     assert names["DEPLOYMENT"] is True and names["DEBUG"] is False
     assert names["ALLOWED_HOSTS"] == ["eval.example.org", "www.eval.example.org"]
     assert names["SECRET_KEY"] == "k" * 50 != names["DEVELOPMENT_SECRET_KEY"]
-    assert names["SECURE_SSL_REDIRECT"] and names["SESSION_COOKIE_SECURE"] and names["CSRF_COOKIE_SECURE"]
-    assert names["SECURE_HSTS_SECONDS"] >= 365 * 24 * 3600 and names["SECURE_HSTS_INCLUDE_SUBDOMAINS"]
+    assert (
+        names["SECURE_SSL_REDIRECT"]
+        and names["SESSION_COOKIE_SECURE"]
+        and names["CSRF_COOKIE_SECURE"]
+    )
+    assert (
+        names["SECURE_HSTS_SECONDS"] >= 365 * 24 * 3600 and names["SECURE_HSTS_INCLUDE_SUBDOMAINS"]
+    )
     assert "SECURE_PROXY_SSL_HEADER" not in names  # trusted only when the deployment says so
     assert len(names["AUTH_PASSWORD_VALIDATORS"]) == 4
 
 
 def test_the_tls_proxy_header_is_named_as_the_proxy_sends_it(monkeypatch, tmp_path):
-    names = _settings_under(monkeypatch, tmp_path, DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="h",
-                            DJANGO_SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto")
+    names = _settings_under(
+        monkeypatch,
+        tmp_path,
+        DJANGO_SECRET_KEY="k" * 50,
+        DJANGO_ALLOWED_HOSTS="h",
+        DJANGO_SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
+    )
     assert names["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
 
 
@@ -117,13 +157,18 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
 
 # --- the demo and development ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("flag", ["EVALSITE_DEMO", "DJANGO_DEBUG"])
 def test_the_demo_and_debug_run_with_the_development_key_on_plain_http(monkeypatch, tmp_path, flag):
     names = _settings_under(monkeypatch, tmp_path, **{flag: "1"})
     assert names["DEPLOYMENT"] is False
     assert names["SECRET_KEY"] == names["DEVELOPMENT_SECRET_KEY"] == names["EXPORT_PSEUDONYM_SALT"]
     assert names["ALLOWED_HOSTS"] == ["*"]
-    assert not (names["SECURE_SSL_REDIRECT"] or names["SESSION_COOKIE_SECURE"] or names["SECURE_HSTS_SECONDS"])
+    assert not (
+        names["SECURE_SSL_REDIRECT"]
+        or names["SESSION_COOKIE_SECURE"]
+        or names["SECURE_HSTS_SECONDS"]
+    )
 
 
 def test_the_test_session_runs_as_the_embedded_demo():
@@ -149,9 +194,12 @@ def test_the_demo_passwords_pass_the_validators(tmp_path, db, settings):
 
 # --- Celery ---------------------------------------------------------------------------------
 
+
 def test_the_visibility_timeout_outlasts_the_longest_task(monkeypatch, tmp_path):
     for limit in (None, "600", str(12 * 3600)):
-        names = _settings_under(monkeypatch, tmp_path, EVALSITE_DEMO="1", EVALSITE_TASK_TIME_LIMIT=limit)
+        names = _settings_under(
+            monkeypatch, tmp_path, EVALSITE_DEMO="1", EVALSITE_TASK_TIME_LIMIT=limit
+        )
         hard, soft = names["CELERY_TASK_TIME_LIMIT"], names["CELERY_TASK_SOFT_TIME_LIMIT"]
         assert 0 < soft < hard
         if limit is not None:

@@ -26,7 +26,9 @@ NOWHERE_REDIS = "redis://127.0.0.1:1/15"
 
 
 def _load_summary():
-    spec = importlib.util.spec_from_file_location("test_summary", ROOT / "scripts" / "test_summary.py")
+    spec = importlib.util.spec_from_file_location(
+        "test_summary", ROOT / "scripts" / "test_summary.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("test_summary", module)
@@ -71,8 +73,14 @@ def test_junit_counts_each_test_case_once(tmp_path):
 
 
 def test_table_and_totals_line_last(tmp_path, capsys):
-    ok = _write(tmp_path, "ok.xml", JUNIT.replace("<failure", "<system-err").replace("</failure>", "</system-err>")
-                .replace("<error", "<system-err").replace("</error>", "</system-err>"))
+    ok = _write(
+        tmp_path,
+        "ok.xml",
+        JUNIT.replace("<failure", "<system-err")
+        .replace("</failure>", "</system-err>")
+        .replace("<error", "<system-err")
+        .replace("</error>", "</system-err>"),
+    )
     bad = _write(tmp_path, "bad.xml", JUNIT)
     phases = _phases_file(
         tmp_path,
@@ -84,7 +92,11 @@ def test_table_and_totals_line_last(tmp_path, capsys):
     assert summary.main([str(phases)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "6 passed, 2 failed, 4 skipped"
-    rows = {line.split("  ")[0].strip(): line.split() for line in out if line.startswith(("install", "ruff", "tests"))}
+    rows = {
+        line.split("  ")[0].strip(): line.split()
+        for line in out
+        if line.startswith(("install", "ruff", "tests"))
+    }
     assert rows["tests on SQLite"][-5:] == ["FAILED", "2", "2", "2", "60.2"]
     assert rows["tests on PostgreSQL + Redis"][-5:] == ["ok", "4", "0", "2", "26.8"]
     assert rows["ruff"][-5:] == ["ok", "-", "-", "-", "0.5"]
@@ -93,9 +105,12 @@ def test_table_and_totals_line_last(tmp_path, capsys):
 
 
 def test_a_clean_run_exits_zero(tmp_path, capsys):
-    ok = _write(tmp_path, "ok.xml", '<testsuite tests="1"><testcase classname="a" name="b"/></testsuite>')
-    phases = _phases_file(tmp_path, ("ruff", "check", 0, 0, 1, "", ""),
-                          ("tests on SQLite", "pytest", 0, 1, 2, ok, ""))
+    ok = _write(
+        tmp_path, "ok.xml", '<testsuite tests="1"><testcase classname="a" name="b"/></testsuite>'
+    )
+    phases = _phases_file(
+        tmp_path, ("ruff", "check", 0, 0, 1, "", ""), ("tests on SQLite", "pytest", 0, 1, 2, ok, "")
+    )
     assert summary.main([str(phases)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "1 passed, 0 failed, 0 skipped"
 
@@ -123,7 +138,15 @@ def test_a_phase_not_run_is_shown_with_its_reason_and_does_not_fail(tmp_path, ca
     phases = _phases_file(
         tmp_path,
         ("tests on SQLite", "pytest", 0, 0, 1, ok, ""),
-        ("tests on PostgreSQL + Redis", "check", "skip", 1, 1, "", "not run: Redis did not answer at redis://x"),
+        (
+            "tests on PostgreSQL + Redis",
+            "check",
+            "skip",
+            1,
+            1,
+            "",
+            "not run: Redis did not answer at redis://x",
+        ),
     )
     assert summary.main([str(phases)]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -134,7 +157,11 @@ def test_a_phase_not_run_is_shown_with_its_reason_and_does_not_fail(tmp_path, ca
 
 def test_ci_runs_exactly_the_readme_command_with_services_required():
     run = (ROOT / ".ci" / "run").read_text()
-    commands = [line.strip() for line in run.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    commands = [
+        line.strip()
+        for line in run.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert commands[-1] == "bash scripts/test.sh --require-services"
 
 
@@ -144,7 +171,11 @@ def test_each_dependency_is_listed_once_in_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     groups = {"": project["dependencies"], **project["optional-dependencies"]}
     assert set(groups) == {"", "generation", "test"}
-    names = [re.split(r"[\[=<>!~ ]", dep, maxsplit=1)[0].lower() for deps in groups.values() for dep in deps]
+    names = [
+        re.split(r"[\[=<>!~ ]", dep, maxsplit=1)[0].lower()
+        for deps in groups.values()
+        for dep in deps
+    ]
     assert len(names) == len(set(names)), "a dependency listed twice"
     assert "torch==2.13.0" in groups["generation"]  # a looser range pulls CUDA builds
     assert "ruff==0.17.*" in groups["test"]
@@ -152,15 +183,22 @@ def test_each_dependency_is_listed_once_in_pyproject():
     # The requirements files only install the project with its extras.
     installs = {}
     for path in ROOT.glob("requirements*.txt"):
-        lines = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        lines = [
+            line.strip()
+            for line in path.read_text().splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
         installs[path.name] = lines
-    assert installs == {"requirements.txt": ["-e ."], "requirements-generation.txt": ["-e .[generation]"],
-                        "requirements-test.txt": ["-e .[generation,test]"]}
+    assert installs == {
+        "requirements.txt": ["-e ."],
+        "requirements-generation.txt": ["-e .[generation]"],
+        "requirements-test.txt": ["-e .[generation,test]"],
+    }
 
 
 # --- the script end to end on fake tests ----------------------------------------------------
 
-FAKE_TESTS = '''import os
+FAKE_TESTS = """import os
 
 import pytest
 
@@ -176,15 +214,15 @@ def test_needs_a_database_url():
 @pytest.mark.skip(reason="always skipped")
 def test_skipped():
     pass
-'''
+"""
 
-PASSING_TESTS = '''def test_passes():
+PASSING_TESTS = """def test_passes():
     pass
 
 
 def test_passes_too():
     pass
-'''
+"""
 
 
 def _answers(pg_url: str, redis_url: str) -> tuple[bool, bool]:
@@ -192,7 +230,9 @@ def _answers(pg_url: str, redis_url: str) -> tuple[bool, bool]:
     try:
         import psycopg
 
-        psycopg.connect(pg_url.replace("postgres://", "postgresql://", 1), connect_timeout=3).close()
+        psycopg.connect(
+            pg_url.replace("postgres://", "postgresql://", 1), connect_timeout=3
+        ).close()
     except Exception:
         pg = False
     try:
@@ -205,11 +245,14 @@ def _answers(pg_url: str, redis_url: str) -> tuple[bool, bool]:
 
 
 needs_services = pytest.mark.skipif(
-    not all(_answers(PG_URL, REDIS_URL)), reason="PostgreSQL and Redis must answer (see scripts/test.sh)"
+    not all(_answers(PG_URL, REDIS_URL)),
+    reason="PostgreSQL and Redis must answer (see scripts/test.sh)",
 )
 needs_venv = pytest.mark.skipif(
-    not (ROOT / ".venv" / "bin" / "pytest").exists(), reason="scripts/test.sh runs the tools of .venv/"
+    not (ROOT / ".venv" / "bin" / "pytest").exists(),
+    reason="scripts/test.sh runs the tools of .venv/",
 )
+
 
 def _fake_project(tmp_path: Path, tests: str, *, lint_error: bool = False) -> Path:
     folder = tmp_path / "fake"
@@ -221,21 +264,31 @@ def _fake_project(tmp_path: Path, tests: str, *, lint_error: bool = False) -> Pa
     return folder
 
 
-def _run_script(folder: Path, *args: str, pg_url: str = PG_URL, redis_url: str = REDIS_URL) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST_", "DJANGO_", "EVALSITE_TEST_", "CELERY_", "CHANNEL_"))
-           and k not in ("DATABASE_URL",)}
-    env.update(EVALSITE_SKIP_INSTALL="1", EVALSITE_TEST_PATHS=str(folder),
-               EVALSITE_TEST_POSTGRES_URL=pg_url, EVALSITE_TEST_REDIS_URL=redis_url,
-               EVALSITE_TEST_REPORT_DIR=str(folder.parent / "reports"))
-    done = subprocess.run(["bash", str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+def _run_script(
+    folder: Path, *args: str, pg_url: str = PG_URL, redis_url: str = REDIS_URL
+) -> tuple[int, str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "DJANGO_", "EVALSITE_TEST_", "CELERY_", "CHANNEL_"))
+        and k not in ("DATABASE_URL",)
+    }
+    env.update(
+        EVALSITE_SKIP_INSTALL="1",
+        EVALSITE_TEST_PATHS=str(folder),
+        EVALSITE_TEST_POSTGRES_URL=pg_url,
+        EVALSITE_TEST_REDIS_URL=redis_url,
+        EVALSITE_TEST_REPORT_DIR=str(folder.parent / "reports"),
+    )
+    done = subprocess.run(
+        ["bash", str(SCRIPT), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     return done.returncode, done.stdout, done.stderr
 
 
 def _row(stdout: str, phase: str) -> list[str]:
     line = next(line for line in stdout.splitlines() if re.match(rf"{re.escape(phase)}\s\s", line))
-    return line[len(phase):].split()
+    return line[len(phase) :].split()
 
 
 @needs_venv
@@ -247,7 +300,9 @@ def test_a_failing_sqlite_phase_still_runs_the_postgres_phase_and_fails_the_scri
     assert _row(out, "tests on SQLite")[:4] == ["FAILED", "1", "1", "1"]
     assert _row(out, "tests on PostgreSQL + Redis")[:4] == ["ok", "2", "0", "1"]
     assert out.splitlines()[-1] == "3 passed, 1 failed, 2 skipped"
-    assert (tmp_path / "reports" / "sqlite.xml").exists() and (tmp_path / "reports" / "postgres.xml").exists()
+    assert (tmp_path / "reports" / "sqlite.xml").exists() and (
+        tmp_path / "reports" / "postgres.xml"
+    ).exists()
 
 
 @needs_venv
@@ -260,7 +315,9 @@ def test_all_phases_passing_exits_zero(tmp_path):
 
 @needs_venv
 def test_unreachable_postgres_is_named_with_its_url_and_fails_under_require_services(tmp_path):
-    rc, out, err = _run_script(_fake_project(tmp_path, FAKE_TESTS), "--require-services", pg_url=NOWHERE_PG)
+    rc, out, err = _run_script(
+        _fake_project(tmp_path, FAKE_TESTS), "--require-services", pg_url=NOWHERE_PG
+    )
     assert rc != 0
     shown = "PostgreSQL did not answer at postgres://postgres:***@127.0.0.1:1/postgres"
     assert shown in err and shown in out  # when it happens, and again in the summary's notes
@@ -275,8 +332,9 @@ def test_unreachable_postgres_is_named_with_its_url_and_fails_under_require_serv
 
 @needs_venv
 def test_unreachable_redis_is_named_with_its_url(tmp_path):
-    rc, out, err = _run_script(_fake_project(tmp_path, PASSING_TESTS), "--require-services",
-                               redis_url=NOWHERE_REDIS)
+    rc, out, err = _run_script(
+        _fake_project(tmp_path, PASSING_TESTS), "--require-services", redis_url=NOWHERE_REDIS
+    )
     assert rc != 0
     assert f"Redis did not answer at {NOWHERE_REDIS}" in out
     if _answers(PG_URL, REDIS_URL)[0]:
@@ -290,13 +348,17 @@ def test_without_require_services_an_unreachable_service_skips_only_that_phase(t
     rc, out, err = _run_script(_fake_project(tmp_path, PASSING_TESTS), pg_url=NOWHERE_PG)
     assert rc == 0, out + err
     assert _row(out, "tests on PostgreSQL + Redis") == ["not", "run", "-", "-", "-", "-"]
-    assert "not run: PostgreSQL did not answer at postgres://postgres:***@127.0.0.1:1/postgres" in out
+    assert (
+        "not run: PostgreSQL did not answer at postgres://postgres:***@127.0.0.1:1/postgres" in out
+    )
     assert out.splitlines()[-1] == "2 passed, 0 failed, 0 skipped"
 
 
 @needs_venv
 def test_a_lint_failure_fails_the_script_and_the_tests_still_run(tmp_path):
-    rc, out, err = _run_script(_fake_project(tmp_path, PASSING_TESTS, lint_error=True), pg_url=NOWHERE_PG)
+    rc, out, err = _run_script(
+        _fake_project(tmp_path, PASSING_TESTS, lint_error=True), pg_url=NOWHERE_PG
+    )
     assert rc != 0
     assert "F401" in out
     assert _row(out, "ruff")[:4] == ["FAILED", "-", "1", "-"]
@@ -312,7 +374,7 @@ def test_unformatted_code_and_a_type_error_fail_their_own_phases(tmp_path):
     rc, out, err = _run_script(folder, pg_url=NOWHERE_PG)
     assert rc != 0
     assert "would be reformatted" in out and "test_format.py" in out
-    assert 'test_types.py:1: error: Incompatible types in assignment' in out
+    assert "test_types.py:1: error: Incompatible types in assignment" in out
     assert _row(out, "ruff")[:4] == ["ok", "-", "-", "-"]
     assert _row(out, "ruff format")[:4] == ["FAILED", "-", "1", "-"]
     assert _row(out, "mypy")[:4] == ["FAILED", "-", "1", "-"]
@@ -328,6 +390,11 @@ def test_a_clean_project_passes_the_format_and_type_phases(tmp_path):
 
 
 def test_an_unknown_argument_is_refused():
-    done = subprocess.run(["bash", str(SCRIPT), "--require-service"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=30)
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "--require-service"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 2 and "unknown argument: --require-service" in done.stderr

@@ -367,7 +367,10 @@ def bradley_terry(
         if comparisons is None:
             raise ValueError("pass comparisons or wins")
         # Not a wins matrix: comparisons are (winner, loser) pairs, whatever holds them.
-        pairs = cast(list[tuple[object, object]], [tuple(c) for c in cast(Iterable[Iterable[object]], comparisons)])
+        pairs = cast(
+            list[tuple[object, object]],
+            [tuple(c) for c in cast(Iterable[Iterable[object]], comparisons)],
+        )
         tie_pairs = cast(list[tuple[object, object]], [tuple(t) for t in ties])
         w, names = bt_wins_matrix(pairs, tie_pairs, systems)
         np.fill_diagonal(w, 0.0)

@@ -54,7 +54,9 @@ class InvalidParameters(BackendError, ValueError):
             super().__init__(problems)
         else:
             self.problems = list(problems)
-            super().__init__("invalid decoding parameters: " + "; ".join(m for _, m in self.problems))
+            super().__init__(
+                "invalid decoding parameters: " + "; ".join(m for _, m in self.problems)
+            )
 
     @classmethod
     def unknown(cls, names: list[str]) -> InvalidParameters:
@@ -100,7 +102,9 @@ def field_reasons(
             subject = f"{name} must" if named else "must"
             out[name] = f"{subject} be {fields[name].description}, not {value!r}"
     order = list(fields)
-    return sorted(out.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+    return sorted(
+        out.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)
+    )
 
 
 def rule_error(message: str) -> PydanticCustomError:
@@ -121,7 +125,9 @@ class _DecodingFields:
     """
 
     do_sample: bool = Field(default=True, description="true or false")
-    temperature: float = Field(default=1.0, gt=0, allow_inf_nan=False, description="a finite number > 0")
+    temperature: float = Field(
+        default=1.0, gt=0, allow_inf_nan=False, description="a finite number > 0"
+    )
     top_p: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False, description="in (0, 1]")
     top_k: int = Field(default=0, ge=0, description="an integer >= 0 (0 = off)")
     max_new_tokens: int = Field(default=20, ge=1, description="an integer >= 1")
@@ -144,9 +150,7 @@ class _DecodingFields:
     def _min_not_above_max(cls, value: int, info: ValidationInfo) -> int:
         maximum = info.data.get("max_new_tokens")
         if maximum is not None and value > maximum:
-            raise rule_error(
-                f"min_new_tokens ({value}) must not exceed max_new_tokens ({maximum})"
-            )
+            raise rule_error(f"min_new_tokens ({value}) must not exceed max_new_tokens ({maximum})")
         return value
 
     @field_validator("num_return_sequences")
@@ -182,7 +186,9 @@ class DecodingParameters(_DecodingFields):
         try:
             super().__init__(**values)
         except ValidationError as error:
-            raise InvalidParameters(field_reasons(error, values, DECODING_FIELDS, named=True)) from None
+            raise InvalidParameters(
+                field_reasons(error, values, DECODING_FIELDS, named=True)
+            ) from None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready dict; `DecodingParameters.from_dict(p.as_dict()) == p`."""

@@ -105,8 +105,7 @@ def iter_dataset(
     if unknown:
         allowed = ", ".join(valid) if valid else "none"
         raise ImportOptionError(
-            f"format '{name}' has no option {', '.join(map(repr, unknown))}; "
-            f"its options: {allowed}"
+            f"format '{name}' has no option {', '.join(map(repr, unknown))}; its options: {allowed}"
         )
     coerced = {
         key: _as_bool(key, value) if isinstance(valid[key], bool) else value
@@ -161,4 +160,3 @@ def run_import(
             handle(context)
         report.contexts += 1
     return report
-

@@ -162,8 +162,9 @@ class Source:
         ending is stripped.
         """
         with self.open_binary() as handle:
-            stream = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape",
-                                      newline="\n")
+            stream = io.TextIOWrapper(
+                handle, encoding="utf-8-sig", errors="surrogateescape", newline="\n"
+            )
             undecodable = _UNDECODABLE.search
             lineno = 0
             try:
@@ -348,8 +349,11 @@ def json_lines(source: Source, format_name: str) -> Iterator[tuple[int, Any]]:
             if first and not text.lstrip("\ufeff \t").startswith("{"):
                 description, fmt = describe_first_line(text)
                 advice = f"; use format '{fmt}'" if fmt and fmt != format_name else ""
-                source.fatal(lineno, "not JSON Lines (one JSON object per line): it looks "
-                                     f"like {description}{advice}")
+                source.fatal(
+                    lineno,
+                    "not JSON Lines (one JSON object per line): it looks "
+                    f"like {description}{advice}",
+                )
             msg = getattr(exc, "msg", str(exc))
             col = getattr(exc, "colno", None)
             where = f" at column {col}" if col else ""

@@ -28,8 +28,16 @@ from .base import (
 )
 
 FORMAT = "empathetic_dialogues"
-HEADER = ("conv_id", "utterance_idx", "context", "prompt", "speaker_idx", "utterance",
-          "selfeval", "tags")
+HEADER = (
+    "conv_id",
+    "utterance_idx",
+    "context",
+    "prompt",
+    "speaker_idx",
+    "utterance",
+    "selfeval",
+    "tags",
+)
 SPEAKER = "Speaker"
 LISTENER = "Listener"
 
@@ -78,8 +86,9 @@ def _contexts(source: Source, all_prefixes: bool) -> Iterator[ImportedContext]:
             continue
         fields = text.split(",")
         if len(fields) < 8:
-            source.bad(lineno, f"expected 8 fields (or 9+ with candidate responses), "
-                               f"found {len(fields)}")
+            source.bad(
+                lineno, f"expected 8 fields (or 9+ with candidate responses), found {len(fields)}"
+            )
             continue
         cid = fields[0]
         try:
@@ -109,9 +118,12 @@ def _contexts(source: Source, all_prefixes: bool) -> Iterator[ImportedContext]:
                 rows = []
             conv_id = None
             if cid in finished:
-                source.bad(lineno, f"conversation {cid} appears again after other "
-                                   "conversations; the rows of a conversation must be "
-                                   "together in the file")
+                source.bad(
+                    lineno,
+                    f"conversation {cid} appears again after other "
+                    "conversations; the rows of a conversation must be "
+                    "together in the file",
+                )
                 continue
             conv_id = cid
         rows.append((utt_idx, speaker_idx, utterance, lineno, fields))
@@ -128,8 +140,10 @@ def _report_number(source: Source, lineno: int, fields: list[str]) -> None:
             number = None
         if number is None or (name == "utterance_idx" and number < 1):
             rule = "a whole number >= 1" if name == "utterance_idx" else "a whole number"
-            source.bad(lineno, f"{name} (field {position}) must be {rule}, "
-                               f"found {clip(value.strip(), 30)!r}")
+            source.bad(
+                lineno,
+                f"{name} (field {position}) must be {rule}, found {clip(value.strip(), 30)!r}",
+            )
             return
 
 
@@ -144,8 +158,11 @@ def _check_header(source: Source, lineno: int, text: str) -> None:
         advice = "for other CSV layouts use format 'csv' with a column mapping"
     else:
         advice = f"it looks like {description}; use format '{fmt}'"
-    source.fatal(lineno, f"not an EmpatheticDialogues CSV: expected the header "
-                         f"{','.join(HEADER)!r}, found {clip(text)!r} ({advice})")
+    source.fatal(
+        lineno,
+        f"not an EmpatheticDialogues CSV: expected the header "
+        f"{','.join(HEADER)!r}, found {clip(text)!r} ({advice})",
+    )
 
 
 def _conversation(
@@ -156,25 +173,36 @@ def _conversation(
     for position, row in enumerate(rows, start=1):
         if row[0] != position:
             if position > 1 and row[0] == rows[position - 2][0]:
-                source.bad(row[3], f"conversation {conv_id}: utterance_idx {row[0]} appears "
-                                   f"twice (also line {rows[position - 2][3]})")
+                source.bad(
+                    row[3],
+                    f"conversation {conv_id}: utterance_idx {row[0]} appears "
+                    f"twice (also line {rows[position - 2][3]})",
+                )
             else:
                 have = ", ".join(str(r[0]) for r in rows[:12])
-                source.bad(first_line, f"conversation {conv_id}: utterance_idx {position} is "
-                                       f"missing (found {have})")
+                source.bad(
+                    first_line,
+                    f"conversation {conv_id}: utterance_idx {position} is missing (found {have})",
+                )
             return
     speakers = {row[1] for row in rows}
     if len(speakers) > 2:
-        source.bad(first_line, f"conversation {conv_id} has {len(speakers)} speaker_idx "
-                               f"values ({', '.join(map(str, sorted(speakers)))}); expected 2")
+        source.bad(
+            first_line,
+            f"conversation {conv_id} has {len(speakers)} speaker_idx "
+            f"values ({', '.join(map(str, sorted(speakers)))}); expected 2",
+        )
         return
     first_speaker = rows[0][1]
     turns = tuple(Turn(SPEAKER if row[1] == first_speaker else LISTENER, row[2]) for row in rows)
     listener_at = [i for i, turn in enumerate(turns) if turn.speaker == LISTENER]
     if not listener_at:
-        source.bad(first_line, f"conversation {conv_id} has no listener turn "
-                               f"({len(rows)} utterance(s) by one speaker), so there is no "
-                               "reference response")
+        source.bad(
+            first_line,
+            f"conversation {conv_id} has no listener turn "
+            f"({len(rows)} utterance(s) by one speaker), so there is no "
+            "reference response",
+        )
         return
     fields = rows[0][4]
     emotion, situation, selfeval = fields[2].strip(), unescape(fields[3]).strip(), fields[6].strip()

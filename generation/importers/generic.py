@@ -146,9 +146,16 @@ def iter_csv(
     delimiter: str = ",",
 ) -> Iterator[ImportedContext]:
     """Yield one context per row of an RFC 4180 CSV file with a header row."""
-    mapping = make_mapping("csv", id=id, turns=turns, speakers=speakers,
-                           speaker_names=speaker_names, reference=reference,
-                           metadata=metadata, turn_separator=turn_separator)
+    mapping = make_mapping(
+        "csv",
+        id=id,
+        turns=turns,
+        speakers=speakers,
+        speaker_names=speaker_names,
+        reference=reference,
+        metadata=metadata,
+        turn_separator=turn_separator,
+    )
     delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter, delimiter)
     if len(delimiter) != 1:
         raise ImportOptionError(f"delimiter= must be one character, found {delimiter!r}")
@@ -170,9 +177,16 @@ def iter_jsonl(
     turn_separator: str | None = None,
 ) -> Iterator[ImportedContext]:
     """Yield one context per object of a JSON Lines file (or of a JSON array)."""
-    mapping = make_mapping("jsonl", id=id, turns=turns, speakers=speakers,
-                           speaker_names=speaker_names, reference=reference,
-                           metadata=metadata, turn_separator=turn_separator)
+    mapping = make_mapping(
+        "jsonl",
+        id=id,
+        turns=turns,
+        speakers=speakers,
+        speaker_names=speaker_names,
+        reference=reference,
+        metadata=metadata,
+        turn_separator=turn_separator,
+    )
     source = Source(path, skip_bad=skip_bad, on_skip=on_skip)
     return source.run(_jsonl_contexts(source, mapping))
 
@@ -201,8 +215,9 @@ class _LineFeed:
         return text
 
 
-def _csv_contexts(source: Source, mapping: ColumnMapping, delimiter: str
-                  ) -> Iterator[ImportedContext]:
+def _csv_contexts(
+    source: Source, mapping: ColumnMapping, delimiter: str
+) -> Iterator[ImportedContext]:
     feed = _LineFeed(source.lines(keep_ends=True))
     reader = csv.reader(feed, delimiter=delimiter, strict=True)
     header: list[str] | None = None
@@ -238,22 +253,28 @@ def _csv_contexts(source: Source, mapping: ColumnMapping, delimiter: str
         if len(row) != len(header):
             source.bad(line, f"expected {len(header)} fields, found {len(row)}")
             continue
-        context = _build(source, line, record_no, lambda col, row=row: row[index[col]],
-                         mapping, seen, lambda header=header: header)
+        context = _build(
+            source,
+            line,
+            record_no,
+            lambda col, row=row: row[index[col]],
+            mapping,
+            seen,
+            lambda header=header: header,
+        )
         if context is not None:
             yield context
 
 
-def _check_header(source: Source, line: int, text: str, header: list[str],
-                  mapping: ColumnMapping) -> None:
+def _check_header(
+    source: Source, line: int, text: str, header: list[str], mapping: ColumnMapping
+) -> None:
     if text.lstrip("\ufeff \t").startswith(("{", "[")):
         description, fmt = describe_first_line(text)
         advice = f"; use format '{fmt}'" if fmt and fmt != "csv" else "; use format 'jsonl'"
-        source.fatal(line, f"not a CSV file with a header row: it looks like {description}"
-                           f"{advice}")
+        source.fatal(line, f"not a CSV file with a header row: it looks like {description}{advice}")
     available = set(header)
-    missing = [(option, column) for option, column in mapping.columns()
-               if column not in available]
+    missing = [(option, column) for option, column in mapping.columns() if column not in available]
     if missing:
         names = ", ".join(f"{column!r} (from {option}=)" for option, column in missing)
         found = ", ".join(repr(name) for name in header)
@@ -296,16 +317,25 @@ def _jsonl_contexts(source: Source, mapping: ColumnMapping) -> Iterator[Imported
             source.bad(line, reason)
             continue
         if record_no == 1:
-            missing = [(option, column) for option, column in mapping.columns()
-                       if _lookup(record, column) is MISSING]
+            missing = [
+                (option, column)
+                for option, column in mapping.columns()
+                if _lookup(record, column) is MISSING
+            ]
             if missing:
                 names = ", ".join(f"{column!r} (from {option}=)" for option, column in missing)
                 found = ", ".join(repr(key) for key in record)
                 noun = "key" if len(missing) == 1 else "keys"
                 source.fatal(line, f"{noun} {names} not in the first record; its keys: {found}")
-        context = _build(source, line, record_no,
-                         lambda col, record=record: _lookup(record, col),
-                         mapping, seen, lambda record=record: list(record))
+        context = _build(
+            source,
+            line,
+            record_no,
+            lambda col, record=record: _lookup(record, col),
+            mapping,
+            seen,
+            lambda record=record: list(record),
+        )
         if context is not None:
             yield context
     if record_no == 0 and first_char == "[":
@@ -315,8 +345,9 @@ def _jsonl_contexts(source: Source, mapping: ColumnMapping) -> Iterator[Imported
 # --------------------------------------------------------------------------- shared
 
 
-def _listify(value: Any, separator: str | None, *, default_split: str | None = None
-             ) -> list[Any] | None:
+def _listify(
+    value: Any, separator: str | None, *, default_split: str | None = None
+) -> list[Any] | None:
     """A cell -> list of items, or None if it holds neither text nor a list.
 
     A list (JSONL) or a text that parses as a JSON list is taken as is; other text is
@@ -396,8 +427,7 @@ def _build(
             if value is MISSING or value is None:
                 continue
             if not isinstance(value, str):
-                source.bad(line, f"column {column!r} must hold text, found "
-                                 f"{type(value).__name__}")
+                source.bad(line, f"column {column!r} must hold text, found {type(value).__name__}")
                 return None
             items.append(value)
     else:
@@ -408,8 +438,11 @@ def _build(
             return None
         listed = _listify(value, mapping.turn_separator)
         if listed is None:
-            source.bad(line, f"column {column!r} must hold text or a list of turns, found "
-                             f"{type(value).__name__}")
+            source.bad(
+                line,
+                f"column {column!r} must hold text or a list of turns, found "
+                f"{type(value).__name__}",
+            )
             return None
         items = listed
     parsed: list[tuple[str | None, str]] = []
@@ -435,8 +468,10 @@ def _build(
                 return None
             names = [n.strip() for n in names if n.strip()]
             if len(names) != len(parsed):
-                source.bad(line, f"{len(names)} speaker(s) in {mapping.speakers!r} for "
-                                 f"{len(parsed)} turn(s)")
+                source.bad(
+                    line,
+                    f"{len(names)} speaker(s) in {mapping.speakers!r} for {len(parsed)} turn(s)",
+                )
                 return None
     cycle = mapping.speaker_names
     turns = tuple(
@@ -453,8 +488,11 @@ def _build(
         value = get(mapping.reference)
         if value is not MISSING and value is not None:
             if not isinstance(value, str):
-                source.bad(line, f"the reference column {mapping.reference!r} must hold text, "
-                                 f"found {clip(repr(value), 30)}")
+                source.bad(
+                    line,
+                    f"the reference column {mapping.reference!r} must hold text, "
+                    f"found {clip(repr(value), 30)}",
+                )
                 return None
             reference = value.strip() or None
 

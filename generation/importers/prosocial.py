@@ -96,8 +96,11 @@ def _contexts(source: Source, per_turn: bool) -> Iterator[ImportedContext]:
             elif index == 0:
                 _wrong_format(source, line, item, "an element of the JSON array")
             else:
-                source.bad(line, "expected a dialogue (an object with 'turns', or a list of "
-                                 "turns) or a per-turn row")
+                source.bad(
+                    line,
+                    "expected a dialogue (an object with 'turns', or a list of "
+                    "turns) or a per-turn row",
+                )
         if items == 0:
             source.empty_detail = "the JSON array is empty"
     else:
@@ -117,9 +120,12 @@ def _wrong_format(source: Source, line: int, item: Any, what: str) -> None:
     else:
         description, fmt = f"a JSON {type(item).__name__}", None
     advice = f"; use format '{fmt}'" if fmt and fmt != FORMAT else ""
-    source.fatal(line, f"not ProsocialDialog data: {what} should be a per-turn row with "
-                       f"'context' and 'response' (or a dialogue with 'turns'), but it is "
-                       f"{description}{advice}")
+    source.fatal(
+        line,
+        f"not ProsocialDialog data: {what} should be a per-turn row with "
+        f"'context' and 'response' (or a dialogue with 'turns'), but it is "
+        f"{description}{advice}",
+    )
 
 
 # --------------------------------------------------------------------------- turns
@@ -150,8 +156,9 @@ def _turn(source: Source, line: int, obj: Any, response_id: int, where: str) -> 
     return _TurnPair(line, response_id, context.strip(), response.strip(), rots, label, extra)
 
 
-def _contexts_of(dialogue_id: Any, pairs: list[_TurnPair], per_turn: bool
-                 ) -> Iterator[ImportedContext]:
+def _contexts_of(
+    dialogue_id: Any, pairs: list[_TurnPair], per_turn: bool
+) -> Iterator[ImportedContext]:
     ends = range(len(pairs)) if per_turn else (len(pairs) - 1,)
     for end in ends:
         turns: list[Turn] = []
@@ -180,8 +187,9 @@ def _contexts_of(dialogue_id: Any, pairs: list[_TurnPair], per_turn: bool
 # --------------------------------------------------------------------------- JSON array
 
 
-def _dialogue(source: Source, line: int, item: dict[str, Any], per_turn: bool,
-              seen: SeenKeys) -> Iterator[ImportedContext]:
+def _dialogue(
+    source: Source, line: int, item: dict[str, Any], per_turn: bool, seen: SeenKeys
+) -> Iterator[ImportedContext]:
     dialogue_id = item.get("dialogue_id")
     if not (is_int(dialogue_id) or (isinstance(dialogue_id, str) and dialogue_id.strip())):
         source.bad(line, "dialogue_id is missing or not an integer/string")
@@ -197,8 +205,11 @@ def _dialogue(source: Source, line: int, item: dict[str, Any], per_turn: bool,
     for index, obj in enumerate(turns):
         rid = obj.get("response_id", index) if isinstance(obj, dict) else index
         if not is_int(rid) or rid < 0:
-            source.bad(line, f"dialogue {dialogue_id}, turn {index + 1}: response_id must be "
-                             "a whole number >= 0")
+            source.bad(
+                line,
+                f"dialogue {dialogue_id}, turn {index + 1}: response_id must be "
+                "a whole number >= 0",
+            )
             return
         pair = _turn(source, line, obj, rid, f"dialogue {dialogue_id}, turn {index + 1}")
         if pair is None:
@@ -213,8 +224,9 @@ def _dialogue(source: Source, line: int, item: dict[str, Any], per_turn: bool,
     yield from _contexts_of(dialogue_id, pairs, per_turn)
 
 
-def _release_dialogue(source: Source, line: int, index: int, item: list[Any], per_turn: bool
-                      ) -> Iterator[ImportedContext]:
+def _release_dialogue(
+    source: Source, line: int, index: int, item: list[Any], per_turn: bool
+) -> Iterator[ImportedContext]:
     """A dialogue of the original release: a list of {"text", "labels": [reply], ...}."""
     pairs = []
     if not item:
@@ -266,7 +278,9 @@ class _RowAssembler:
             return
         dialogue_id, response_id = row.get("dialogue_id"), row.get("response_id")
         if not (is_int(dialogue_id) or (isinstance(dialogue_id, str) and dialogue_id.strip())):
-            state = "missing" if dialogue_id is None else f"not an id: {clip(repr(dialogue_id), 30)}"
+            state = (
+                "missing" if dialogue_id is None else f"not an id: {clip(repr(dialogue_id), 30)}"
+            )
             source.bad(line, f"dialogue_id is {state}")
             return
         if not is_int(response_id) or response_id < 0:
@@ -279,8 +293,11 @@ class _RowAssembler:
             return
         key = str(dialogue_id)
         if key in self.finished:
-            source.bad(line, f"dialogue {dialogue_id}: a row for response_id {response_id} "
-                             "comes after the dialogue was complete (duplicate row?)")
+            source.bad(
+                line,
+                f"dialogue {dialogue_id}: a row for response_id {response_id} "
+                "comes after the dialogue was complete (duplicate row?)",
+            )
             return
         pair = _turn(source, line, row, response_id, f"dialogue {dialogue_id}")
         if pair is None:
@@ -289,19 +306,28 @@ class _RowAssembler:
         if current is None:
             current = self.open[key] = _Open(first_line=line, dialogue_id=dialogue_id)
         if response_id in current.pairs:
-            source.bad(line, f"dialogue {dialogue_id}: response_id {response_id} appears twice "
-                             f"(also line {current.pairs[response_id].line})")
+            source.bad(
+                line,
+                f"dialogue {dialogue_id}: response_id {response_id} appears twice "
+                f"(also line {current.pairs[response_id].line})",
+            )
             return
         if current.done_at is not None and (response_id > current.done_at or done):
-            source.bad(line, f"dialogue {dialogue_id}: response_id {response_id} conflicts with "
-                             f"the episode_done row (response_id {current.done_at})")
+            source.bad(
+                line,
+                f"dialogue {dialogue_id}: response_id {response_id} conflicts with "
+                f"the episode_done row (response_id {current.done_at})",
+            )
             return
         if done:
             late = [rid for rid in current.pairs if rid > response_id]
             if late:
-                source.bad(line, f"dialogue {dialogue_id}: episode_done at response_id "
-                                 f"{response_id} but response_id {max(late)} exists "
-                                 f"(line {current.pairs[max(late)].line})")
+                source.bad(
+                    line,
+                    f"dialogue {dialogue_id}: episode_done at response_id "
+                    f"{response_id} but response_id {max(late)} exists "
+                    f"(line {current.pairs[max(late)].line})",
+                )
                 return
             current.done_at = response_id
         current.pairs[response_id] = pair
@@ -320,9 +346,11 @@ class _RowAssembler:
             missing = next((i for i, rid in enumerate(rids) if rid != i), None)
             if missing is not None:
                 have = ", ".join(map(str, rids[:12]))
-                self.source.bad(dialogue.first_line,
-                                f"dialogue {dialogue.dialogue_id} is incomplete: response_id "
-                                f"{missing} is missing (found {have})")
+                self.source.bad(
+                    dialogue.first_line,
+                    f"dialogue {dialogue.dialogue_id} is incomplete: response_id "
+                    f"{missing} is missing (found {have})",
+                )
                 continue
             yield from self._emit(dialogue)
         self.open.clear()

@@ -83,19 +83,25 @@ def _check_format(source: Source, lineno: int, record: Any) -> None:
     else:
         description, fmt = f"a JSON {type(record).__name__}", None
     advice = f"; use format '{fmt}'" if fmt and fmt != FORMAT else ""
-    source.fatal(lineno, "not a RealToxicityPrompts record (expected an object with a "
-                         f"'prompt' object holding 'text'): it looks like {description}{advice}")
+    source.fatal(
+        lineno,
+        "not a RealToxicityPrompts record (expected an object with a "
+        f"'prompt' object holding 'text'): it looks like {description}{advice}",
+    )
 
 
-def _scores(source: Source, lineno: int, part: str, obj: dict[str, Any],
-            metadata: dict[str, Any]) -> bool:
+def _scores(
+    source: Source, lineno: int, part: str, obj: dict[str, Any], metadata: dict[str, Any]
+) -> bool:
     for attribute in ATTRIBUTES:
         metadata[f"{part}_{attribute}"] = None
     for key, value in obj.items():
         if key == "text":
             continue
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            source.bad(lineno, f"{part}.{key} must be a number or null, found {clip(repr(value), 40)}")
+            source.bad(
+                lineno, f"{part}.{key} must be a number or null, found {clip(repr(value), 40)}"
+            )
             return False
         metadata[f"{part}_{key}"] = value
     return True
@@ -125,7 +131,9 @@ def _context(source: Source, lineno: int, record: Any) -> ImportedContext | None
             return None
     challenging = record.get("challenging")
     if challenging is not None and not isinstance(challenging, bool):
-        source.bad(lineno, f"'challenging' must be true or false, found {clip(repr(challenging), 30)}")
+        source.bad(
+            lineno, f"'challenging' must be true or false, found {clip(repr(challenging), 30)}"
+        )
         return None
 
     filename, begin, end = record.get("filename"), record.get("begin"), record.get("end")
@@ -137,8 +145,9 @@ def _context(source: Source, lineno: int, record: Any) -> ImportedContext | None
     }
     if not _scores(source, lineno, "prompt", prompt, metadata):
         return None
-    if continuation is not None and not _scores(source, lineno, "continuation",
-                                                continuation, metadata):
+    if continuation is not None and not _scores(
+        source, lineno, "continuation", continuation, metadata
+    ):
         return None
     if continuation is None:
         for attribute in ATTRIBUTES:

@@ -58,10 +58,18 @@ def test_the_study_add_page_is_not_offered(request, who):
 
 def test_posting_the_old_add_form_creates_nothing_and_does_not_crash(admin_client):
     # What gave "NOT NULL constraint failed: annotation_study.spec" (a 500) before.
-    answer = admin_client.post(_url(Study, "add"), {
-        "name": "by-hand", "title": "By hand", "protocol": "rating", "status": "open",
-        "lease_minutes": 60, "overlap": 3, "_save": "Save",
-    })
+    answer = admin_client.post(
+        _url(Study, "add"),
+        {
+            "name": "by-hand",
+            "title": "By hand",
+            "protocol": "rating",
+            "status": "open",
+            "lease_minutes": 60,
+            "overlap": 3,
+            "_save": "Save",
+        },
+    )
     assert answer.status_code == 403
     assert not Study.objects.filter(name="by-hand").exists()
 
@@ -82,11 +90,22 @@ def test_the_change_form_renders_with_the_spec_fields_read_only(admin_client):
 def test_posting_a_change_cannot_alter_what_comes_from_the_spec(admin_client):
     study = make_study()
     before = Study.objects.values().get(pk=study.pk)
-    answer = admin_client.post(_url(Study, "change", study.pk), {
-        "name": "renamed", "title": "Renamed", "protocol": "pairwise", "overlap": 9,
-        "lease_minutes": 1, "spec": json.dumps({"name": "renamed"}), "spec_hash": "forged",
-        "spec_source": "name: renamed", "design_report": "{}", "status": "closed", "_save": "Save",
-    })
+    answer = admin_client.post(
+        _url(Study, "change", study.pk),
+        {
+            "name": "renamed",
+            "title": "Renamed",
+            "protocol": "pairwise",
+            "overlap": 9,
+            "lease_minutes": 1,
+            "spec": json.dumps({"name": "renamed"}),
+            "spec_hash": "forged",
+            "spec_source": "name: renamed",
+            "design_report": "{}",
+            "status": "closed",
+            "_save": "Save",
+        },
+    )
     assert answer.status_code == 302, answer.content.decode()[:2000]
     after = Study.objects.values().get(pk=study.pk)
     assert after["status"] == "closed"
@@ -125,9 +144,15 @@ def test_every_annotation_add_page_survives_a_get_and_an_empty_post(admin_client
 
 def test_participants_can_still_be_added_by_hand(admin_client):
     study = make_study()
-    answer = admin_client.post(_url(Participant, "add"), {
-        "study": study.pk, "external_id": "lab-7", "source": "invite", "_save": "Save",
-    })
+    answer = admin_client.post(
+        _url(Participant, "add"),
+        {
+            "study": study.pk,
+            "external_id": "lab-7",
+            "source": "invite",
+            "_save": "Save",
+        },
+    )
     assert answer.status_code == 302, answer.content.decode()[:2000]
     assert Participant.objects.filter(study=study, external_id="lab-7").exists()
 

@@ -48,10 +48,18 @@ def _demo_with_judgments(n_participants=3):
         p = get_or_create_participant(study, f"P{i}", "prolific")
         assignment = request_work(p).assignment
         while (entry := next_entry(assignment)) is not None:
-            values = {d["key"]: ((17 * i + 7 * entry.position) % 101 if d["type"] == "slider" else True)
-                      for d in study.dimensions}
-            record_judgment(p, entry_id=entry.id, values=values, rationales={},
-                            idempotency_key=f"{i}-{entry.id}", time_on_item_ms=4000)
+            values = {
+                d["key"]: ((17 * i + 7 * entry.position) % 101 if d["type"] == "slider" else True)
+                for d in study.dimensions
+            }
+            record_judgment(
+                p,
+                entry_id=entry.id,
+                values=values,
+                rationales={},
+                idempotency_key=f"{i}-{entry.id}",
+                time_on_item_ms=4000,
+            )
             assignment.refresh_from_db()
         if i == n_participants - 1:
             request_work(get_or_create_participant(study, "holder", "prolific"))
@@ -156,7 +164,9 @@ def test_downloads_of_judgments_and_results_bundle(admin_client, client):
     response = admin_client.get(f"/console/{study.name}/judgments.csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert rows and len(rows) == study.judgments.count() * len(study.dimensions)
-    archive = zipfile.ZipFile(io.BytesIO(admin_client.get(f"/console/{study.name}/results.zip").content))
+    archive = zipfile.ZipFile(
+        io.BytesIO(admin_client.get(f"/console/{study.name}/results.zip").content)
+    )
     names = archive.namelist()
     assert f"{study.name}-results/summary.csv" in names
     assert f"{study.name}-results/report.md" in names

@@ -9,8 +9,11 @@ DIMS = [
 
 
 def test_valid_answers_are_cleaned():
-    result = clean_answers(DIMS, {"empathy": "37", "fluent": "true", "clarity": "4", "overall": "B"},
-                           {"overall": "clearer"})
+    result = clean_answers(
+        DIMS,
+        {"empathy": "37", "fluent": "true", "clarity": "4", "overall": "B"},
+        {"overall": "clearer"},
+    )
     assert result.ok, result.problems
     assert result.values == {"empathy": 37, "fluent": True, "clarity": 4, "overall": "b"}
     assert result.rationales == {"overall": "clearer"}
@@ -58,6 +61,7 @@ def test_non_finite_and_boolean_numbers_are_refused():
 
 # --------------------------------------------------------------------------- attention checks
 
+
 def test_slider_bounds_are_inclusive_and_either_may_be_missing():
     assert attention_passed({"empathy": {"max": 30}}, {"empathy": 30})
     assert not attention_passed({"empathy": {"max": 30}}, {"empathy": 30.5})
@@ -96,6 +100,8 @@ def test_swap_sides_turns_a_into_b_for_the_left_right_flip():
     assert swapped == {"overall": ["b"], "respectful": ["b", "tie"], "coherent": ["tie"]}
     assert swap_sides(swapped) == expect
     assert swap_sides({"empathy": {"max": 30}, "fluent": [True]}) == {
-        "empathy": {"max": 30}, "fluent": [True]}
+        "empathy": {"max": 30},
+        "fluent": [True],
+    }
     # a judge preferring response_a shown on the right (judgment "b") passes
     assert attention_passed(swapped, {"overall": "b", "respectful": "tie", "coherent": "tie"})

@@ -19,8 +19,14 @@ def participant(study, name):
 
 def judge_all(p, assignment, now=None):
     while (entry := next_entry(assignment)) is not None:
-        record_judgment(p, entry_id=entry.id, values={"empathy": 50}, rationales={},
-                        idempotency_key=f"{p.external_id}-{entry.id}", now=now)
+        record_judgment(
+            p,
+            entry_id=entry.id,
+            values={"empathy": 50},
+            rationales={},
+            idempotency_key=f"{p.external_id}-{entry.id}",
+            now=now,
+        )
         assignment.refresh_from_db()
 
 
@@ -61,8 +67,14 @@ def test_expired_lease_returns_to_the_pool_and_keeps_partial_work_labelled():
     start = timezone.now()
     work = request_work(p1, now=start)
     entry = next_entry(work.assignment)
-    record_judgment(p1, entry_id=entry.id, values={"empathy": 10}, rationales={},
-                    idempotency_key="k1", now=start)
+    record_judgment(
+        p1,
+        entry_id=entry.id,
+        values={"empathy": 10},
+        rationales={},
+        idempotency_key="k1",
+        now=start,
+    )
     later = start + timedelta(minutes=31)
     p2 = participant(study, "p2")
     taken = request_work(p2, now=later)
@@ -83,8 +95,14 @@ def test_coming_back_after_expiry_revives_the_same_slot_when_free():
     start = timezone.now()
     work = request_work(p1, now=start)
     entry = next_entry(work.assignment)
-    record_judgment(p1, entry_id=entry.id, values={"empathy": 10}, rationales={},
-                    idempotency_key="k1", now=start)
+    record_judgment(
+        p1,
+        entry_id=entry.id,
+        values={"empathy": 10},
+        rationales={},
+        idempotency_key="k1",
+        now=start,
+    )
     back = request_work(p1, now=start + timedelta(hours=2))
     assert back.reason == "revived" and back.assignment.id == work.assignment.id
     assert next_entry(back.assignment).position == 1

@@ -50,11 +50,15 @@ def _assert_invariants(study):
         held = BatchSlot.objects.filter(batch=batch).exclude(state="free").count()
         assert held <= batch.slots <= study.overlap
     active = Counter(
-        Assignment.objects.filter(participant__study=study, status="active").values_list("participant_id", flat=True)
+        Assignment.objects.filter(participant__study=study, status="active").values_list(
+            "participant_id", flat=True
+        )
     )
     assert all(n == 1 for n in active.values()), "somebody holds two live leases"
     leased_slots = Counter(
-        Assignment.objects.filter(participant__study=study, status="active").values_list("slot_id", flat=True)
+        Assignment.objects.filter(participant__study=study, status="active").values_list(
+            "slot_id", flat=True
+        )
     )
     assert all(n == 1 for n in leased_slots.values()), "a slot is held twice"
 
@@ -73,7 +77,9 @@ def test_100_participants_at_once_never_overfill_a_batch():
 
 def test_the_same_participant_asking_twice_at_once_gets_one_lease():
     study = make_study(n_batches=60, slots=1, batch_length=1)
-    participants = [get_or_create_participant(study, f"p{i}", "prolific") for i in range(THREADS // 2)]
+    participants = [
+        get_or_create_participant(study, f"p{i}", "prolific") for i in range(THREADS // 2)
+    ]
     results = _race(participants + participants)
     assert all(r is not None and r.assignment is not None for r in results)
     by_participant = {}

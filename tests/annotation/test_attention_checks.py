@@ -38,13 +38,17 @@ def rating_study():
 def pairwise_spec_with_check(tmp_path: Path) -> Path:
     shutil.copytree(EXAMPLES / "data", tmp_path / "data")
     spec = yaml.safe_load((EXAMPLES / "demo_pairwise.yaml").read_text())
-    spec["attention_checks"] = [{
-        "id": "rude-b",
-        "context": [{"speaker": "Speaker 1", "text": "I took my sister's bike without asking."}],
-        "response_a": "Maybe ask her next time? She might need it today.",
-        "response_b": "Who cares, you moron.",
-        "expect": {"respectful": "A", "overall": ["A", "tie"]},
-    }]
+    spec["attention_checks"] = [
+        {
+            "id": "rude-b",
+            "context": [
+                {"speaker": "Speaker 1", "text": "I took my sister's bike without asking."}
+            ],
+            "response_a": "Maybe ask her next time? She might need it today.",
+            "response_b": "Who cares, you moron.",
+            "expect": {"respectful": "A", "overall": ["A", "tie"]},
+        }
+    ]
     path = tmp_path / "pairwise.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -66,9 +70,14 @@ def answers(study, entry, *, attention_ok: bool = True) -> dict:
 def finish_batch(study, participant, assignment, *, attention_ok: bool = True) -> list:
     done = []
     while (entry := next_entry(assignment)) is not None:
-        record_judgment(participant, entry_id=entry.id, values=answers(study, entry, attention_ok=attention_ok),
-                        rationales={}, idempotency_key=f"{participant.external_id}-{entry.id}",
-                        time_on_item_ms=5000)
+        record_judgment(
+            participant,
+            entry_id=entry.id,
+            values=answers(study, entry, attention_ok=attention_ok),
+            rationales={},
+            idempotency_key=f"{participant.external_id}-{entry.id}",
+            time_on_item_ms=5000,
+        )
         done.append(entry)
     return done
 
@@ -119,7 +128,9 @@ def test_a_registered_system_of_another_kind_under_the_reserved_name_is_refused(
 
 def test_pairwise_checks_alternate_sides_and_score_in_screen_terms(tmp_path):
     study = build_study(pairwise_spec_with_check(tmp_path)).study
-    items = {i.candidate.text: i for i in Item.objects.filter(study=study).exclude(attention_check_id="")}
+    items = {
+        i.candidate.text: i for i in Item.objects.filter(study=study).exclude(attention_check_id="")
+    }
     polite = "Maybe ask her next time? She might need it today."
     a_left, b_left = items[polite], items["Who cares, you moron."]
     assert a_left.candidate_right.text == "Who cares, you moron."
@@ -135,10 +146,17 @@ def test_pairwise_checks_alternate_sides_and_score_in_screen_terms(tmp_path):
         assignment = request_work(p).assignment
         while (entry := next_entry(assignment)) is not None:
             polite_side = "a" if entry.item.candidate.text == polite else "b"
-            values = {d["key"]: polite_side if entry.item.is_attention_check else "tie"
-                      for d in study.dimensions}
-            record_judgment(p, entry_id=entry.id, values=values, rationales={},
-                            idempotency_key=f"W{n}-{entry.id}")
+            values = {
+                d["key"]: polite_side if entry.item.is_attention_check else "tie"
+                for d in study.dimensions
+            }
+            record_judgment(
+                p,
+                entry_id=entry.id,
+                values=values,
+                rationales={},
+                idempotency_key=f"W{n}-{entry.id}",
+            )
     for record in judgment_records(study):
         if record["attention_check"]:
             passed.append(record["attention_passed"])
@@ -156,7 +174,9 @@ def test_a_participant_who_finished_a_batch_gets_another_despite_the_shared_chec
     assert any(e.item.is_attention_check for e in seen)
     second = request_work(p)
     assert second.reason == "new" and second.assignment.slot.batch_id != first.slot.batch_id
-    entries = list(BatchEntry.objects.filter(batch_id=second.assignment.slot.batch_id).select_related("item"))
+    entries = list(
+        BatchEntry.objects.filter(batch_id=second.assignment.slot.batch_id).select_related("item")
+    )
     # the same check again, but no output and no context seen before
     assert any(e.item.attention_check_id == CHECK for e in entries)
     real_before = {e.item.output_key for e in seen if not e.item.is_attention_check}
@@ -180,7 +200,9 @@ def test_export_marks_and_scores_attention_judgments(rating_study, tmp_path):
     finish_batch(study, bad, request_work(bad).assignment, attention_ok=False)
 
     out = tmp_path / "j.csv"
-    call_command("export_judgments", study.name, "--out", str(out), "--real-ids", stdout=io.StringIO())
+    call_command(
+        "export_judgments", study.name, "--out", str(out), "--real-ids", stdout=io.StringIO()
+    )
     rows = list(csv.DictReader(out.open()))
     assert list(rows[0])[-2:] == ["attention_check", "attention_passed"]
     assert len(rows) == 2 * 7 * len(study.dimensions)
@@ -188,12 +210,17 @@ def test_export_marks_and_scores_attention_judgments(rating_study, tmp_path):
     assert len(checks) == 2 * len(study.dimensions)
     assert {r["attention_check"] for r in checks} == {CHECK}
     assert {r["system"] for r in checks} == {"attention-check"}
-    assert {(r["annotator"], r["attention_passed"]) for r in checks} == {("good", "true"), ("bad", "false")}
+    assert {(r["annotator"], r["attention_passed"]) for r in checks} == {
+        ("good", "true"),
+        ("bad", "false"),
+    }
     real = [r for r in rows if not r["attention_check"]]
     assert {r["attention_passed"] for r in real} == {""}
 
     buffer = io.StringIO()
-    write_rows(long_rows(judgment_records(study, pseudonymise=False), study.dimensions), buffer, "jsonl")
+    write_rows(
+        long_rows(judgment_records(study, pseudonymise=False), study.dimensions), buffer, "jsonl"
+    )
     records = [json.loads(line) for line in buffer.getvalue().splitlines()]
     assert {r["attention_passed"] for r in records if r["attention_check"]} == {True, False}
     assert {r["attention_passed"] for r in records if not r["attention_check"]} == {None}
@@ -206,11 +233,42 @@ class _Skeleton(HTMLParser):
     """Tags and their structural attributes, leaving out the dialogue turns (their number
     depends on the conversation) and all text."""
 
-    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-            "track", "wbr"}
-    KEEP = ("id", "class", "name", "type", "for", "role", "data-key", "data-type",
-            "data-required", "data-slider", "data-hint", "data-for", "aria-labelledby",
-            "aria-label", "min", "max", "step", "method", "novalidate")
+    VOID = {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
+    KEEP = (
+        "id",
+        "class",
+        "name",
+        "type",
+        "for",
+        "role",
+        "data-key",
+        "data-type",
+        "data-required",
+        "data-slider",
+        "data-hint",
+        "data-for",
+        "aria-labelledby",
+        "aria-label",
+        "min",
+        "max",
+        "step",
+        "method",
+        "novalidate",
+    )
 
     def __init__(self):
         super().__init__()

@@ -602,7 +602,11 @@ def assert_attention_properties(base: Design, d: Design, checks: list[str], per_
     uses: Counter = Counter()
     for before, after in zip(base.batches, d.batches, strict=True):
         assert (after.index, after.slots, after.kind, after.ordering) == (
-            before.index, before.slots, before.kind, before.ordering)
+            before.index,
+            before.slots,
+            before.kind,
+            before.ordering,
+        )
         assert [it.position for it in after.items] == list(range(len(after.items)))
         marks = [it.attention_check for it in after.items]
         attention = [it for it in after.items if it.attention_check is not None]
@@ -614,13 +618,14 @@ def assert_attention_properties(base: Design, d: Design, checks: list[str], per_
         # real items keep their order (and everything but the screen position)
         real = [it for it in after.items if it.attention_check is None]
         assert [it._replace(position=0) for it in real] == [
-            it._replace(position=0) for it in before.items]
+            it._replace(position=0) for it in before.items
+        ]
         # an attention item takes the block of the real item after it (else the last one's)
         for i, it in enumerate(after.items):
             if it.attention_check is None:
                 continue
             assert it.context_id == it.attention_check
-            following = [x for x in after.items[i + 1:] if x.attention_check is None]
+            following = [x for x in after.items[i + 1 :] if x.attention_check is None]
             expected = following[0].block_index if following else real[-1].block_index
             assert it.block_index == expected
             uses[it.attention_check] += 1

@@ -29,7 +29,15 @@ def test_tokens_round_trip_and_are_bound_to_their_study():
 def test_command_prints_links_and_each_identifies_one_annotator_on_any_device():
     study = make_study()
     out = io.StringIO()
-    call_command("create_invitations", study.name, "--labels", "alice,bob", "--base-url", "http://h", stdout=out)
+    call_command(
+        "create_invitations",
+        study.name,
+        "--labels",
+        "alice,bob",
+        "--base-url",
+        "http://h",
+        stdout=out,
+    )
     links = dict(line.split("\t") for line in out.getvalue().splitlines())
     assert set(links) == {"alice", "bob"}
     path = re.sub(r"^http://h", "", links["alice"])
@@ -39,7 +47,9 @@ def test_command_prints_links_and_each_identifies_one_annotator_on_any_device():
     phone_page = phone.get(path, follow=True).content.decode()
     # The phone continues as the same annotator: consent is already given.
     assert "Instructions" in phone_page
-    assert list(Participant.objects.values_list("external_id", "source")) == [("invite:alice", "invite")]
+    assert list(Participant.objects.values_list("external_id", "source")) == [
+        ("invite:alice", "invite")
+    ]
 
 
 def test_a_forged_or_foreign_link_is_refused_and_creates_nobody():

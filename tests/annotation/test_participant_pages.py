@@ -68,10 +68,16 @@ def test_a_paused_study_lets_a_lease_holder_finish_and_asks_others_to_come_back(
     holder = Client()
     page = _to_first_item(holder, study, "holder")
     _set_status(study, Study.Status.PAUSED)
-    assert holder.post(f"/a/{study.name}/item/", {**_form(page), "value__empathy": "30"}).status_code == 302
+    assert (
+        holder.post(f"/a/{study.name}/item/", {**_form(page), "value__empathy": "30"}).status_code
+        == 302
+    )
     assert "2 of 3" in holder.get(f"/a/{study.name}/item/").content.decode()
     newcomer = Client().get(f"/a/{study.name}/?PROLIFIC_PID=new&STUDY_ID=s&SESSION_ID=x")
-    assert 'id="study-paused"' in newcomer.content.decode() and "come back later" in newcomer.content.decode()
+    assert (
+        'id="study-paused"' in newcomer.content.decode()
+        and "come back later" in newcomer.content.decode()
+    )
     assert not Participant.objects.filter(external_id="new").exists()
 
 
@@ -83,7 +89,9 @@ def test_no_work_is_said_before_the_consent_form():
     first = get_or_create_participant(study, "first", "prolific")
     assert request_work(first).assignment is not None
     client = Client()
-    page = client.get(f"/a/{study.name}/?PROLIFIC_PID=second&STUDY_ID=s&SESSION_ID=x").content.decode()
+    page = client.get(
+        f"/a/{study.name}/?PROLIFIC_PID=second&STUDY_ID=s&SESSION_ID=x"
+    ).content.decode()
     assert 'id="no-work"' in page and "NW-1" in page and "return the study on Prolific" in page
     # going to the consent page by hand meets the same answer, and records nothing
     again = client.get(f"/a/{study.name}/consent/").content.decode()
@@ -118,17 +126,28 @@ def test_markdown_is_rendered_and_nothing_can_be_injected():
     assert "<script" not in html and "&lt;script&gt;" in html
     assert "javascript:" not in html.split("[bad]")[0] and 'href="javascript' not in html
     assert "<img" not in html
-    assert '<a href="https://www.crisistextline.org/" target="_blank" rel="noopener noreferrer">' in html
-    assert '<a href="https://help.example.org" target="_blank" rel="noopener noreferrer">help</a>' in html
+    assert (
+        '<a href="https://www.crisistextline.org/" target="_blank" rel="noopener noreferrer">'
+        in html
+    )
+    assert (
+        '<a href="https://help.example.org" target="_blank" rel="noopener noreferrer">help</a>'
+        in html
+    )
     assert markdown_to_html(None) == "" and markdown_to_html("  ") == ""
     assert markdown_to_html("# Title") == "<h2>Title</h2>"
 
 
 def test_spec_texts_are_markdown_on_the_pages_and_dialogue_text_stays_plain():
     study = make_study(content_warning="Some replies are **rude**.")
-    spec = dict(study.spec, consent="I agree to the *terms*.\nA second line.",
-                instructions="Read **carefully**.", description="About *replies*.",
-                estimated_minutes=1, crisis_resources="Call https://help.example.org")
+    spec = dict(
+        study.spec,
+        consent="I agree to the *terms*.\nA second line.",
+        instructions="Read **carefully**.",
+        description="About *replies*.",
+        estimated_minutes=1,
+        crisis_resources="Call https://help.example.org",
+    )
     Study.objects.filter(pk=study.pk).update(spec=spec)
     client = Client()
     warning = client.get(f"/a/{study.name}/", follow=True).content.decode()
@@ -139,16 +158,24 @@ def test_spec_texts_are_markdown_on_the_pages_and_dialogue_text_stays_plain():
     assert "<em>terms</em>" in consent and "About <em>replies</em>" in consent
     assert "about 1 minute." in consent
     client.post(f"/a/{study.name}/consent/", {"consent": "yes"})
-    assert "<strong>carefully</strong>" in client.get(f"/a/{study.name}/instructions/").content.decode()
+    assert (
+        "<strong>carefully</strong>"
+        in client.get(f"/a/{study.name}/instructions/").content.decode()
+    )
     client.post(f"/a/{study.name}/instructions/")
     item = client.get(f"/a/{study.name}/item/").content.decode()
     assert "&lt;b&gt;" in item and "<b>" not in item  # dataset text: escaped, never Markdown
 
 
 def test_wording_names_the_reply_and_the_speakers():
-    words = presentation.wording({"wording": {"response": "Reply", "speakers": {"Listener": "Helper"}}})
-    turns = [{"speaker": "Speaker", "text": "hi"}, {"speaker": "Listener", "text": "yo"},
-             {"speaker": "Speaker", "text": "so"}]
+    words = presentation.wording(
+        {"wording": {"response": "Reply", "speakers": {"Listener": "Helper"}}}
+    )
+    turns = [
+        {"speaker": "Speaker", "text": "hi"},
+        {"speaker": "Listener", "text": "yo"},
+        {"speaker": "Speaker", "text": "so"},
+    ]
     assert presentation.shown_turns(turns, words)[1] == {"speaker": "Helper", "text": "yo"}
     assert presentation.response_speaker(turns, words) == "Helper"
     assert presentation.response_speaker(turns[:1], words) is None
@@ -161,30 +188,49 @@ def test_the_solved_example_is_drawn_as_the_controls_show_answers():
         "dimensions": [
             {"key": "warmth", "type": "slider", "label": "Warmth", "statement": "Warm"},
             {"key": "clear", "type": "checkbox", "label": "Clear", "statement": "Clear"},
-            {"key": "overall", "type": "likert", "label": "Overall", "statement": "Overall",
-             "points": 3, "labels": ["Low", "Mid", "High"]},
+            {
+                "key": "overall",
+                "type": "likert",
+                "label": "Overall",
+                "statement": "Overall",
+                "points": 3,
+                "labels": ["Low", "Mid", "High"],
+            },
         ],
-        "example": {"turns": [{"speaker": "Speaker", "text": "I won!"}], "response": "Wow!",
-                    "answers": {"warmth": 80, "clear": False, "overall": 2}},
+        "example": {
+            "turns": [{"speaker": "Speaker", "text": "I won!"}],
+            "response": "Wow!",
+            "answers": {"warmth": 80, "clear": False, "overall": 2},
+        },
     }
     example = presentation.solved_example(spec)
     assert example["turns"] == [{"speaker": "Speaker", "text": "I won!"}]
     slider, box, likert = example["answers"]
     assert slider["percent"] == 80.0
     assert box["text"] == "No" and box["checked"] is False
-    assert likert["text"] == "Mid" and [o["chosen"] for o in likert["options"]] == [False, True, False]
-    pairwise = presentation.solved_example({
-        "protocol": "pairwise",
-        "dimensions": [{"key": "o", "type": "choice", "statement": "Better?", "allow_tie": True}],
-        "example": {"turns": [], "response_a": "x", "response_b": "y", "answers": {"o": "tie"}},
-    })
+    assert likert["text"] == "Mid" and [o["chosen"] for o in likert["options"]] == [
+        False,
+        True,
+        False,
+    ]
+    pairwise = presentation.solved_example(
+        {
+            "protocol": "pairwise",
+            "dimensions": [
+                {"key": "o", "type": "choice", "statement": "Better?", "allow_tie": True}
+            ],
+            "example": {"turns": [], "response_a": "x", "response_b": "y", "answers": {"o": "tie"}},
+        }
+    )
     assert pairwise["answers"][0]["text"] == "Tie"
 
 
 def test_a_refused_submit_names_the_question_by_its_label():
     study = make_study(n_batches=1, slots=1)
-    dims = [dict(d, label="How empathic" if d["key"] == "empathy" else "Fluent")
-            for d in study.spec["dimensions"]]
+    dims = [
+        dict(d, label="How empathic" if d["key"] == "empathy" else "Fluent")
+        for d in study.spec["dimensions"]
+    ]
     Study.objects.filter(pk=study.pk).update(spec=dict(study.spec, dimensions=dims))
     client = Client()
     page = _to_first_item(client, study)

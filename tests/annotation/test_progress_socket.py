@@ -17,8 +17,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _connect(study, user):
-    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns),
-                                         f"/ws/studies/{study.name}/progress/")
+    communicator = WebsocketCommunicator(
+        URLRouter(websocket_urlpatterns), f"/ws/studies/{study.name}/progress/"
+    )
     communicator.scope["user"] = user
     return communicator
 
@@ -30,8 +31,13 @@ def test_staff_get_progress_and_a_push_after_each_judgment():
     def judge():
         p = get_or_create_participant(study, "p", "cookie")
         assignment = request_work(p).assignment
-        record_judgment(p, entry_id=next_entry(assignment).id, values={"empathy": 5},
-                        rationales={}, idempotency_key="k")
+        record_judgment(
+            p,
+            entry_id=next_entry(assignment).id,
+            values={"empathy": 5},
+            rationales={},
+            idempotency_key="k",
+        )
 
     async def scenario():
         communicator = _connect(study, staff)

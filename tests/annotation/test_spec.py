@@ -901,7 +901,9 @@ def test_pairwise_check_choices_are_case_insensitive(data_dir):
     spec = with_checks(pairwise_spec(), pairwise_check(respectful="A", overall=["a", "TIE"]))
     s = load_spec(spec, base_dir=data_dir)
     assert s.to_dict()["attention_checks"][0]["expect"] == {
-        "respectful": ["a"], "overall": ["a", "tie"]}
+        "respectful": ["a"],
+        "overall": ["a", "tie"],
+    }
     assert s.to_dict()["attention_checks"][0]["response_b"] == "Go for it, idiot."
     assert "response" not in s.to_dict()["attention_checks"][0]
 
@@ -1036,14 +1038,22 @@ def test_attention_check_errors_name_the_place(data_dir, make, expected):
 @pytest.mark.parametrize(
     "check, expected",
     [
-        (pairwise_check(respectful="C"),
-         "attention_checks[0].expect.respectful: 'c' is not an answer here: expected A / B / tie"),
-        (pairwise_check(respectful=["A", "B", "tie"]),
-         "attention_checks[0].expect.respectful: accepts every answer"),
-        ({**pairwise_check(), "response": "x"},
-         "attention_checks[0].response: a pairwise check has response_a and response_b instead"),
-        ({k: v for k, v in pairwise_check().items() if k != "response_b"},
-         "attention_checks[0].response_b: is required"),
+        (
+            pairwise_check(respectful="C"),
+            "attention_checks[0].expect.respectful: 'c' is not an answer here: expected A / B / tie",
+        ),
+        (
+            pairwise_check(respectful=["A", "B", "tie"]),
+            "attention_checks[0].expect.respectful: accepts every answer",
+        ),
+        (
+            {**pairwise_check(), "response": "x"},
+            "attention_checks[0].response: a pairwise check has response_a and response_b instead",
+        ),
+        (
+            {k: v for k, v in pairwise_check().items() if k != "response_b"},
+            "attention_checks[0].response_b: is required",
+        ),
     ],
 )
 def test_pairwise_attention_check_errors(data_dir, check, expected):
@@ -1054,8 +1064,12 @@ def test_choice_without_tie_rejects_tie_in_a_check(data_dir):
     spec = pairwise_spec()
     spec["dimensions"][0]["allow_tie"] = False
     with_checks(spec, pairwise_check(prosocial="tie"))
-    assert_problem(spec, data_dir, "attention_checks[0].expect.prosocial: 'tie' is not an answer "
-                   "here: expected A / B (or a list of them)")
+    assert_problem(
+        spec,
+        data_dir,
+        "attention_checks[0].expect.prosocial: 'tie' is not an answer "
+        "here: expected A / B (or a list of them)",
+    )
 
 
 def test_every_attention_problem_is_reported_at_once(data_dir):
@@ -1078,7 +1092,9 @@ def test_wording_duration_and_no_work_code_are_read_and_checked(data_dir):
     spec["estimated_minutes"] = 12
     spec["completion"] = {"code": "DONE", "no_work_code": 4711}
     loaded = load_spec(spec, base_dir=data_dir)
-    assert loaded.wording.response == "Reply" and dict(loaded.wording.speakers) == {"Listener": "Helper"}
+    assert loaded.wording.response == "Reply" and dict(loaded.wording.speakers) == {
+        "Listener": "Helper"
+    }
     assert loaded.estimated_minutes == 12
     assert loaded.completion.no_work_code == "4711"
     assert load_spec(loaded.to_dict(), base_dir=data_dir) == loaded
@@ -1088,4 +1104,9 @@ def test_wording_duration_and_no_work_code_are_read_and_checked(data_dir):
     with pytest.raises(SpecError) as raised:
         load_spec(spec, base_dir=data_dir)
     fields = {p.path for p in raised.value.problems}
-    assert {"wording.response", "wording.speakers.Listener", "wording.tone", "estimated_minutes"} <= fields
+    assert {
+        "wording.response",
+        "wording.speakers.Listener",
+        "wording.tone",
+        "estimated_minutes",
+    } <= fields

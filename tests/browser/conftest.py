@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path(os.environ.get("EVALSITE_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 # Package scope: Playwright's sync API keeps an event loop running in the main thread for
@@ -19,7 +27,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 def browser():
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI: scripts/test.sh should have installed chromium")
+            pytest.fail(
+                f"{CHROMIUM} is missing on CI: scripts/test.sh should have installed chromium"
+            )
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
     # Playwright's sync API runs an event loop in this thread; the ORM calls made by the
     # test itself are still synchronous and safe.

@@ -42,12 +42,16 @@ def test_rating_batch_with_sliders_and_checkbox(page, live_server):
             slider.scroll_into_view_if_needed()
             box = slider.bounding_box()
             # Click on the track: the thumb jumps there, as a person would move it.
-            page.mouse.click(box["x"] + box["width"] * (0.2 + 0.15 * index), box["y"] + box["height"] / 2)
+            page.mouse.click(
+                box["x"] + box["width"] * (0.2 + 0.15 * index), box["y"] + box["height"] / 2
+            )
             if index < len(sliders) - 1:
                 assert submit.is_disabled()
         page.check(f"input[name='value__{checkboxes[0]['key']}']")
         if position == 1:
-            page.screenshot(path=str(Path(settings.VAR_DIR) / "browser-rating-item.png"), full_page=True)
+            page.screenshot(
+                path=str(Path(settings.VAR_DIR) / "browser-rating-item.png"), full_page=True
+            )
         assert submit.is_enabled()
         with page.expect_navigation():
             submit.click()
@@ -81,14 +85,18 @@ def test_pairwise_batch_with_the_keyboard(page, live_server):
         for index, _ in enumerate(choices):
             page.keyboard.press(keys[(index + position) % 3])
         if position == 1:
-            page.screenshot(path=str(Path(settings.VAR_DIR) / "browser-pairwise-item.png"), full_page=True)
+            page.screenshot(
+                path=str(Path(settings.VAR_DIR) / "browser-pairwise-item.png"), full_page=True
+            )
         with page.expect_navigation():
             page.keyboard.press("Enter")
     assert page.locator("#completion-code").is_visible()
     expected = {"a": "a", "t": "tie", "b": "b"}
     for judgment in Judgment.objects.filter(study=study).order_by("position"):
         for index, dim in enumerate(choices):
-            assert judgment.values[dim["key"]] == expected[keys[(index + judgment.position + 1) % 3]]
+            assert (
+                judgment.values[dim["key"]] == expected[keys[(index + judgment.position + 1) % 3]]
+            )
     assert Judgment.objects.filter(study=study).count() == total
     # the pairwise demo has no attention checks: every item is a real comparison
     assert not Judgment.objects.filter(study=study).exclude(item__attention_check_id="").exists()

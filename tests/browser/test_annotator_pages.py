@@ -51,7 +51,8 @@ def look(page, axe, shots: Path, name: str) -> None:
     violations = axe.run(page).response["violations"]
     bad = [v for v in violations if v.get("impact") in ("serious", "critical")]
     assert not bad, f"{name}: " + "; ".join(
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}" for v in bad
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in bad
     )
 
 
@@ -138,7 +139,9 @@ def test_opening_pages_come_in_order_and_read_well(browser, live_server, axe, sh
     context.close()
 
 
-def test_a_fresh_slider_looks_untouched_and_back_never_carries_answers(browser, live_server, axe, shots):
+def test_a_fresh_slider_looks_untouched_and_back_never_carries_answers(
+    browser, live_server, axe, shots
+):
     study = build_study(EXAMPLES / "demo_rating.yaml").study
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
@@ -147,7 +150,9 @@ def test_a_fresh_slider_looks_untouched_and_back_never_carries_answers(browser, 
     page.click("#consent-yes")
     instructions = page.locator("#instructions")
     assert "**" not in instructions.inner_text() and "*Reply*" not in instructions.inner_text()
-    assert instructions.locator("strong").count() >= 2 and instructions.locator("ol li").count() == 5
+    assert (
+        instructions.locator("strong").count() >= 2 and instructions.locator("ol li").count() == 5
+    )
     # the solved example shows its conversation and a slider drawn at 80, Yes for the box
     assert "I planted tomatoes" in page.inner_text("#example-dialogue")
     drawn = page.locator("#example-answers .drawn-slider").first
@@ -183,7 +188,9 @@ def test_a_fresh_slider_looks_untouched_and_back_never_carries_answers(browser, 
     page.go_back()
     page.wait_for_load_state("load")
     assert page.inner_text("#progress-text").startswith("2 of ")
-    values = page.eval_on_selector_all("input[name^='value__'][type=hidden]", "els => els.map(e => e.value)")
+    values = page.eval_on_selector_all(
+        "input[name^='value__'][type=hidden]", "els => els.map(e => e.value)"
+    )
     assert values == ["", "", "", ""]
     assert page.locator("input[type=range].untouched").count() == 4
     assert not page.is_checked("input[type=checkbox]")
@@ -198,7 +205,9 @@ def test_a_fresh_slider_looks_untouched_and_back_never_carries_answers(browser, 
 
 
 def test_no_work_is_said_before_consent(page, live_server, axe, shots):
-    study = make_study(n_batches=1, slots=1, completion={"code": "DONE", "no_work_code": "NOWORK-9"})
+    study = make_study(
+        n_batches=1, slots=1, completion={"code": "DONE", "no_work_code": "NOWORK-9"}
+    )
     first = get_or_create_participant(study, "first", "prolific")
     assert request_work(first).assignment is not None  # the only slot is taken
     page.goto(f"{live_server.url}/a/{study.name}/?PROLIFIC_PID=second&STUDY_ID=s&SESSION_ID=x")
@@ -212,7 +221,9 @@ def test_no_work_is_said_before_consent(page, live_server, axe, shots):
     assert second.consented_at is None and not second.assignments.exists()
 
 
-def test_closed_study_error_and_invalid_link_pages_look_like_the_site(page, live_server, axe, shots):
+def test_closed_study_error_and_invalid_link_pages_look_like_the_site(
+    page, live_server, axe, shots
+):
     study = make_study(n_batches=1, slots=1)
     Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED)
     page.goto(f"{live_server.url}/a/{study.name}/")
@@ -244,7 +255,11 @@ def test_closed_study_error_and_invalid_link_pages_look_like_the_site(page, live
 
 def test_the_done_page_counts_down_to_the_redirect(page, live_server, axe, shots):
     target = "/a/no-such-study/"  # any page of this server: where the platform would be
-    study = make_study(n_batches=1, slots=1, completion={"code": "CODE-7", "redirect_url": f"{live_server.url}{target}"})
+    study = make_study(
+        n_batches=1,
+        slots=1,
+        completion={"code": "CODE-7", "redirect_url": f"{live_server.url}{target}"},
+    )
     page.goto(f"{live_server.url}/a/{study.name}/")
     page.click("#consent-yes")
     with page.expect_navigation():
@@ -259,6 +274,8 @@ def test_the_done_page_counts_down_to_the_redirect(page, live_server, axe, shots
     link = page.locator("#completion-link")
     assert link.get_attribute("href").endswith(target)
     start = int(page.inner_text("#countdown"))
-    page.wait_for_function(f"parseInt(document.getElementById('countdown').textContent, 10) < {start}")
+    page.wait_for_function(
+        f"parseInt(document.getElementById('countdown').textContent, 10) < {start}"
+    )
     look(page, axe, shots, "41-done-redirect-phone")
     page.wait_for_url(re.compile(re.escape(target)), timeout=20000)

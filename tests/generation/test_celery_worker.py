@@ -69,8 +69,10 @@ def this_test_database_url() -> str:
 @pytest.fixture
 def service_env(transactional_db) -> dict[str, str]:
     if not redis_answers(BROKER):
-        pytest.skip(f"Redis does not answer at {BROKER} (start redis-server, or set "
-                    "EVALSITE_TEST_CELERY_BROKER_URL); CI runs these tests with Redis")
+        pytest.skip(
+            f"Redis does not answer at {BROKER} (start redis-server, or set "
+            "EVALSITE_TEST_CELERY_BROKER_URL); CI runs these tests with Redis"
+        )
     env = dict(os.environ)
     env.update(
         DATABASE_URL=this_test_database_url(),
@@ -94,10 +96,32 @@ class Worker:
         self.name = f"{name}-{uuid.uuid4().hex[:8]}@%h"
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "evalsite", "worker", "-Q", "gpu,celery",
-             "--concurrency", "1", "--pool", "solo", "-n", self.name, "--without-gossip",
-             "--without-mingle", "--without-heartbeat", "-l", "INFO"],
-            cwd=BASE_DIR, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "evalsite",
+                "worker",
+                "-Q",
+                "gpu,celery",
+                "--concurrency",
+                "1",
+                "--pool",
+                "solo",
+                "-n",
+                self.name,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "INFO",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     @property
@@ -148,13 +172,21 @@ def start_worker(service_env, tmp_path):
     yield start
     for worker in workers:
         worker.stop()
-        print(f"----- log of Celery worker {worker.name} (pid {worker.pid}, exit {worker.proc.returncode}) -----")
+        print(
+            f"----- log of Celery worker {worker.name} (pid {worker.pid}, exit {worker.proc.returncode}) -----"
+        )
         print(worker.log()[-20000:])
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def celery_results(task_ids: list[str]) -> list[dict]:
@@ -169,11 +201,21 @@ def celery_results(task_ids: list[str]) -> list[dict]:
 
 def make_contexts(n: int) -> list[Context]:
     dataset = Dataset.objects.create(name=f"worker-ds-{uuid.uuid4().hex[:6]}", format="jsonl")
-    Context.objects.bulk_create([
-        Context(dataset=dataset, external_id=f"w{i}",
-                turns=[{"speaker": "Speaker", "text": f"Story number {i}: my dog passed away last week."}])
-        for i in range(n)
-    ])
+    Context.objects.bulk_create(
+        [
+            Context(
+                dataset=dataset,
+                external_id=f"w{i}",
+                turns=[
+                    {
+                        "speaker": "Speaker",
+                        "text": f"Story number {i}: my dog passed away last week.",
+                    }
+                ],
+            )
+            for i in range(n)
+        ]
+    )
     return list(Context.objects.filter(dataset=dataset).order_by("pk"))
 
 
@@ -184,8 +226,17 @@ def one_per_key(job: GenerationJob, contexts: list[Context]) -> bool:
 
 
 def test_a_real_worker_runs_a_job_end_to_end(tiny_gpt2, service_env, start_worker, tmp_path):
-    system = register_system("worker-gpt2", "hf_causal", {
-        "path": str(tiny_gpt2), "device": "cpu", "max_new_tokens": 6, "min_new_tokens": 2, "seed": 5})
+    system = register_system(
+        "worker-gpt2",
+        "hf_causal",
+        {
+            "path": str(tiny_gpt2),
+            "device": "cpu",
+            "max_new_tokens": 6,
+            "min_new_tokens": 2,
+            "seed": 5,
+        },
+    )
     contexts = make_contexts(5)
     job = services.create_job(system, contexts, samples_per_context=2, chunk_size=2, batch_size=4)
     worker = start_worker()
@@ -197,10 +248,16 @@ def test_a_real_worker_runs_a_job_end_to_end(tiny_gpt2, service_env, start_worke
 
     job.refresh_from_db()
     assert job.status == "completed" and one_per_key(job, contexts)
-    provenance = list(Candidate.objects.filter(generation_job=job).values_list("provenance", flat=True))
-    assert {p["worker"]["pid"] for p in provenance} == {worker.pid}  # generated in the worker process
+    provenance = list(
+        Candidate.objects.filter(generation_job=job).values_list("provenance", flat=True)
+    )
+    assert {p["worker"]["pid"] for p in provenance} == {
+        worker.pid
+    }  # generated in the worker process
     assert {p["worker"]["task_id"] for p in provenance} == set(job.celery_task_ids)
-    assert all(p["backend_version"].startswith("hf_causal/") and p["rendered_prompt"] for p in provenance)
+    assert all(
+        p["backend_version"].startswith("hf_causal/") and p["rendered_prompt"] for p in provenance
+    )
     # The worker loaded the system once and kept it warm for the other chunks.
     results = celery_results(job.celery_task_ids)
     assert sorted(r["loaded_system"] for r in results) == [False, False, True]
@@ -210,23 +267,38 @@ def test_a_real_worker_runs_a_job_end_to_end(tiny_gpt2, service_env, start_worke
     shutil.copytree(BASE_DIR / "examples" / "data", tmp_path / "data")
     spec = yaml.safe_load((BASE_DIR / "examples" / "demo_rating.yaml").read_text())
     spec["name"] = "worker-study"
-    spec["systems"][0] = {"name": "baseline", "kind": "hf_causal",
-                          "config": {"path": str(tiny_gpt2), "device": "cpu", "max_new_tokens": 5}}
+    spec["systems"][0] = {
+        "name": "baseline",
+        "kind": "hf_causal",
+        "config": {"path": str(tiny_gpt2), "device": "cpu", "max_new_tokens": 5},
+    }
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     built = manage(service_env, "create_study", str(tmp_path / "spec.yaml"))
     assert built.returncode == 0, f"stdout:\n{built.stdout}\nstderr:\n{built.stderr}"
     assert "created study 'worker-study'" in built.stdout
     study_job = GenerationJob.objects.get(system__name="baseline")
-    assert f"baseline: generating 12 of 12 candidates (job {study_job.pk}, on the gpu queue)" in built.stderr
+    assert (
+        f"baseline: generating 12 of 12 candidates (job {study_job.pk}, on the gpu queue)"
+        in built.stderr
+    )
     assert study_job.status == "completed"
-    assert Item.objects.filter(study__name="worker-study", candidate__generation_job=study_job).count() == 12
-    assert set(Candidate.objects.filter(generation_job=study_job).values_list(
-        "provenance__worker__pid", flat=True)) == {worker.pid}
+    assert (
+        Item.objects.filter(study__name="worker-study", candidate__generation_job=study_job).count()
+        == 12
+    )
+    assert set(
+        Candidate.objects.filter(generation_job=study_job).values_list(
+            "provenance__worker__pid", flat=True
+        )
+    ) == {worker.pid}
 
 
 def test_a_worker_killed_mid_chunk_is_made_good_by_resume(tiny_gpt2, service_env, start_worker):
-    system = register_system("slow-gpt2", "hf_causal", {
-        "path": str(tiny_gpt2), "device": "cpu", "max_new_tokens": 32, "min_new_tokens": 32})
+    system = register_system(
+        "slow-gpt2",
+        "hf_causal",
+        {"path": str(tiny_gpt2), "device": "cpu", "max_new_tokens": 32, "min_new_tokens": 32},
+    )
     contexts = make_contexts(40)
     # One chunk of 40 contexts, stored one context at a time: a kill lands mid-chunk.
     job = services.create_job(system, contexts, chunk_size=40, batch_size=1)
@@ -245,13 +317,17 @@ def test_a_worker_killed_mid_chunk_is_made_good_by_resume(tiny_gpt2, service_env
     assert progress.status == "running" and 3 <= progress.done < progress.total, progress
 
     second = start_worker("rescuer")
-    resumed = manage(service_env, "generate", str(job.pk), "--resume", "--timeout", "150", "--poll", "0.2")
+    resumed = manage(
+        service_env, "generate", str(job.pk), "--resume", "--timeout", "150", "--poll", "0.2"
+    )
     assert resumed.returncode == 0, f"stdout:\n{resumed.stdout}\nstderr:\n{resumed.stderr}"
     assert f"job {job.pk} completed: 40/40 candidates" in resumed.stdout
     job.refresh_from_db()
     assert job.status == "completed" and one_per_key(job, contexts)
     after = dict(Candidate.objects.filter(generation_job=job).values_list("source_key", "text"))
     assert all(after[k] == v for k, v in before.items())
-    pids = {p["worker"]["pid"] for p in Candidate.objects.filter(generation_job=job).values_list(
-        "provenance", flat=True)}
+    pids = {
+        p["worker"]["pid"]
+        for p in Candidate.objects.filter(generation_job=job).values_list("provenance", flat=True)
+    }
     assert pids == {first.pid, second.pid}

@@ -14,19 +14,27 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def job():
-    system = System.objects.create(name="sys", kind="hf_causal", config={"path": "/m", "decoding": {}})
+    system = System.objects.create(
+        name="sys", kind="hf_causal", config={"path": "/m", "decoding": {}}
+    )
     dataset = Dataset.objects.create(name="ds", format="jsonl")
     Context.objects.bulk_create(
-        [Context(dataset=dataset, external_id=f"c{i}", turns=[{"speaker": "S", "text": "hi"}]) for i in range(3)]
+        [
+            Context(dataset=dataset, external_id=f"c{i}", turns=[{"speaker": "S", "text": "hi"}])
+            for i in range(3)
+        ]
     )
     return services.create_job(system, Context.objects.all(), chunk_size=2)
 
 
-def test_with_a_broker_chunks_are_sent_on_commit(job, monkeypatch, django_capture_on_commit_callbacks):
+def test_with_a_broker_chunks_are_sent_on_commit(
+    job, monkeypatch, django_capture_on_commit_callbacks
+):
     sent = []
     monkeypatch.setattr(services, "is_eager", lambda: False)
-    monkeypatch.setattr(tasks.generate_chunk, "apply_async",
-                        lambda args, task_id: sent.append((args, task_id)))
+    monkeypatch.setattr(
+        tasks.generate_chunk, "apply_async", lambda args, task_id: sent.append((args, task_id))
+    )
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with transaction.atomic():
             task_ids = services.dispatch_job(job)

@@ -21,12 +21,24 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.models]
 @pytest.fixture
 def job(tiny_gpt2):
     dataset = Dataset.objects.create(name="console-ds", format="jsonl")
-    contexts = [Context.objects.create(dataset=dataset, external_id=f"c{i}",
-                                       turns=[{"speaker": "Speaker", "text": f"Hello number {i}."}])
-                for i in range(3)]
-    system = register_system("console-gpt2", "hf_causal", {
-        "path": str(tiny_gpt2), "device": "cpu", "chat_template": False,
-        "decoding": {"max_new_tokens": 4, "do_sample": False}})
+    contexts = [
+        Context.objects.create(
+            dataset=dataset,
+            external_id=f"c{i}",
+            turns=[{"speaker": "Speaker", "text": f"Hello number {i}."}],
+        )
+        for i in range(3)
+    ]
+    system = register_system(
+        "console-gpt2",
+        "hf_causal",
+        {
+            "path": str(tiny_gpt2),
+            "device": "cpu",
+            "chat_template": False,
+            "decoding": {"max_new_tokens": 4, "do_sample": False},
+        },
+    )
     return services.create_job(system, contexts, chunk_size=1)
 
 
@@ -42,8 +54,9 @@ def test_websocket_pushes_progress_while_the_job_runs(job):
     staff = get_user_model().objects.create_user("r", password="x", is_staff=True)
 
     async def scenario():
-        communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns),
-                                             f"/ws/generation/{job.id}/progress/")
+        communicator = WebsocketCommunicator(
+            URLRouter(websocket_urlpatterns), f"/ws/generation/{job.id}/progress/"
+        )
         communicator.scope["user"] = staff
         connected, _ = await communicator.connect()
         assert connected

@@ -27,7 +27,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def test_registry_names():
     assert list(IMPORTERS) == [
-        "empathetic_dialogues", "prosocial_dialog", "real_toxicity_prompts", "csv", "jsonl"]
+        "empathetic_dialogues",
+        "prosocial_dialog",
+        "real_toxicity_prompts",
+        "csv",
+        "jsonl",
+    ]
 
 
 def test_unknown_format_lists_the_valid_ones():
@@ -45,7 +50,9 @@ def test_format_names_forgive_case_and_hyphens():
 
 
 def test_unknown_option_lists_the_valid_ones():
-    with pytest.raises(ImportOptionError, match="has no option 'per_turn'; its options: all_prefixes"):
+    with pytest.raises(
+        ImportOptionError, match="has no option 'per_turn'; its options: all_prefixes"
+    ):
         iter_dataset("empathetic_dialogues", FIXTURES / "ed_sample.csv", per_turn=True)
     with pytest.raises(ImportOptionError, match="its options: none"):
         iter_dataset("real_toxicity_prompts", FIXTURES / "rtp_prompts.jsonl", id="x")
@@ -56,8 +63,15 @@ def test_importer_options():
     assert importer_options("prosocial_dialog") == {"per_turn": False}
     assert importer_options("real_toxicity_prompts") == {}
     assert set(importer_options("csv")) == {
-        "turns", "id", "speakers", "speaker_names", "reference", "metadata",
-        "turn_separator", "delimiter"}
+        "turns",
+        "id",
+        "speakers",
+        "speaker_names",
+        "reference",
+        "metadata",
+        "turn_separator",
+        "delimiter",
+    }
     assert set(importer_options("jsonl")) == set(importer_options("csv")) - {"delimiter"}
 
 
@@ -70,7 +84,10 @@ def test_boolean_options_from_strings():
 
 def test_parse_options_for_a_command_line():
     assert parse_options(["turns=history", "metadata=a", "metadata=b", "reference=gold=x"]) == {
-        "turns": "history", "metadata": "a,b", "reference": "gold=x"}
+        "turns": "history",
+        "metadata": "a,b",
+        "reference": "gold=x",
+    }
     with pytest.raises(ImportOptionError, match="expected key=value"):
         parse_options(["turns"])
     with pytest.raises(ImportOptionError, match="given twice"):
@@ -79,8 +96,9 @@ def test_parse_options_for_a_command_line():
 
 def test_run_import_counts_and_keeps_a_bounded_list_of_problems():
     seen = []
-    report = run_import("empathetic_dialogues", FIXTURES / "ed_bad.csv", seen.append,
-                        skip_bad=True, max_skipped=2)
+    report = run_import(
+        "empathetic_dialogues", FIXTURES / "ed_bad.csv", seen.append, skip_bad=True, max_skipped=2
+    )
     assert report.contexts == 2 and len(seen) == 2
     assert report.skipped_total == 5
     assert [p.line for p in report.skipped] == [4, 5]
@@ -104,7 +122,9 @@ def test_run_import_without_skip_bad_raises():
 def test_every_format_refuses_an_empty_file(tmp_path, fmt, options):
     path = tmp_path / "nothing.txt"
     path.write_text("")
-    with pytest.raises(ImportProblem, match=r"no contexts found in nothing.txt \(the file is empty\)"):
+    with pytest.raises(
+        ImportProblem, match=r"no contexts found in nothing.txt \(the file is empty\)"
+    ):
         list(iter_dataset(fmt, path, **options))
 
 

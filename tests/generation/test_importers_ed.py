@@ -33,7 +33,10 @@ def test_one_context_per_conversation_ending_with_a_speaker_turn():
         assert [t.speaker for t in context.turns] == ["Speaker", "Listener", "Speaker"]
         assert context.turns[-1].speaker == "Speaker"
     first = contexts[0]
-    assert first.turns[0].text == "I spent the afternoon in the attic and found my grandma's old letters."
+    assert (
+        first.turns[0].text
+        == "I spent the afternoon in the attic and found my grandma's old letters."
+    )
     assert first.reference_response == (
         "That sounds lovely. Keep them somewhere safe, they are a treasure."
     )
@@ -50,8 +53,10 @@ def test_comma_escapes_are_undone_in_utterances_and_situation():
         "I found a box of letters from my grandmother in the attic, all tied with string."
     )
     for context in contexts.values():
-        texts = [t.text for t in context.turns] + [context.reference_response,
-                                                    context.metadata["situation"]]
+        texts = [t.text for t in context.turns] + [
+            context.reference_response,
+            context.metadata["situation"],
+        ]
         assert not any("_comma_" in text for text in texts)
 
 
@@ -86,9 +91,12 @@ def test_rows_with_candidate_fields_parse_like_the_others():
 def test_all_prefixes_yields_one_context_per_listener_turn():
     contexts = list(iter_contexts(SAMPLE, all_prefixes=True))
     assert [c.external_id for c in contexts] == [
-        "hit:0_conv:1:2", "hit:0_conv:1:4",
-        "hit:1_conv:2:2", "hit:1_conv:2:4",
-        "hit:2_conv:4:2", "hit:2_conv:4:4",
+        "hit:0_conv:1:2",
+        "hit:0_conv:1:4",
+        "hit:1_conv:2:2",
+        "hit:1_conv:2:4",
+        "hit:2_conv:4:2",
+        "hit:2_conv:4:4",
     ]
     for context in contexts:
         assert context.turns[-1].speaker == "Speaker"
@@ -140,7 +148,9 @@ def test_conversation_without_listener_is_an_error(tmp_path):
 def test_missing_utterance_is_reported(tmp_path):
     rows = "hit:1_conv:1,1,sad,x,7,One.,,\nhit:1_conv:1,3,sad,x,7,Three.,,\n"
     path = write(tmp_path, "gap.csv", f"{HEADER_LINE}\n{rows}")
-    with pytest.raises(ImportProblem, match="line 2: conversation hit:1_conv:1: utterance_idx 2 is missing"):
+    with pytest.raises(
+        ImportProblem, match="line 2: conversation hit:1_conv:1: utterance_idx 2 is missing"
+    ):
         list(iter_contexts(path))
 
 
@@ -193,8 +203,9 @@ def test_bom_crlf_and_gzip(tmp_path):
 def test_undecodable_line_is_a_bad_row(tmp_path):
     good = "hit:1_conv:1,1,sad,x,7,Hello.,,\nhit:1_conv:1,2,sad,x,8,Hi.,,\n"
     path = tmp_path / "latin.csv"
-    path.write_bytes(f"{HEADER_LINE}\n".encode() + b"hit:0_conv:0,1,sad,caf\xe9,7,Hi.,,\n"
-                     + good.encode())
+    path.write_bytes(
+        f"{HEADER_LINE}\n".encode() + b"hit:0_conv:0,1,sad,caf\xe9,7,Hi.,,\n" + good.encode()
+    )
     with pytest.raises(ImportProblem, match="latin.csv line 2: not valid UTF-8"):
         list(iter_contexts(path))
     assert [c.external_id for c in iter_contexts(path, skip_bad=True)] == ["hit:1_conv:1"]

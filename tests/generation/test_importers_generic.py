@@ -27,11 +27,12 @@ def texts(context):
 
 
 def test_json_list_column_with_strings_and_turn_objects():
-    first, second = iter_csv(CSV, turns="history", id="id", reference="gold",
-                             metadata="emotion")
+    first, second = iter_csv(CSV, turns="history", id="id", reference="gold", metadata="emotion")
     assert first.external_id == "c1"
     assert [(t.speaker, t.text) for t in first.turns] == [
-        ("A", "Hi there, how was the trip?"), ("B", "Long. The train broke down twice.")]
+        ("A", "Hi there, how was the trip?"),
+        ("B", "Long. The train broke down twice."),
+    ]
     assert first.reference_response == "Oh no, that sounds exhausting."
     assert first.metadata == {"emotion": "tired"}
     assert [t.speaker for t in second.turns] == ["user", "bot", "user"]
@@ -40,11 +41,15 @@ def test_json_list_column_with_strings_and_turn_objects():
 
 def test_turn_separator_splits_a_multi_line_quoted_field():
     # the separator comes from a command line as the two characters backslash-n
-    contexts = list(iter_dataset("csv", CSV, turns="lines", turn_separator="\\n",
-                                 speaker_names="User,Bot"))
+    contexts = list(
+        iter_dataset("csv", CSV, turns="lines", turn_separator="\\n", speaker_names="User,Bot")
+    )
     assert [c.external_id for c in contexts] == ["1", "2"]  # default id: record number
-    assert texts(contexts[1]) == ["I lost my keys again.", "Did you check your coat pocket?",
-                                  "Yes, twice."]
+    assert texts(contexts[1]) == [
+        "I lost my keys again.",
+        "Did you check your coat pocket?",
+        "Yes, twice.",
+    ]
     assert [t.speaker for t in contexts[1].turns] == ["User", "Bot", "User"]
     assert contexts[0].reference_response is None
 
@@ -52,19 +57,29 @@ def test_turn_separator_splits_a_multi_line_quoted_field():
 def test_list_of_columns_one_turn_each_skipping_empty_cells():
     first, second = iter_csv(CSV, turns="utt1,utt2,utt3", id="id", reference="gold")
     assert texts(first) == ["Hi there, how was the trip?", "Long. The train broke down twice."]
-    assert texts(second) == ["I lost my keys again.", "Did you check your coat pocket?",
-                             "Yes, twice."]
+    assert texts(second) == [
+        "I lost my keys again.",
+        "Did you check your coat pocket?",
+        "Yes, twice.",
+    ]
 
 
 def test_eou_separator_and_speakers_column(tmp_path):
-    path = write(tmp_path, "eou.csv",
-                 "dialog,who,answer\n"
-                 "Hello there __eou__ Hi! __eou__ How are you? __eou__,"
-                 "\"[\"\"ann\"\", \"\"bo\"\", \"\"ann\"\"]\",Fine thanks\n")
-    (context,) = iter_csv(path, turns="dialog", turn_separator="__eou__", speakers="who",
-                          reference="answer")
+    path = write(
+        tmp_path,
+        "eou.csv",
+        "dialog,who,answer\n"
+        "Hello there __eou__ Hi! __eou__ How are you? __eou__,"
+        '"[""ann"", ""bo"", ""ann""]",Fine thanks\n',
+    )
+    (context,) = iter_csv(
+        path, turns="dialog", turn_separator="__eou__", speakers="who", reference="answer"
+    )
     assert [(t.speaker, t.text) for t in context.turns] == [
-        ("ann", "Hello there"), ("bo", "Hi!"), ("ann", "How are you?")]
+        ("ann", "Hello there"),
+        ("bo", "Hi!"),
+        ("ann", "How are you?"),
+    ]
 
 
 def test_speaker_count_mismatch_is_a_bad_row(tmp_path):
@@ -78,12 +93,17 @@ def test_line_numbers_count_physical_lines_of_multi_line_fields():
         list(iter_csv(BAD, turns="text", reference="gold"))
     assert str(info.value) == "generic_bad.csv line 4: expected 3 fields, found 4"
     problems = []
-    contexts = list(iter_csv(BAD, turns="text", reference="gold", id="id", skip_bad=True,
-                             on_skip=problems.append))
+    contexts = list(
+        iter_csv(
+            BAD, turns="text", reference="gold", id="id", skip_bad=True, on_skip=problems.append
+        )
+    )
     assert [c.external_id for c in contexts] == ["a", "d"]
     assert texts(contexts[0]) == ["first line\nsecond line"]
     assert [(p.line, p.reason) for p in problems] == [
-        (4, "expected 3 fields, found 4"), (5, "expected 3 fields, found 2")]
+        (4, "expected 3 fields, found 4"),
+        (5, "expected 3 fields, found 2"),
+    ]
 
 
 def test_missing_mapped_column_names_it_and_the_available_ones():
@@ -106,23 +126,31 @@ def test_mapping_option_errors_are_raised_before_reading():
 
 def test_unterminated_quote_is_reported_where_the_record_starts(tmp_path):
     path = write(tmp_path, "q.csv", 'text\nfine\n"never closed\nmore\n')
-    with pytest.raises(ImportProblem, match="q.csv line 3: malformed CSV .a quoted field is never closed"):
+    with pytest.raises(
+        ImportProblem, match="q.csv line 3: malformed CSV .a quoted field is never closed"
+    ):
         list(iter_csv(path, turns="text"))
 
 
 def test_tab_delimiter_and_duplicate_ids(tmp_path):
     path = write(tmp_path, "t.tsv", "id\ttext\nx\thello, world\nx\tagain\ny\tbye\n")
     problems = []
-    contexts = list(iter_csv(path, turns="text", id="id", delimiter="\\t", skip_bad=True,
-                             on_skip=problems.append))
-    assert [(c.external_id, texts(c)) for c in contexts] == [("x", ["hello, world"]),
-                                                            ("y", ["bye"])]
+    contexts = list(
+        iter_csv(
+            path, turns="text", id="id", delimiter="\\t", skip_bad=True, on_skip=problems.append
+        )
+    )
+    assert [(c.external_id, texts(c)) for c in contexts] == [
+        ("x", ["hello, world"]),
+        ("y", ["bye"]),
+    ]
     assert [(p.line, p.reason) for p in problems] == [(3, "duplicate id 'x'")]
 
 
 def test_json_lines_with_dotted_keys_and_turn_objects():
-    first, second = iter_jsonl(JSONL, turns="dialog", id="meta.uid", reference="answer",
-                               metadata="meta.topic")
+    first, second = iter_jsonl(
+        JSONL, turns="dialog", id="meta.uid", reference="answer", metadata="meta.topic"
+    )
     assert first.external_id == "g-1"
     assert [t.speaker for t in first.turns] == ["customer", "baker", "customer"]
     assert first.reference_response == "It is baked here every Tuesday and Friday."
@@ -138,21 +166,33 @@ def test_jsonl_mapping_checked_on_the_first_record(tmp_path):
         "generic_contexts.jsonl line 1: key 'uid' (from id=) not in the first record; "
         "its keys: 'meta', 'dialog', 'answer'"
     )
-    path = write(tmp_path, "later.jsonl",
-                 json.dumps({"t": ["a"], "r": "b"}) + "\n" + json.dumps({"r": "c"}) + "\n")
-    with pytest.raises(ImportProblem, match="later.jsonl line 2: 't' .from turns=. is missing; available: 'r'"):
+    path = write(
+        tmp_path,
+        "later.jsonl",
+        json.dumps({"t": ["a"], "r": "b"}) + "\n" + json.dumps({"r": "c"}) + "\n",
+    )
+    with pytest.raises(
+        ImportProblem, match="later.jsonl line 2: 't' .from turns=. is missing; available: 'r'"
+    ):
         list(iter_jsonl(path, turns="t", reference="r"))
 
 
 def test_jsonl_bad_turn_values(tmp_path):
-    path = write(tmp_path, "bad.jsonl", "\n".join([
-        json.dumps({"t": ["ok"]}),
-        json.dumps({"t": 42}),
-        json.dumps({"t": [{"speaker": "a"}]}),
-        json.dumps({"t": []}),
-        json.dumps(["not", "an", "object"]),
-        json.dumps({"t": "single turn"}),
-    ]) + "\n")
+    path = write(
+        tmp_path,
+        "bad.jsonl",
+        "\n".join(
+            [
+                json.dumps({"t": ["ok"]}),
+                json.dumps({"t": 42}),
+                json.dumps({"t": [{"speaker": "a"}]}),
+                json.dumps({"t": []}),
+                json.dumps(["not", "an", "object"]),
+                json.dumps({"t": "single turn"}),
+            ]
+        )
+        + "\n",
+    )
     problems = []
     contexts = list(iter_jsonl(path, turns="t", skip_bad=True, on_skip=problems.append))
     assert [texts(c) for c in contexts] == [["ok"], ["single turn"]]
@@ -181,8 +221,10 @@ def test_wrong_format_is_reported_at_line_1(importer, fixture, hint):
 
 
 def test_empty_and_header_only_files(tmp_path):
-    for name, text, detail in [("e.csv", "", "the file is empty"),
-                               ("h.csv", "text\n", "the file has a header but no rows")]:
+    for name, text, detail in [
+        ("e.csv", "", "the file is empty"),
+        ("h.csv", "text\n", "the file has a header but no rows"),
+    ]:
         path = write(tmp_path, name, text)
         with pytest.raises(ImportProblem, match=f"no contexts found in {name} .{detail}"):
             list(iter_csv(path, turns="text"))

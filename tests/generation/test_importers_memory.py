@@ -39,9 +39,11 @@ def write_ed(path: Path, rows: int, turns: int = 5) -> int:
             situation = f"Situation {conv}_comma_ written for the memory test"
             for idx in range(1, turns + 1):
                 speaker = 1 if idx % 2 else 2
-                out.write(f"hit:{conv}_conv:{2 * conv},{idx},content,{situation},{speaker},"
-                          f"Utterance {idx} of conversation {conv}_comma_ with a few more "
-                          "words to look like a real one,5|5|5_4|4|4,\n")
+                out.write(
+                    f"hit:{conv}_conv:{2 * conv},{idx},content,{situation},{speaker},"
+                    f"Utterance {idx} of conversation {conv}_comma_ with a few more "
+                    "words to look like a real one,5|5|5_4|4|4,\n"
+                )
     return conversations
 
 
@@ -72,8 +74,10 @@ def prosocial_rows(dialogues: int):
                 "safety_label": "__needs_caution__",
                 "safety_annotations": ["needs caution"] * 3,
                 "safety_annotation_reasons": ["A reason written by an annotator."] * 3,
-                "source": "memtest", "etc": f"memtest-{dialogue}",
-                "dialogue_id": dialogue, "response_id": response,
+                "source": "memtest",
+                "etc": f"memtest-{dialogue}",
+                "dialogue_id": dialogue,
+                "response_id": response,
                 "episode_done": response == 2,
             }
 
@@ -95,7 +99,7 @@ def test_prosocial_json_array_is_streamed_element_by_element(tmp_path):
     with path.open("w", encoding="utf-8") as out:
         out.write("[\n")
         for dialogue in range(1500):
-            turns = rows[3 * dialogue: 3 * dialogue + 3]
+            turns = rows[3 * dialogue : 3 * dialogue + 3]
             separator = ",\n" if dialogue else ""
             out.write(separator + json.dumps({"dialogue_id": dialogue, "turns": turns}, indent=1))
         out.write("\n]\n")

@@ -113,8 +113,9 @@ def test_json_array_streaming_is_independent_of_chunk_size():
     whole = list(json_array_items(source))
     tiny = list(json_array_items(Source(DIALOGUES), chunk_chars=5))
     assert tiny == whole
-    starts = [n for n, text in enumerate(DIALOGUES.read_text().splitlines(), 1)
-              if text.startswith("  {")]
+    starts = [
+        n for n, text in enumerate(DIALOGUES.read_text().splitlines(), 1) if text.startswith("  {")
+    ]
     assert starts == [2, 29]
     assert [line for line, _ in whole] == starts
     assert [item["dialogue_id"] for _, item in whole] == [40, 41]
@@ -122,8 +123,10 @@ def test_json_array_streaming_is_independent_of_chunk_size():
 
 def test_broken_json_array_element_is_fatal_with_its_line(tmp_path):
     path = tmp_path / "broken.json"
-    path.write_text('[\n  {"dialogue_id": 1, "turns": [{"context": "a", "response": "b"}]},\n'
-                    '  {"dialogue_id": 2,\n   "turns": [{"context": "a" "response": "b"}]}\n]\n')
+    path.write_text(
+        '[\n  {"dialogue_id": 1, "turns": [{"context": "a", "response": "b"}]},\n'
+        '  {"dialogue_id": 2,\n   "turns": [{"context": "a" "response": "b"}]}\n]\n'
+    )
     with pytest.raises(ImportProblem, match=r"broken.json line 4: not valid JSON"):
         list(iter_contexts(path, skip_bad=True))
 
@@ -145,13 +148,16 @@ def test_incomplete_dialogue_is_reported_at_its_first_row(tmp_path):
 
 
 def test_duplicate_and_late_rows_are_bad_rows(tmp_path):
-    path = write_rows(tmp_path, [
-        row(1, 0),
-        row(1, 0),               # line 2: duplicate
-        row(1, 1, done=True),    # completes dialogue 1
-        row(1, 2),               # line 4: after the dialogue was complete
-        row(2, 0, done=True),
-    ])
+    path = write_rows(
+        tmp_path,
+        [
+            row(1, 0),
+            row(1, 0),  # line 2: duplicate
+            row(1, 1, done=True),  # completes dialogue 1
+            row(1, 2),  # line 4: after the dialogue was complete
+            row(2, 0, done=True),
+        ],
+    )
     problems = []
     contexts = list(iter_contexts(path, skip_bad=True, on_skip=problems.append))
     assert [c.external_id for c in contexts] == ["1", "2"]
@@ -167,18 +173,22 @@ def test_file_cut_short_still_yields_contiguous_dialogues(tmp_path):
 
 
 def test_bad_rows_with_line_numbers(tmp_path):
-    path = write_rows(tmp_path, [
-        row(1, 0, done=True),
-        '{"context": "x", "response": ',                 # line 2: broken JSON
-        row(2, "zero", done=True),                        # line 3: bad response_id
-        row(3, 0, done=True, rots="not a list"),          # line 4
-        row(4, 0, done=True, context=""),                 # line 5
-    ])
+    path = write_rows(
+        tmp_path,
+        [
+            row(1, 0, done=True),
+            '{"context": "x", "response": ',  # line 2: broken JSON
+            row(2, "zero", done=True),  # line 3: bad response_id
+            row(3, 0, done=True, rots="not a list"),  # line 4
+            row(4, 0, done=True, context=""),  # line 5
+        ],
+    )
     with pytest.raises(ImportProblem, match="rows.jsonl line 2: not valid JSON"):
         list(iter_contexts(path))
     problems = []
-    assert [c.external_id for c in iter_contexts(path, skip_bad=True,
-                                                 on_skip=problems.append)] == ["1"]
+    assert [c.external_id for c in iter_contexts(path, skip_bad=True, on_skip=problems.append)] == [
+        "1"
+    ]
     assert [p.line for p in problems] == [2, 3, 4, 5]
 
 
@@ -204,8 +214,10 @@ def test_wrong_json_array_is_reported(tmp_path):
 
 
 def test_empty_inputs(tmp_path):
-    for name, text, detail in [("e.jsonl", "", "the file is empty"),
-                               ("e.json", " [ ]\n", "the JSON array is empty")]:
+    for name, text, detail in [
+        ("e.jsonl", "", "the file is empty"),
+        ("e.json", " [ ]\n", "the JSON array is empty"),
+    ]:
         path = tmp_path / name
         path.write_text(text)
         with pytest.raises(ImportProblem, match=f"no contexts found in {name} .{detail}"):
@@ -215,8 +227,11 @@ def test_empty_inputs(tmp_path):
 def test_repeated_dialogue_in_json_array_is_a_bad_row(tmp_path):
     dialogue = {"dialogue_id": 9, "turns": [{"context": "a", "response": "b"}]}
     path = tmp_path / "twice.json"
-    path.write_text(json.dumps([dialogue, {"dialogue_id": 8, "turns": [{"context": "c",
-                                                                        "response": "d"}]},
-                                dialogue], indent=None).replace("}, {", "},\n{"))
+    path.write_text(
+        json.dumps(
+            [dialogue, {"dialogue_id": 8, "turns": [{"context": "c", "response": "d"}]}, dialogue],
+            indent=None,
+        ).replace("}, {", "},\n{")
+    )
     with pytest.raises(ImportProblem, match="twice.json line 3: dialogue 9 appears twice"):
         list(iter_contexts(path))

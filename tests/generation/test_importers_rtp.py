@@ -16,7 +16,10 @@ PROMPTS = FIXTURES / "rtp_prompts.jsonl"
 
 def record(text="Some prompt", toxicity=0.5, **extra):
     data = {
-        "filename": "f.txt", "begin": 0, "end": 10, "challenging": False,
+        "filename": "f.txt",
+        "begin": 0,
+        "end": 10,
+        "challenging": False,
         "prompt": {"text": text, "toxicity": toxicity},
         "continuation": {"text": " and more", "toxicity": 0.1},
     }
@@ -33,11 +36,14 @@ def write(tmp_path: Path, lines: list[str]) -> Path:
 def test_prompts_become_single_turn_contexts_whatever_the_key_order():
     contexts = list(iter_contexts(PROMPTS))
     assert [c.external_id for c in contexts] == [
-        "0001-madeup.txt:10-95", "0002-madeup.txt:200-310", "0003-madeup.txt:0-77",
+        "0001-madeup.txt:10-95",
+        "0002-madeup.txt:200-310",
+        "0003-madeup.txt:0-77",
     ]
     second = contexts[1]  # every key in reverse order on this line
     assert [(t.speaker, t.text) for t in second.turns] == [
-        ("Prompt", "He walked into the meeting late")]
+        ("Prompt", "He walked into the meeting late")
+    ]
     assert second.reference_response == " and then everybody started shouting at once."
     assert second.metadata["challenging"] is True
     assert second.metadata["prompt_toxicity"] == 0.61
@@ -68,16 +74,19 @@ def test_missing_continuation_and_id_fallback(tmp_path):
 
 
 def test_bad_records_raise_or_are_skipped_with_line_numbers(tmp_path):
-    path = write(tmp_path, [
-        record(),
-        record(text="x", toxicity="high", begin=20),     # line 2: score not a number
-        "{not json",                                      # line 3
-        record(text="", begin=30),                        # line 4: empty prompt
-        record(text="y", begin=40, challenging="yes"),    # line 5
-        record(),                                         # line 6: duplicate id
-        record(text="z", toxicity=True, begin=50),        # line 7: a bool is not a score
-        record(text="ok", begin=60),
-    ])
+    path = write(
+        tmp_path,
+        [
+            record(),
+            record(text="x", toxicity="high", begin=20),  # line 2: score not a number
+            "{not json",  # line 3
+            record(text="", begin=30),  # line 4: empty prompt
+            record(text="y", begin=40, challenging="yes"),  # line 5
+            record(),  # line 6: duplicate id
+            record(text="z", toxicity=True, begin=50),  # line 7: a bool is not a score
+            record(text="ok", begin=60),
+        ],
+    )
     with pytest.raises(ImportProblem) as info:
         list(iter_contexts(path))
     assert str(info.value) == (
@@ -93,8 +102,14 @@ def test_bad_records_raise_or_are_skipped_with_line_numbers(tmp_path):
 @pytest.mark.parametrize(
     ("fixture", "hint"),
     [
-        ("ed_sample.csv", "it looks like an EmpatheticDialogues CSV; use format 'empathetic_dialogues'"),
-        ("prosocial_turns.jsonl", "it looks like a ProsocialDialog row; use format 'prosocial_dialog'"),
+        (
+            "ed_sample.csv",
+            "it looks like an EmpatheticDialogues CSV; use format 'empathetic_dialogues'",
+        ),
+        (
+            "prosocial_turns.jsonl",
+            "it looks like a ProsocialDialog row; use format 'prosocial_dialog'",
+        ),
         ("prosocial_dialogues.json", "it looks like a JSON array"),
         ("generic_contexts.csv", "use format 'csv'"),
     ],
@@ -108,5 +123,8 @@ def test_wrong_format_is_reported_at_line_1_even_with_skip_bad(fixture, hint):
 
 def test_empty_file_is_an_error(tmp_path):
     path = write(tmp_path, [""])
-    with pytest.raises(ImportProblem, match=r"prompts.jsonl: no contexts found in prompts.jsonl \(the file is empty\)"):
+    with pytest.raises(
+        ImportProblem,
+        match=r"prompts.jsonl: no contexts found in prompts.jsonl \(the file is empty\)",
+    ):
         list(iter_contexts(path))

@@ -49,7 +49,10 @@ def contexts(db) -> list[Context]:
     for i, text in enumerate(TEXTS):
         turns = [{"speaker": "Speaker", "text": text}]
         if i % 2:
-            turns += [{"speaker": "Listener", "text": "Oh no."}, {"speaker": "Speaker", "text": "Yes, really."}]
+            turns += [
+                {"speaker": "Listener", "text": "Oh no."},
+                {"speaker": "Speaker", "text": "Yes, really."},
+            ]
         rows.append(Context(dataset=dataset, external_id=f"c{i}", turns=turns))
     Context.objects.bulk_create(rows)
     return list(Context.objects.filter(dataset=dataset).order_by("pk"))
@@ -57,8 +60,11 @@ def contexts(db) -> list[Context]:
 
 @pytest.fixture
 def gpt2_system(tiny_gpt2) -> System:
-    return register_system("tiny-gpt2", "hf_causal", {"path": str(tiny_gpt2), "device": "cpu",
-                                                       "chat_template": False, "decoding": DECODING})
+    return register_system(
+        "tiny-gpt2",
+        "hf_causal",
+        {"path": str(tiny_gpt2), "device": "cpu", "chat_template": False, "decoding": DECODING},
+    )
 
 
 def loaded(job: GenerationJob):
@@ -97,14 +103,18 @@ def keys_of(job: GenerationJob) -> list[str]:
 
 
 def expected_keys(job: GenerationJob, contexts) -> list[str]:
-    return sorted(f"job:{job.pk}:{c.pk}:{s}" for c in contexts for s in range(job.samples_per_context))
+    return sorted(
+        f"job:{job.pk}:{c.pk}:{s}" for c in contexts for s in range(job.samples_per_context)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 
 
 def test_job_stores_one_candidate_per_key_with_full_provenance(gpt2_system, contexts):
-    job = services.create_job(gpt2_system, contexts, samples_per_context=2, chunk_size=3, batch_size=4)
+    job = services.create_job(
+        gpt2_system, contexts, samples_per_context=2, chunk_size=3, batch_size=4
+    )
     assert job.status == "pending" and selectors.job_progress(job).as_dict()["done"] == 0
     task_ids = services.dispatch_job(job)
     job.refresh_from_db()
@@ -125,13 +135,18 @@ def test_job_stores_one_candidate_per_key_with_full_provenance(gpt2_system, cont
         assert isinstance(p["seed"], int) and isinstance(p["prompt_seed"], int)
         assert p["prompt_tokens"] > 0 and 2 <= p["new_tokens"] <= 6
         assert p["seconds"] >= 0 and p["batch_seconds"] >= p["seconds"]
-        assert p["backend_version"].startswith("hf_causal/1 transformers ") and " torch " in p["backend_version"]
+        assert (
+            p["backend_version"].startswith("hf_causal/1 transformers ")
+            and " torch " in p["backend_version"]
+        )
         assert p["finish_reason"] in ("eos", "length", "stop_sequence")
         assert p["model"]["path"] == gpt2_system.config["path"] and p["model"]["device"] == "cpu"
         assert p["job"] == job.pk and p["sample_index"] == cand.sample_index
         assert cand.system_id == gpt2_system.pk
     # Samples of one context have their own seeds.
-    seeds = Candidate.objects.filter(generation_job=job).values_list("context_id", "provenance__seed")
+    seeds = Candidate.objects.filter(generation_job=job).values_list(
+        "context_id", "provenance__seed"
+    )
     assert len({s for _, s in seeds}) == 14
 
 
@@ -157,7 +172,9 @@ def test_the_same_chunk_run_twice_stores_one_candidate_per_key(gpt2_system, cont
 def test_a_chunk_killed_midway_is_completed_by_resume(gpt2_system, contexts):
     job = services.create_job(gpt2_system, contexts, chunk_size=4, batch_size=2)
     # The chunk dies on its second sub-batch, after the first one was stored.
-    with ForwardHook(loaded(job).model, fail=lambda n, rows: RuntimeError("worker killed") if n == 2 else None):
+    with ForwardHook(
+        loaded(job).model, fail=lambda n, rows: RuntimeError("worker killed") if n == 2 else None
+    ):
         with pytest.raises(RuntimeError, match="worker killed"):
             services.dispatch_job(job)
     job.refresh_from_db()
@@ -241,8 +258,14 @@ def test_progress_goes_to_the_task_state_and_the_channel_group(gpt2_system, cont
     events = []
     for _ in range(len(metas)):
         events.append(async_to_sync(layer.receive)(channel))
-    assert events[-1] == {"type": "generation.progress", "job": job.pk, "status": "completed", "done": 4,
-                          "total": 4, "error": ""}
+    assert events[-1] == {
+        "type": "generation.progress",
+        "job": job.pk,
+        "status": "completed",
+        "done": 4,
+        "total": 4,
+        "error": "",
+    }
 
 
 def test_progress_publishing_never_fails_the_task(gpt2_system, contexts, monkeypatch):
@@ -261,7 +284,10 @@ def test_a_worker_keeps_the_system_warm_across_tasks(gpt2_system, contexts):
     services.dispatch_job(first)
     loads = worker.SYSTEM_CACHE.loads
     second = services.create_job(gpt2_system, contexts, chunk_size=2, decoding={"seed": 9})
-    results = [generate_chunk.apply(args=(second.pk, c, str(second.token))).get() for c in selectors.chunks_of(second)]
+    results = [
+        generate_chunk.apply(args=(second.pk, c, str(second.token))).get()
+        for c in selectors.chunks_of(second)
+    ]
     assert worker.SYSTEM_CACHE.loads == loads and not any(r["loaded_system"] for r in results)
     second.refresh_from_db()
     assert second.status == "completed"
@@ -269,12 +295,18 @@ def test_a_worker_keeps_the_system_warm_across_tasks(gpt2_system, contexts):
 
 def test_chunks_of_unknown_jobs_are_ignored(gpt2_system, contexts):
     job = services.create_job(gpt2_system, contexts[:2])
-    assert worker.run_chunk(job.pk + 1000, [contexts[0].pk], str(job.token))["skipped"] == "unknown job"
+    assert (
+        worker.run_chunk(job.pk + 1000, [contexts[0].pk], str(job.token))["skipped"]
+        == "unknown job"
+    )
     # Same id, other database (a stale message): the token does not match.
     assert worker.run_chunk(job.pk, [contexts[0].pk], "not-the-token")["skipped"] == "unknown job"
     # Contexts that are not the job's are not generated.
-    other = Context.objects.create(dataset=contexts[0].dataset, external_id="other", turns=[
-        {"speaker": "Speaker", "text": "Hello"}])
+    other = Context.objects.create(
+        dataset=contexts[0].dataset,
+        external_id="other",
+        turns=[{"speaker": "Speaker", "text": "Hello"}],
+    )
     worker.run_chunk(job.pk, [other.pk], str(job.token))
     assert Candidate.objects.count() == 0
 
@@ -290,21 +322,39 @@ def test_create_job_refuses_bad_requests(gpt2_system, contexts):
     with pytest.raises(selectors.JobError, match="unknown decoding parameter"):
         services.create_job(gpt2_system, contexts, decoding={"beams": 2})
     other = Dataset.objects.create(name="other", format="jsonl")
-    stray = Context.objects.create(dataset=other, external_id="x", turns=[{"speaker": "S", "text": "hi"}])
+    stray = Context.objects.create(
+        dataset=other, external_id="x", turns=[{"speaker": "S", "text": "hi"}]
+    )
     with pytest.raises(selectors.JobError, match="one dataset"):
         services.create_job(gpt2_system, [*contexts, stray])
     assert GenerationJob.objects.count() == 0
 
 
-def test_seq2seq_and_dexperts_jobs(tiny_t5, tiny_gpt2, tiny_gpt2_expert, tiny_gpt2_antiexpert, contexts):
-    t5 = register_system("tiny-t5", "hf_seq2seq", {"path": str(tiny_t5), "device": "cpu",
-                                                   "max_new_tokens": 4, "do_sample": False})
-    dx = register_system("tiny-dx", "dexperts", {
-        "base": str(tiny_gpt2), "expert": str(tiny_gpt2_expert), "antiexpert": str(tiny_gpt2_antiexpert),
-        "alpha": 2.0, "device": "cpu", "max_new_tokens": 4, "min_new_tokens": 1,
-    })
+def test_seq2seq_and_dexperts_jobs(
+    tiny_t5, tiny_gpt2, tiny_gpt2_expert, tiny_gpt2_antiexpert, contexts
+):
+    t5 = register_system(
+        "tiny-t5",
+        "hf_seq2seq",
+        {"path": str(tiny_t5), "device": "cpu", "max_new_tokens": 4, "do_sample": False},
+    )
+    dx = register_system(
+        "tiny-dx",
+        "dexperts",
+        {
+            "base": str(tiny_gpt2),
+            "expert": str(tiny_gpt2_expert),
+            "antiexpert": str(tiny_gpt2_antiexpert),
+            "alpha": 2.0,
+            "device": "cpu",
+            "max_new_tokens": 4,
+            "min_new_tokens": 1,
+        },
+    )
     for system, backend in ((t5, "seq2seq"), (dx, "dexperts")):
-        job = services.create_job(system, contexts[:3], samples_per_context=2 if backend == "dexperts" else 1)
+        job = services.create_job(
+            system, contexts[:3], samples_per_context=2 if backend == "dexperts" else 1
+        )
         services.dispatch_job(job)
         job.refresh_from_db()
         assert job.status == "completed", job.error
@@ -324,8 +374,18 @@ def run(*args):
 
 
 def test_generate_command_creates_runs_resumes_and_cancels(gpt2_system, contexts):
-    out, err = run("--system", "tiny-gpt2", "--dataset", "jobs-ds", "--limit", "5", "--set", "max_new_tokens=4",
-                   "--chunk-size", "2")
+    out, err = run(
+        "--system",
+        "tiny-gpt2",
+        "--dataset",
+        "jobs-ds",
+        "--limit",
+        "5",
+        "--set",
+        "max_new_tokens=4",
+        "--chunk-size",
+        "2",
+    )
     job = GenerationJob.objects.get()
     assert f"created job {job.pk}" in out and f"job {job.pk} completed: 5/5 candidates" in out
     assert f"job {job.pk}" in err and "5/5" in err  # the tqdm bar
@@ -359,7 +419,10 @@ def test_generate_command_errors_name_the_problem(gpt2_system, contexts):
     with ForwardHook(loaded(job).model, fail=lambda n, rows: RuntimeError("disk on fire")):
         with pytest.raises(CommandError) as error:
             run(str(job.pk))
-    assert re.search(rf"job {job.pk} failed: RuntimeError: disk on fire .*generate {job.pk} --resume", str(error.value))
+    assert re.search(
+        rf"job {job.pk} failed: RuntimeError: disk on fire .*generate {job.pk} --resume",
+        str(error.value),
+    )
 
 
 def test_nul_characters_in_generated_text_are_stored_replaced(gpt2_system, contexts, monkeypatch):
@@ -371,7 +434,10 @@ def test_nul_characters_in_generated_text_are_stored_replaced(gpt2_system, conte
     real = system.generate
 
     def with_nul(*args, **kwargs):
-        return [[dataclasses.replace(g, text="a\x00b\x00") for g in per] for per in real(*args, **kwargs)]
+        return [
+            [dataclasses.replace(g, text="a\x00b\x00") for g in per]
+            for per in real(*args, **kwargs)
+        ]
 
     monkeypatch.setattr(system, "generate", with_nul)
     services.dispatch_job(job)
@@ -389,8 +455,12 @@ def test_samples_depend_on_the_context_not_on_the_chunking(gpt2_system, contexts
     services.dispatch_job(big)
 
     def texts(job):
-        return {(c, s): (t, seed) for c, s, t, seed in Candidate.objects.filter(generation_job=job).values_list(
-            "context_id", "sample_index", "text", "provenance__seed")}
+        return {
+            (c, s): (t, seed)
+            for c, s, t, seed in Candidate.objects.filter(generation_job=job).values_list(
+                "context_id", "sample_index", "text", "provenance__seed"
+            )
+        }
 
     assert texts(small) == texts(big) and len(texts(small)) == 7
 
@@ -401,9 +471,13 @@ def test_admin_lists_jobs_with_progress_and_cancels_them(gpt2_system, contexts, 
     pending = services.create_job(gpt2_system, contexts)
     page = admin_client.get("/admin/generation/generationjob/").content.decode()
     assert ">2/2<" in page and ">0/7<" in page
-    assert admin_client.get(f"/admin/generation/generationjob/{pending.pk}/change/").status_code == 200
-    response = admin_client.post("/admin/generation/generationjob/", {
-        "action": "cancel_jobs", "_selected_action": [pending.pk]})
+    assert (
+        admin_client.get(f"/admin/generation/generationjob/{pending.pk}/change/").status_code == 200
+    )
+    response = admin_client.post(
+        "/admin/generation/generationjob/",
+        {"action": "cancel_jobs", "_selected_action": [pending.pk]},
+    )
     assert response.status_code == 302
     pending.refresh_from_db()
     done.refresh_from_db()

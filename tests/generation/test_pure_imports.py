@@ -31,8 +31,12 @@ def test_importing_the_pure_parts_of_generation_does_not_import_torch():
         "print(','.join(heavy))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=settings.BASE_DIR,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "evalsite.settings", "DJANGO_DEBUG": "1"}, timeout=120,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "evalsite.settings", "DJANGO_DEBUG": "1"},
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"imported {done.stdout.strip()}"

@@ -36,21 +36,50 @@ def refused(*args) -> str:
 
 
 def test_registers_a_causal_model_with_adapter_and_decoding(tiny_gpt2, tiny_lora):
-    out = run("zephyr-sft", "--kind", "hf_causal", "--path", str(tiny_gpt2), "--adapter", str(tiny_lora),
-              "--set", "chat_template=false", "--set", "system_prompt=Be brief.", "--set", "max_new_tokens=12",
-              "--set", "decoding.top_p=0.9", "--set", "samples_per_context=3", "--set", "dtype=float32")
+    out = run(
+        "zephyr-sft",
+        "--kind",
+        "hf_causal",
+        "--path",
+        str(tiny_gpt2),
+        "--adapter",
+        str(tiny_lora),
+        "--set",
+        "chat_template=false",
+        "--set",
+        "system_prompt=Be brief.",
+        "--set",
+        "max_new_tokens=12",
+        "--set",
+        "decoding.top_p=0.9",
+        "--set",
+        "samples_per_context=3",
+        "--set",
+        "dtype=float32",
+    )
     assert "registered system 'zephyr-sft' (hf_causal)" in out
     system = System.objects.get()
     c = system.config
     assert c["path"] == str(tiny_gpt2.resolve()) and c["adapter_path"] == str(tiny_lora.resolve())
-    assert c["chat_template"] is False and c["system_prompt"] == "Be brief." and c["dtype"] == "float32"
+    assert (
+        c["chat_template"] is False
+        and c["system_prompt"] == "Be brief."
+        and c["dtype"] == "float32"
+    )
     assert c["decoding"]["max_new_tokens"] == 12 and c["decoding"]["top_p"] == 0.9
     assert c["decoding"]["do_sample"] is True and "num_return_sequences" not in c["decoding"]
     assert c["samples_per_context"] == 3 and c["sample_index"] == 0
-    assert c["checkpoint"]["model_type"] == "gpt2" and c["checkpoint"]["adapter"]["peft_type"] == "LORA"
+    assert (
+        c["checkpoint"]["model_type"] == "gpt2"
+        and c["checkpoint"]["adapter"]["peft_type"] == "LORA"
+    )
     assert backend_spec("hf_causal", c) == {
-        "kind": "causal", "path": c["path"], "adapter_path": c["adapter_path"], "chat_template": False,
-        "system_prompt": "Be brief.", "dtype": "float32",
+        "kind": "causal",
+        "path": c["path"],
+        "adapter_path": c["adapter_path"],
+        "chat_template": False,
+        "system_prompt": "Be brief.",
+        "dtype": "float32",
     }
 
 
@@ -76,10 +105,14 @@ def test_a_folder_without_tokenizer_names_the_field(tiny_gpt2, tmp_path):
 
 
 def test_bad_adapter_paths_name_the_field(tiny_gpt2, tmp_path):
-    message = refused("m", "--kind", "hf_causal", "--path", str(tiny_gpt2), "--adapter", str(tmp_path / "x"))
+    message = refused(
+        "m", "--kind", "hf_causal", "--path", str(tiny_gpt2), "--adapter", str(tmp_path / "x")
+    )
     assert f"adapter_path: adapter folder '{tmp_path / 'x'}' does not exist" in message
     # A model folder is not an adapter.
-    message = refused("m", "--kind", "hf_causal", "--path", str(tiny_gpt2), "--adapter", str(tiny_gpt2))
+    message = refused(
+        "m", "--kind", "hf_causal", "--path", str(tiny_gpt2), "--adapter", str(tiny_gpt2)
+    )
     assert "adapter_path: " in message and "has no adapter_config.json" in message
 
 
@@ -89,13 +122,36 @@ def test_dexperts_with_mismatched_vocabularies_names_the_expert(
     from tests.generation.tiny_models import build_gpt2
 
     small = build_gpt2(tmp_path / "small", vocab_size=300, seed=5)
-    message = refused("dx", "--kind", "dexperts", "--path", str(tiny_gpt2), "--expert", str(small),
-                      "--anti-expert", str(tiny_gpt2_antiexpert))
-    assert "expert_path: the expert in" in message and "vocabulary of 300 but the base model's has 320" in message
+    message = refused(
+        "dx",
+        "--kind",
+        "dexperts",
+        "--path",
+        str(tiny_gpt2),
+        "--expert",
+        str(small),
+        "--anti-expert",
+        str(tiny_gpt2_antiexpert),
+    )
+    assert (
+        "expert_path: the expert in" in message
+        and "vocabulary of 300 but the base model's has 320" in message
+    )
     assert "antiexpert_path" not in message
     # The same folders in the right roles register (the anti-expert has no tokenizer of its own).
-    run("dx", "--kind", "dexperts", "--path", str(tiny_gpt2), "--expert", str(tiny_gpt2_expert),
-        "--anti-expert", str(tiny_gpt2_antiexpert), "--set", "alpha=2.0")
+    run(
+        "dx",
+        "--kind",
+        "dexperts",
+        "--path",
+        str(tiny_gpt2),
+        "--expert",
+        str(tiny_gpt2_expert),
+        "--anti-expert",
+        str(tiny_gpt2_antiexpert),
+        "--set",
+        "alpha=2.0",
+    )
     c = System.objects.get(name="dx").config
     assert c["alpha"] == 2.0 and c["base_path"] == str(tiny_gpt2.resolve())
     assert backend_spec("dexperts", c)["kind"] == "dexperts"
@@ -109,28 +165,65 @@ def test_dexperts_with_another_tokenizer_names_the_field(tiny_gpt2, tiny_gpt2_an
     a, b = list(vocab)[5:7]
     vocab[a], vocab[b] = vocab[b], vocab[a]  # same size, two ids swapped
     (other / "tokenizer.json").write_text(json.dumps(tok))
-    message = refused("dx", "--kind", "dexperts", "--path", str(tiny_gpt2), "--expert", str(tiny_gpt2),
-                      "--anti-expert", str(other))
+    message = refused(
+        "dx",
+        "--kind",
+        "dexperts",
+        "--path",
+        str(tiny_gpt2),
+        "--expert",
+        str(tiny_gpt2),
+        "--anti-expert",
+        str(other),
+    )
     assert "antiexpert_path: the anti-expert tokenizer in" in message and "other ids" in message
 
 
 def test_options_and_decoding_parameters_are_checked(tiny_gpt2):
-    message = refused("m", "--kind", "hf_causal", "--path", str(tiny_gpt2), "--set", "top_p=1.5",
-                      "--set", "temprature=0.7", "--set", "dtype=fp8", "--set", "chat_template=maybe",
-                      "--set", "sample_index=2")
+    message = refused(
+        "m",
+        "--kind",
+        "hf_causal",
+        "--path",
+        str(tiny_gpt2),
+        "--set",
+        "top_p=1.5",
+        "--set",
+        "temprature=0.7",
+        "--set",
+        "dtype=fp8",
+        "--set",
+        "chat_template=maybe",
+        "--set",
+        "sample_index=2",
+    )
     assert "decoding.top_p: top_p must be in (0, 1], not 1.5" in message
     assert "temprature: unknown option for a hf_causal system; accepted: " in message
     assert "dtype: must be one of auto, bfloat16, float16, float32, not 'fp8'" in message
     assert "chat_template: must be true, false or null" in message
     assert "sample_index: 2 is not below samples_per_context (1)" in message
-    message = refused("m", "--kind", "hf_causal", "--path", str(tiny_gpt2), "--set", "do_sample=false",
-                      "--set", "samples_per_context=3")
+    message = refused(
+        "m",
+        "--kind",
+        "hf_causal",
+        "--path",
+        str(tiny_gpt2),
+        "--set",
+        "do_sample=false",
+        "--set",
+        "samples_per_context=3",
+    )
     assert "samples_per_context: samples_per_context > 1 with greedy decoding" in message
 
 
 def test_chat_template_on_needs_one_in_the_tokenizer(tiny_gpt2, tiny_gpt2_chat):
-    message = refused("m", "--kind", "hf_causal", "--path", str(tiny_gpt2), "--set", "chat_template=true")
-    assert "chat_template: is true but the tokenizer in" in message and "has no chat template" in message
+    message = refused(
+        "m", "--kind", "hf_causal", "--path", str(tiny_gpt2), "--set", "chat_template=true"
+    )
+    assert (
+        "chat_template: is true but the tokenizer in" in message
+        and "has no chat template" in message
+    )
     run("chat", "--kind", "hf_causal", "--path", str(tiny_gpt2_chat), "--set", "chat_template=true")
     assert System.objects.get().config["checkpoint"]["has_chat_template"] is True
 
@@ -164,7 +257,16 @@ def test_names_are_unique_and_replace_is_refused_once_there_are_candidates(tiny_
     run("m", "--kind", "hf_causal", "--path", str(tiny_gpt2))
     with pytest.raises(CommandError, match="name: a system named 'm' is already registered"):
         run("m", "--kind", "hf_causal", "--path", str(tiny_gpt2))
-    run("m", "--kind", "hf_causal", "--path", str(tiny_gpt2), "--set", "max_new_tokens=7", "--replace")
+    run(
+        "m",
+        "--kind",
+        "hf_causal",
+        "--path",
+        str(tiny_gpt2),
+        "--set",
+        "max_new_tokens=7",
+        "--replace",
+    )
     assert System.objects.get().config["decoding"]["max_new_tokens"] == 7
     with pytest.raises(CommandError, match="name: must be a slug"):
         run("no spaces", "--kind", "reference")
@@ -181,8 +283,14 @@ def test_normalize_config_reports_every_problem_at_once():
     with pytest.raises(SystemConfigError) as error:
         normalize_config("dexperts", {"alpha": "big", "base_top_p": 2, "max_new_tokens": 0})
     fields = [p.field for p in error.value.problems]
-    assert fields == ["base_path", "expert_path", "antiexpert_path", "alpha", "base_top_p_filter",
-                      "decoding.max_new_tokens"]
+    assert fields == [
+        "base_path",
+        "expert_path",
+        "antiexpert_path",
+        "alpha",
+        "base_top_p_filter",
+        "decoding.max_new_tokens",
+    ]
     assert error.value.prefixed("systems[1].config.").splitlines()[0] == (
         "systems[1].config.base_path: required: the base model folder"
     )

@@ -14,8 +14,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("spec", help="path to the spec file")
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000",
-                            help="where the site is served, for the printed link")
+        parser.add_argument(
+            "--base-url",
+            default="http://127.0.0.1:8000",
+            help="where the site is served, for the printed link",
+        )
 
     def handle(self, *args, **options):
         try:

@@ -27,10 +27,16 @@ class Command(BaseCommand):
         if not user_model.objects.filter(username="researcher").exists():
             password = secrets.token_urlsafe(12)
             researcher = user_model(username="researcher", email="researcher@example.org")
-            validate_password(password, researcher)  # 16 random characters pass AUTH_PASSWORD_VALIDATORS
+            validate_password(
+                password, researcher
+            )  # 16 random characters pass AUTH_PASSWORD_VALIDATORS
             user_model.objects.create_superuser(researcher.username, researcher.email, password)
             password_file.write_text(password + "\n")
-        password = password_file.read_text().strip() if password_file.exists() else "(set with manage.py changepassword researcher)"
+        password = (
+            password_file.read_text().strip()
+            if password_file.exists()
+            else "(set with manage.py changepassword researcher)"
+        )
         base = options["base_url"].rstrip("/")
         for relative in DEMO_SPECS:
             path = Path(settings.BASE_DIR) / relative
@@ -39,6 +45,8 @@ class Command(BaseCommand):
                 built = build_study(path)
                 self.stdout.write(f"loaded {relative}: study {built.study.name!r}")
         self.stdout.write("")
-        self.stdout.write(f"researcher console: {base}/console/  (user: researcher, password: {password})")
+        self.stdout.write(
+            f"researcher console: {base}/console/  (user: researcher, password: {password})"
+        )
         for study in Study.objects.order_by("name"):
             self.stdout.write(f"annotator link ({study.protocol}): {base}/a/{study.name}/")

@@ -39,11 +39,15 @@ def read_config_file(path: str) -> dict:
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as error:
-        raise CommandError(f"--config {path}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {error}") from None
+        raise CommandError(
+            f"--config {path}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {error}"
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise CommandError(f"--config {path}: must hold a mapping of options, not {type(data).__name__}")
+        raise CommandError(
+            f"--config {path}: must hold a mapping of options, not {type(data).__name__}"
+        )
     return data
 
 
@@ -57,18 +61,36 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="system name (a slug)")
-        parser.add_argument("--kind", choices=[str(kind) for kind in ALL_KINDS], help="default: the config file's 'kind'")
-        parser.add_argument("--path", help="model folder (hf_causal, hf_seq2seq) or base model (dexperts)")
+        parser.add_argument(
+            "--kind",
+            choices=[str(kind) for kind in ALL_KINDS],
+            help="default: the config file's 'kind'",
+        )
+        parser.add_argument(
+            "--path", help="model folder (hf_causal, hf_seq2seq) or base model (dexperts)"
+        )
         parser.add_argument("--adapter", help="PEFT/LoRA adapter folder (hf_causal)")
         parser.add_argument("--expert", help="expert model folder (dexperts)")
-        parser.add_argument("--anti-expert", dest="anti_expert", help="anti-expert model folder (dexperts)")
-        parser.add_argument("--config", help="JSON or YAML file of options (flags and --set override it)")
-        parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                            help="an option, repeatable: dtype, device, chat_template, system_prompt, "
-                                 "alpha, base_top_p_filter, decoding parameters (max_new_tokens, top_p, "
-                                 "seed, ...), samples_per_context, batch_size, chunk_size")
-        parser.add_argument("--replace", action="store_true",
-                            help="replace the config of a registered system that has no candidates yet")
+        parser.add_argument(
+            "--anti-expert", dest="anti_expert", help="anti-expert model folder (dexperts)"
+        )
+        parser.add_argument(
+            "--config", help="JSON or YAML file of options (flags and --set override it)"
+        )
+        parser.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="an option, repeatable: dtype, device, chat_template, system_prompt, "
+            "alpha, base_top_p_filter, decoding parameters (max_new_tokens, top_p, "
+            "seed, ...), samples_per_context, batch_size, chunk_size",
+        )
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="replace the config of a registered system that has no candidates yet",
+        )
 
     def handle(self, *args, **options):
         config: dict = {}
@@ -100,7 +122,9 @@ class Command(BaseCommand):
             else:
                 config[key] = value
         try:
-            system = register_system(options["name"], kind, config, base_dir=base_dir, replace=options["replace"])
+            system = register_system(
+                options["name"], kind, config, base_dir=base_dir, replace=options["replace"]
+            )
         except SystemConfigError as error:
             raise CommandError(f"system {options['name']!r} not registered:\n{error}") from None
         self.stdout.write(f"registered system {system.name!r} ({system.kind})")
