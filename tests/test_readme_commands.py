@@ -46,7 +46,7 @@ ELSEWHERE = [
     (
         r"\.venv/bin/daphne -b \S+ -p \d+ evalsite\.asgi:application",
         "tests/live_server.py",
-        '"daphne", "-b", "127.0.0.1", "-p"',
+        '"evalsite.asgi:application"',
     ),
     (
         r"\.venv/bin/celery -A evalsite worker -Q gpu --concurrency 1",
