@@ -3,7 +3,7 @@
 `normalize_config(kind, raw)` checks every field of a system config, resolves paths, checks
 that the checkpoint folders exist and that their configs and tokenizers load (no weights are
 loaded), and returns the normalised config that is stored in `System.config`; otherwise it
-raises `SystemConfigError`, whose problems each name a field (``path: model folder '/x' does
+raises `InvalidInput` (`core.problems`), whose problems each name a field (``path: model folder '/x' does
 not exist``). `register_system` validates and then creates the `System` row, or creates
 nothing. The torch/transformers imports are lazy: importing this module is cheap.
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -37,6 +36,7 @@ from pydantic import (
     field_validator,
 )
 
+from core.problems import InvalidInput, Problem
 from core.vocabulary import GENERATED_SYSTEM_KINDS, SystemKind
 
 from .backends import CheckpointError, DecodingParameters, InvalidParameters
@@ -82,25 +82,10 @@ TOKENIZER_FILES = (
 )
 
 
-@dataclass(frozen=True)
-class ConfigProblem:
-    field: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.reason}"
-
-
-class SystemConfigError(ValueError):
-    """Every problem of a system config, each naming its field."""
-
-    def __init__(self, problems: list[ConfigProblem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-    def prefixed(self, prefix: str) -> str:
-        """The problems with their fields under `prefix`, e.g. 'systems[2].config.'."""
-        return "\n".join(f"{prefix}{p}" for p in self.problems)
+#: A config's problems and its error are the located problem and error of every input
+#: (``core.problems``); the names are kept for the callers that use them so.
+ConfigProblem = Problem
+SystemConfigError = InvalidInput
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,13 +162,13 @@ class _LoadOptions(BaseModel):
     def given(
         cls, options: Mapping[str, Any], *, base_dir: Path | None, check_files: bool
     ) -> dict[str, Any]:
-        """The options validated, folders resolved; raises `SystemConfigError`."""
+        """The options validated, folders resolved; raises `InvalidInput`."""
         try:
             model = cls.model_validate(
                 dict(options), context={"base_dir": base_dir, "check_files": check_files}
             )
         except ValidationError as error:
-            raise SystemConfigError(_problems(error, options, cls.model_fields)) from None
+            raise InvalidInput(_problems(error, options, cls.model_fields)) from None
         out = model.model_dump(exclude_unset=True)
         return {k: v for k, v in out.items() if not (k in FOLDER_ROLES and v is None)}
 
@@ -266,11 +251,11 @@ class JobOptions(BaseModel):
 
     @classmethod
     def checked(cls, options: Mapping[str, Any]) -> JobOptions:
-        """Validated options; raises `SystemConfigError`."""
+        """Validated options; raises `InvalidInput`."""
         try:
             return cls.model_validate(dict(options))
         except ValidationError as error:
-            raise SystemConfigError(_problems(error, options, cls.model_fields)) from None
+            raise InvalidInput(_problems(error, options, cls.model_fields)) from None
 
 
 JOB_OPTIONS = {name: f.default for name, f in JobOptions.model_fields.items()}
@@ -278,8 +263,8 @@ JOB_OPTIONS = {name: f.default for name, f in JobOptions.model_fields.items()}
 
 def _problems(
     error: ValidationError, given: Mapping[str, Any], fields: Mapping[str, Any]
-) -> list[ConfigProblem]:
-    return [ConfigProblem(name, reason) for name, reason in field_reasons(error, given, fields)]
+) -> list[Problem]:
+    return [Problem(name, reason) for name, reason in field_reasons(error, given, fields)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,12 +273,12 @@ def _problems(
 _DECODING_NAMES = set(DECODING_FIELDS) - {"num_return_sequences"}
 
 
-def split_config(kind: str, raw: Mapping[str, Any]) -> tuple[dict, dict, dict, list[ConfigProblem]]:
+def split_config(kind: str, raw: Mapping[str, Any]) -> tuple[dict, dict, dict, list[Problem]]:
     """(load options, decoding, job options, unknown-key problems), aliases resolved."""
     load: dict[str, Any] = {}
     decoding: dict[str, Any] = {}
     job: dict[str, Any] = {}
-    problems: list[ConfigProblem] = []
+    problems: list[Problem] = []
     accepted = set(LOAD_OPTIONS[kind])
     for key, value in raw.items():
         name = ALIASES.get(key, key)
@@ -305,9 +290,7 @@ def split_config(kind: str, raw: Mapping[str, Any]) -> tuple[dict, dict, dict, l
             target = job
         elif name == "num_return_sequences":
             problems.append(
-                ConfigProblem(
-                    key, "set samples_per_context instead (samples generated per context)"
-                )
+                Problem(key, "set samples_per_context instead (samples generated per context)")
             )
             continue
         elif name in _DECODING_NAMES:
@@ -320,33 +303,29 @@ def split_config(kind: str, raw: Mapping[str, Any]) -> tuple[dict, dict, dict, l
         else:
             known = sorted(accepted | set(JOB_OPTIONS) | _DECODING_NAMES | {"decoding"})
             problems.append(
-                ConfigProblem(
-                    key, f"unknown option for a {kind} system; accepted: {', '.join(known)}"
-                )
+                Problem(key, f"unknown option for a {kind} system; accepted: {', '.join(known)}")
             )
             continue
         if name in target and target[name] != value:
             problems.append(
-                ConfigProblem(
-                    key, f"given twice, with different values ({name!r} is the same option)"
-                )
+                Problem(key, f"given twice, with different values ({name!r} is the same option)")
             )
         target[name] = value
     return load, decoding, job, problems
 
 
-def _split_decoding(value: Any, decoding: dict[str, Any]) -> list[ConfigProblem]:
+def _split_decoding(value: Any, decoding: dict[str, Any]) -> list[Problem]:
     if not isinstance(value, Mapping):
-        return [ConfigProblem("decoding", f"must be a mapping, not {type(value).__name__}")]
+        return [Problem("decoding", f"must be a mapping, not {type(value).__name__}")]
     problems = []
     for key, item in value.items():
         if key == "num_return_sequences":
             problems.append(
-                ConfigProblem("decoding.num_return_sequences", "set samples_per_context instead")
+                Problem("decoding.num_return_sequences", "set samples_per_context instead")
             )
         elif key not in _DECODING_NAMES:
             problems.append(
-                ConfigProblem(
+                Problem(
                     f"decoding.{key}",
                     f"unknown decoding parameter; known: {', '.join(sorted(_DECODING_NAMES))}",
                 )
@@ -357,21 +336,21 @@ def _split_decoding(value: Any, decoding: dict[str, Any]) -> list[ConfigProblem]
 
 
 def _check_decoding(decoding: dict, samples: int) -> dict[str, Any]:
-    """The decoding parameters with every default filled in; raises `SystemConfigError`.
+    """The decoding parameters with every default filled in; raises `InvalidInput`.
 
     Their `num_return_sequences` is the config's `samples_per_context`, so its problems are
     reported under that name."""
     try:
         params = DecodingParameters.from_dict({**decoding, "num_return_sequences": samples})
     except InvalidParameters as error:
-        raise SystemConfigError(
+        raise InvalidInput(
             [
-                ConfigProblem(
+                Problem(
                     "samples_per_context",
                     message.replace("num_return_sequences", "samples_per_context"),
                 )
                 if name == "num_return_sequences"
-                else ConfigProblem(f"decoding.{name}", message)
+                else Problem(f"decoding.{name}", message)
                 for name, message in error.problems
             ]
         ) from None
@@ -384,7 +363,7 @@ def _check_decoding(decoding: dict, samples: int) -> dict[str, Any]:
 # checkpoints: configs and tokenizers loaded (no weights)
 
 
-def _check_causal(problems: list[ConfigProblem], load: dict) -> dict:
+def _check_causal(problems: list[Problem], load: dict) -> dict:
     from .backends import validate_causal_checkpoint  # imports torch: only when checking files
 
     path = load["path"]
@@ -394,19 +373,19 @@ def _check_causal(problems: list[ConfigProblem], load: dict) -> dict:
         info = validate_causal_checkpoint(path, tokenizer_path=tokenizer)
     except CheckpointError as exc:
         field = "tokenizer_path" if tokenizer and str(tokenizer) in str(exc) else "path"
-        problems.append(ConfigProblem(field, str(exc)))
+        problems.append(Problem(field, str(exc)))
         return {}
     if adapter is not None:
         try:
             info = validate_causal_checkpoint(path, adapter, tokenizer_path=tokenizer)
         except CheckpointError as exc:
-            problems.append(ConfigProblem("adapter_path", str(exc)))
+            problems.append(Problem("adapter_path", str(exc)))
             return {}
     _check_chat_template(problems, load, info)
     return _info_dict(info)
 
 
-def _check_seq2seq(problems: list[ConfigProblem], load: dict) -> dict:
+def _check_seq2seq(problems: list[Problem], load: dict) -> dict:
     from .backends import validate_seq2seq_checkpoint  # imports torch: only when checking files
 
     tokenizer = load.get("tokenizer_path")
@@ -414,23 +393,23 @@ def _check_seq2seq(problems: list[ConfigProblem], load: dict) -> dict:
         info = validate_seq2seq_checkpoint(load["path"], tokenizer_path=tokenizer)
     except CheckpointError as exc:
         field = "tokenizer_path" if tokenizer and str(tokenizer) in str(exc) else "path"
-        problems.append(ConfigProblem(field, str(exc)))
+        problems.append(Problem(field, str(exc)))
         return {}
     _check_chat_template(problems, load, info)
     return _info_dict(info)
 
 
-def _check_chat_template(problems: list[ConfigProblem], load: dict, info: Any) -> None:
+def _check_chat_template(problems: list[Problem], load: dict, info: Any) -> None:
     if load.get("chat_template") is True and not info.has_chat_template:
         problems.append(
-            ConfigProblem(
+            Problem(
                 "chat_template",
                 f"is true but the tokenizer in {info.tokenizer_path!r} has no chat template",
             )
         )
 
 
-def _check_dexperts(problems: list[ConfigProblem], load: dict) -> dict:
+def _check_dexperts(problems: list[Problem], load: dict) -> dict:
     """Base: a full causal checkpoint. Expert and anti-expert: causal checkpoints with the base's
     vocabulary size; when they carry their own tokenizer it must map tokens to the same ids."""
     from .backends import validate_causal_checkpoint  # imports torch: only when checking files
@@ -439,7 +418,7 @@ def _check_dexperts(problems: list[ConfigProblem], load: dict) -> dict:
     try:
         base_info = validate_causal_checkpoint(base)
     except CheckpointError as exc:
-        problems.append(ConfigProblem("base_path", str(exc)))
+        problems.append(Problem("base_path", str(exc)))
         return {}
     base_vocab = None
     out = {"base": _info_dict(base_info)}
@@ -448,7 +427,7 @@ def _check_dexperts(problems: list[ConfigProblem], load: dict) -> dict:
         vocab = _config_vocab_size(path)
         if vocab is not None and vocab != base_info.vocab_size:
             problems.append(
-                ConfigProblem(
+                Problem(
                     field,
                     f"the {role} in {str(path)!r} has a vocabulary of {vocab} but the base "
                     f"model's has {base_info.vocab_size}: DExperts needs one vocabulary",
@@ -458,7 +437,7 @@ def _check_dexperts(problems: list[ConfigProblem], load: dict) -> dict:
         try:
             info = validate_causal_checkpoint(path, tokenizer_path=base)
         except CheckpointError as exc:
-            problems.append(ConfigProblem(field, str(exc)))
+            problems.append(Problem(field, str(exc)))
             continue
         if any((path / name).exists() for name in TOKENIZER_FILES):
             if base_vocab is None:
@@ -467,14 +446,12 @@ def _check_dexperts(problems: list[ConfigProblem], load: dict) -> dict:
                 own = _tokenizer_vocab(path)
             except Exception as exc:
                 problems.append(
-                    ConfigProblem(
-                        field, f"cannot load the {role} tokenizer in {str(path)!r}: {exc}"
-                    )
+                    Problem(field, f"cannot load the {role} tokenizer in {str(path)!r}: {exc}")
                 )
                 continue
             if own != base_vocab:
                 problems.append(
-                    ConfigProblem(
+                    Problem(
                         field,
                         f"the {role} tokenizer in {str(path)!r} maps tokens to other ids than the base "
                         "tokenizer: DExperts needs one tokenizer",
@@ -515,7 +492,7 @@ def _info_dict(info: Any) -> dict:
     }
 
 
-CHECKPOINT_CHECKS: dict[str, Callable[[list[ConfigProblem], dict[str, Any]], dict[str, Any]]] = {
+CHECKPOINT_CHECKS: dict[str, Callable[[list[Problem], dict[str, Any]], dict[str, Any]]] = {
     SystemKind.HF_CAUSAL: _check_causal,
     SystemKind.HF_SEQ2SEQ: _check_seq2seq,
     SystemKind.DEXPERTS: _check_dexperts,
@@ -533,7 +510,7 @@ def normalize_config(
     base_dir: str | Path | None = None,
     check_files: bool = True,
 ) -> dict[str, Any]:
-    """The normalised, validated config of a system of `kind`; raises `SystemConfigError`.
+    """The normalised, validated config of a system of `kind`; raises `InvalidInput`.
 
     Relative paths are resolved against `base_dir` (the spec's folder; default: the current
     directory). `check_files=False` skips the checkpoint checks (for tests of the shape only).
@@ -541,15 +518,15 @@ def normalize_config(
     decoding parameters; the checkpoints are read only when all of those are fine.
     """
     if kind not in ALL_KINDS:
-        raise SystemConfigError(
-            [ConfigProblem("kind", f"must be one of {', '.join(ALL_KINDS)}, not {kind!r}")]
+        raise InvalidInput(
+            [Problem("kind", f"must be one of {', '.join(ALL_KINDS)}, not {kind!r}")]
         )
     raw = dict(raw or {})
     if kind not in GENERATED_KINDS:
         if raw:
-            raise SystemConfigError(
+            raise InvalidInput(
                 [
-                    ConfigProblem(
+                    Problem(
                         sorted(raw)[0],
                         f"a {kind} system takes no configuration (only {', '.join(GENERATED_KINDS)} do)",
                     )
@@ -558,10 +535,10 @@ def normalize_config(
         return {}
     base = Path(base_dir) if base_dir is not None else None
     load, decoding, job = _checked_options(kind, raw, base, check_files)
-    problems: list[ConfigProblem] = []
+    problems: list[Problem] = []
     checkpoint = CHECKPOINT_CHECKS[kind](problems, load) if check_files else {}
     if problems:
-        raise SystemConfigError(problems)
+        raise InvalidInput(problems)
     return {
         **load,
         "decoding": decoding,
@@ -574,29 +551,29 @@ def _checked_options(
     kind: str, raw: Mapping[str, Any], base_dir: Path | None, check_files: bool
 ) -> tuple[dict[str, Any], dict[str, Any], JobOptions]:
     """(load options, decoding parameters, job options), each validated; raises
-    `SystemConfigError` with the problems of all three (and of unknown keys) at once."""
+    `InvalidInput` with the problems of all three (and of unknown keys) at once."""
     load, decoding, job, problems = split_config(kind, raw)
     load_out: dict[str, Any] = {}
     job_out = JobOptions()
     samples = 1  # decoding is checked with one sample when samples_per_context is unusable
     try:
         load_out = LOAD_MODELS[kind].given(load, base_dir=base_dir, check_files=check_files)
-    except SystemConfigError as error:
+    except InvalidInput as error:
         problems.extend(error.problems)
     try:
         job_out = JobOptions.checked(job)
         samples = job_out.samples_per_context
-    except SystemConfigError as error:
+    except InvalidInput as error:
         problems.extend(error.problems)
         if not any(p.field == "samples_per_context" for p in error.problems):
             samples = job.get("samples_per_context", 1)
     decoding_out: dict[str, Any] = {}
     try:
         decoding_out = _check_decoding(decoding, samples)
-    except SystemConfigError as error:
+    except InvalidInput as error:
         problems.extend(error.problems)
     if problems:
-        raise SystemConfigError(problems)
+        raise InvalidInput(problems)
     return load_out, decoding_out, job_out
 
 

@@ -10,7 +10,7 @@ the normalised form (defaults filled in) that is stored with the study and hashe
     models.py      StudySpec, the whole spec
     parts.py       its parts, each checking itself, and the field types they use
     rules.py       the rules across parts
-    problems.py    SpecProblem / SpecError, and pydantic's errors in the spec's words
+    problems.py    pydantic's errors in the spec's words (core.problems.Problem)
     loading.py     reading a spec file, its data files, and the design's feasibility
     data_files.py  the contexts and responses JSONL readers
     schema.py      the published JSON Schema
@@ -37,7 +37,7 @@ from annotation.spec.parts import (
     SystemSpec,
     WordingSpec,
 )
-from annotation.spec.problems import SpecError, SpecProblem
+from annotation.spec.problems import SpecError
 
 __all__ = [
     "ATTENTION_SYSTEM",
@@ -51,7 +51,6 @@ __all__ = [
     "ExampleSpec",
     "SamplingSpec",
     "SpecError",
-    "SpecProblem",
     "StudySpec",
     "SystemSpec",
     "Turn",

@@ -39,8 +39,8 @@ from annotation.spec.parts import (
     WordingSpec,
     list_of,
 )
-from annotation.spec.problems import SpecProblem
 from annotation.spec_fields import Flag, SpecModel, Text, located
+from core.problems import Problem
 from core.vocabulary import Protocol
 
 __all__ = ["StudySpec", "spec_hash"]
@@ -194,7 +194,7 @@ class StudySpec(SpecModel):
         return {p: hashlib.sha256(self.resolve(p).read_bytes()).hexdigest() for p in paths}
 
     # -- the designer, with this spec's parameters
-    def design_problems(self, n_contexts: int | None) -> list[SpecProblem]:
+    def design_problems(self, n_contexts: int | None) -> list[Problem]:
         """What makes this spec's design impossible for ``n_contexts`` contexts (None:
         not known yet), at the spec's fields."""
         d = self.design
@@ -212,7 +212,7 @@ class StudySpec(SpecModel):
             found = _design.check_pairwise_parameters(
                 n_contexts, d.pairs or (), d.batch_size, d.overlap, d.repeat_context_in_batch
             )
-        return [SpecProblem(_design.name_of(p, DESIGN_FIELDS), r) for p, r in found]
+        return [Problem(_design.name_of(p, DESIGN_FIELDS), r) for p, r in found]
 
     def sample(self, contexts: Sequence[Any]) -> list[str]:
         """``design.sample_contexts`` with this spec's sampling parameters."""

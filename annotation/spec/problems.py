@@ -1,4 +1,5 @@
-"""Spec problems: ``field.path: reason``, and pydantic's errors translated into them.
+"""Spec problems (``core.problems.Problem``: ``field.path: reason``), and pydantic's errors
+translated into them.
 
 The one place that knows how pydantic reports an error (its error types and locations)
 and how the spec has always worded it ("must be an integer, got a string '3'").
@@ -16,27 +17,20 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from annotation.spec_fields import LOCATED, PATTERN_TEXT, SpecModel, type_name
+from core.problems import InvalidInput, Problem
 
-__all__ = ["SpecError", "SpecProblem", "problems_from"]
-
-
-@dataclass(frozen=True)
-class SpecProblem:
-    path: str  # field path, e.g. "dimensions[2].type" or "design.block_size"
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+__all__ = ["SpecError", "problems_from", "spec_error"]
 
 
-class SpecError(ValueError):
-    """An invalid spec; ``problems`` holds every problem found."""
+#: A spec's error is the located error of every input (``core.problems``); the name is kept
+#: for the callers that catch it so (``except spec.SpecError``).
+SpecError = InvalidInput
+SUBJECT = "study spec"  # the heading of a spec's error: "3 problems in study spec:"
 
-    def __init__(self, problems: Sequence[SpecProblem]):
-        self.problems = list(problems)
-        n = len(self.problems)
-        head = f"{n} problem{'s' if n != 1 else ''} in study spec:"
-        super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+
+def spec_error(problems: Sequence[Problem]) -> InvalidInput:
+    """The error listing every problem of a spec."""
+    return InvalidInput(problems, subject=SUBJECT)
 
 
 def join(path: str, key: str) -> str:
@@ -45,23 +39,23 @@ def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def problems_from(error: ValidationError, model: type[BaseModel]) -> list[SpecProblem]:
+def problems_from(error: ValidationError, model: type[BaseModel]) -> list[Problem]:
     """Every problem of ``error`` (raised validating ``model``), in the spec's words."""
-    found: list[SpecProblem] = []
+    found: list[Problem] = []
     for e in error.errors(include_url=False):
         path, parent, annotation = _locate(model, e["loc"])
         if e["type"] == LOCATED:
             ctx = e.get("ctx") or {}
             for where, reason in ctx["problems"]:
                 at = where if ctx.get("absolute") else join(path, where)
-                found.append(SpecProblem(at or "(spec)", reason))
+                found.append(Problem(at or "(spec)", reason))
             continue
         if e["type"] == "union_tag_not_found":
-            found.append(SpecProblem(join(path, _discriminator(annotation)), "is required"))
+            found.append(Problem(join(path, _discriminator(annotation)), "is required"))
             continue
         if e["type"] == "union_tag_invalid":
             path = join(path, _discriminator(annotation))
-        found.append(SpecProblem(path or "(spec)", _reason(e, parent, annotation)))
+        found.append(Problem(path or "(spec)", _reason(e, parent, annotation)))
     return found
 
 

@@ -1,4 +1,4 @@
-"""Tests of the study spec schema and validator (annotation/spec.py)."""
+"""Tests of the study spec schema and validator (annotation/spec/)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from annotation.spec import (
     ContextRecord,
     DataFileError,
     SpecError,
-    SpecProblem,
     StudySpec,
     load_contexts,
     load_responses,
@@ -24,6 +23,7 @@ from annotation.spec import (
     spec_hash,
     validate_spec,
 )
+from core.problems import Problem
 
 # tests/conftest.py asks Django for the database vendor once collection is done; these
 # pure tests are also run with `-p no:django`, which leaves the settings module unset.
@@ -591,13 +591,13 @@ def test_every_problem_is_collected_not_only_the_first(data_dir):
     spec["completion"] = {}
     with pytest.raises(SpecError) as info:
         load_spec(spec, base_dir=data_dir)
-    paths = [p.path for p in info.value.problems]
+    paths = [p.field for p in info.value.problems]
     assert {"name", "dimensions[2].type", "design.block_size", "completion"} <= set(paths)
     text = str(info.value)
     assert text.startswith(f"{len(paths)} problems in study spec:")
     for p in info.value.problems:
-        assert f"  {p.path}: {p.reason}" in text
-        assert isinstance(p, SpecProblem)
+        assert f"  {p.field}: {p.reason}" in text
+        assert isinstance(p, Problem)
 
 
 def test_invalid_spec_returns_nothing(data_dir):
@@ -825,7 +825,7 @@ def test_validator_reports_problems_and_never_crashes_on_junk(name, data, junk):
     else:
         parent[path[-1]] = junk
     problems = validate_spec(spec, base_dir=EXAMPLES)
-    assert all(isinstance(p, SpecProblem) and p.path and p.reason for p in problems)
+    assert all(isinstance(p, Problem) and p.field and p.reason for p in problems)
     if problems:
         with pytest.raises(SpecError):
             load_spec(spec, base_dir=EXAMPLES)
@@ -1103,7 +1103,7 @@ def test_wording_duration_and_no_work_code_are_read_and_checked(data_dir):
     spec["estimated_minutes"] = 0
     with pytest.raises(SpecError) as raised:
         load_spec(spec, base_dir=data_dir)
-    fields = {p.path for p in raised.value.problems}
+    fields = {p.field for p in raised.value.problems}
     assert {
         "wording.response",
         "wording.speakers.Listener",
