@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import formatting as fmt
 from . import tables as tbl
 from .report import render_report
+
+if TYPE_CHECKING:
+    from .result import AnalysisResult
 
 __all__ = ["write_bundle", "BUNDLE_TABLES"]
 
@@ -61,7 +65,9 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def write_bundle(result, out_dir, *, plots: bool = True, title: str | None = None) -> list[Path]:
+def write_bundle(
+    result: AnalysisResult, out_dir: str | Path, *, plots: bool = True, title: str | None = None
+) -> list[Path]:
     """Write the bundle for ``result`` (an :class:`~analysis.study_analysis.AnalysisResult`)
     into ``out_dir`` (created if needed); return the files written, sorted."""
     out = Path(out_dir)

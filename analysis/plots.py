@@ -8,8 +8,8 @@ derived from a fixed hash salt, so the same result gives the same files.
 * ``rating_distributions`` -- ratings per system x dimension (EmPO's Figure 6): box plots of
   the individual ratings with the mean marked; checkbox dimensions as the share of Yes answers with
   its 95% CI.
-* ``winrate_bars`` -- stacked win / tie / loss bars per system pair and dimension (the
-  ProsocialDialog tables, seed 000's Figure 1).
+* ``winrate_bars`` -- stacked win / tie / loss bars per system pair and dimension (the shares
+  of the ProsocialDialog-style pairwise tables).
 * ``bradley_terry_strengths`` -- strengths with bootstrap intervals (log scale).
 * ``length_bias_scatter`` -- item mean rating against response length per dimension.
 """
@@ -17,6 +17,7 @@ derived from a fixed hash salt, so the same result gives the same files.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
@@ -26,6 +27,9 @@ from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
 from core.vocabulary import DimensionType, Protocol
 
 from .formatting import dimension_label, fixed
+
+if TYPE_CHECKING:
+    from .result import AnalysisResult
 
 __all__ = ["write_plots", "save_figure"]
 
@@ -85,7 +89,7 @@ def _grid(
     return fig, axes
 
 
-def rating_distributions(result) -> Figure | None:
+def rating_distributions(result: AnalysisResult) -> Figure | None:
     data = result.judgments
     dims = result.dimensions
     if result.protocol != Protocol.RATING or data.empty or not dims:
@@ -142,7 +146,7 @@ def rating_distributions(result) -> Figure | None:
     return fig
 
 
-def winrate_bars(result) -> Figure | None:
+def winrate_bars(result: AnalysisResult) -> Figure | None:
     table = result.winrates
     if result.protocol != Protocol.PAIRWISE or table.empty:
         return None
@@ -162,7 +166,7 @@ def winrate_bars(result) -> Figure | None:
         ax.barh(y, vals, left=left, color=colour, label=name, edgecolor="white", height=0.7)
         for yi, li, v in zip(y, left, vals, strict=True):
             if v >= 6:
-                ax.text(li + v / 2, yi, fixed(v, 0), ha="center", va="center", fontsize=7)
+                ax.text(li + v / 2, yi, fixed(v, 0) or "", ha="center", va="center", fontsize=7)
         left += vals
     ax.set_yticks(y)
     ax.set_yticklabels(labels, fontsize=8)
@@ -172,7 +176,7 @@ def winrate_bars(result) -> Figure | None:
     return fig
 
 
-def bradley_terry_strengths(result) -> Figure | None:
+def bradley_terry_strengths(result: AnalysisResult) -> Figure | None:
     table = result.bradley_terry
     if table.empty:
         return None
@@ -201,7 +205,7 @@ def bradley_terry_strengths(result) -> Figure | None:
     return fig
 
 
-def length_bias_scatter(result) -> Figure | None:
+def length_bias_scatter(result: AnalysisResult) -> Figure | None:
     data = result.judgments
     if result.protocol != Protocol.RATING or "response_length" not in data.columns:
         return None
@@ -257,7 +261,7 @@ FIGURES = {
 }
 
 
-def write_plots(result, out_dir: Path) -> list[Path]:
+def write_plots(result: AnalysisResult, out_dir: Path) -> list[Path]:
     """Draw every figure that applies to ``result`` into ``out_dir``; return the files."""
     written: list[Path] = []
     for stem, draw in FIGURES.items():

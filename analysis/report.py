@@ -10,10 +10,13 @@ nobody was flagged or excluded).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import formatting as fmt
 from . import tables as tbl
+
+if TYPE_CHECKING:
+    from .result import AnalysisResult
 
 __all__ = ["render_report"]
 
@@ -59,7 +62,7 @@ def _dimension_line(d: dict) -> str:
     return f"{tbl.markdown_escape(label)} ({what})"
 
 
-def _flagged_line(result) -> str:
+def _flagged_line(result: AnalysisResult) -> str:
     flagged = result.info["flagged_annotators"]
     if not flagged:
         return "none"
@@ -75,7 +78,9 @@ def _flagged_line(result) -> str:
     return "; ".join(out)
 
 
-def render_report(result, files: Sequence[str] = (), *, title: str | None = None) -> str:
+def render_report(
+    result: AnalysisResult, files: Sequence[str] = (), *, title: str | None = None
+) -> str:
     info = result.info
     ctx = tbl.TableContext.from_result(result)
     name = title or info.get("study") or "study"

@@ -4,9 +4,10 @@
   and no package's modules import each other in a circle, at any depth;
 - generation imports no annotation, and no app imports the project package (evalsite) except
   its settings: evalsite (ASGI routing, URLs, the Celery app) is the one place that joins them;
-- the pure cores (core, annotation.design, annotation.spec, annotation.spec_fields, annotation.dimensions, annotation.answers, analysis.stats,
-  generation.backends, generation.importers) import no Django, Celery or Channels, even
-  indirectly.
+- the pure cores (core, annotation.design, annotation.spec, annotation.spec_fields,
+  annotation.dimensions, annotation.answers, analysis.stats and the analysis modules below
+  the selectors, generation.backends, generation.importers, generation.validation) import no
+  Django, Celery or Channels, even indirectly.
 
 The graph is static (grimp), so it covers function-level imports and modules no test imports.
 """

@@ -16,7 +16,7 @@ import re
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any, TypeGuard
 
 # --------------------------------------------------------------------------- data model
 
@@ -139,12 +139,12 @@ class Source:
 
     # -- reading
 
-    def open_binary(self) -> IO[bytes]:
+    def open_binary(self) -> gzip.GzipFile | io.BufferedReader:
         try:
             if self.path.endswith(".gz"):
-                handle: IO[bytes] = gzip.open(self.path, "rb")
-                handle.peek(1)  # type: ignore[attr-defined]  # fail now on a non-gzip file
-                return handle
+                compressed = gzip.open(self.path, "rb")
+                compressed.peek(1)  # fail now on a non-gzip file
+                return compressed
             return open(self.path, "rb")  # closed by the callers
         except FileNotFoundError:
             raise self.problem(None, "file not found") from None
@@ -281,7 +281,7 @@ def clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -367,6 +367,13 @@ def json_lines(source: Source, format_name: str) -> Iterator[tuple[int, Any]]:
 _WS = re.compile(r"[ \t\r\n]*")
 
 
+def _skip_ws(text: str, pos: int) -> int:
+    """Where the JSON whitespace at ``pos`` ends (the pattern matches the empty string too)."""
+    found = _WS.match(text, pos)
+    assert found is not None
+    return found.end()
+
+
 def json_array_items(
     source: Source,
     *,
@@ -410,7 +417,7 @@ def json_array_items(
         def skip_ws() -> bool:
             """Skip whitespace; False at the end of the file."""
             while True:
-                advance(_WS.match(buf, pos).end())
+                advance(_skip_ws(buf, pos))
                 if pos < len(buf):
                     return True
                 if eof:

@@ -29,6 +29,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from .base import (
@@ -257,13 +258,17 @@ def _csv_contexts(
             source,
             line,
             record_no,
-            lambda col, row=row: row[index[col]],
+            partial(_cell, row, index),
             mapping,
             seen,
-            lambda header=header: header,
+            partial(list, header),
         )
         if context is not None:
             yield context
+
+
+def _cell(row: list[str], index: dict[str, int], column: str) -> str:
+    return row[index[column]]
 
 
 def _check_header(
@@ -331,10 +336,10 @@ def _jsonl_contexts(source: Source, mapping: ColumnMapping) -> Iterator[Imported
             source,
             line,
             record_no,
-            lambda col, record=record: _lookup(record, col),
+            partial(_lookup, record),
             mapping,
             seen,
-            lambda record=record: list(record),
+            partial(list, record),
         )
         if context is not None:
             yield context

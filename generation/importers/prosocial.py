@@ -153,6 +153,7 @@ def _turn(source: Source, line: int, obj: Any, response_id: int, where: str) -> 
         source.bad(line, f"{where}: 'safety_label' must be a string, found {clip(repr(label), 30)}")
         return None
     extra = {name: obj.get(name) for name in EXTRA_FIELDS}
+    assert isinstance(context, str) and isinstance(response, str)  # checked above
     return _TurnPair(line, response_id, context.strip(), response.strip(), rots, label, extra)
 
 
