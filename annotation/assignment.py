@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -22,6 +23,14 @@ class WorkResult:
 
 def lease_length(study: Study) -> timedelta:
     return timedelta(minutes=study.lease_minutes)
+
+
+def first_lease_length(study: Study) -> timedelta:
+    """A new lease is short until its first judgment (settings.EVALSITE_FIRST_LEASE_MINUTES):
+    a visitor who takes a batch and judges nothing gives it back soon, so opening the link
+    many times cannot hold a study's slots for the whole lease time."""
+    first = timedelta(minutes=max(1, settings.EVALSITE_FIRST_LEASE_MINUTES))
+    return min(first, lease_length(study))
 
 
 def expire_stale_leases(study: Study, now: datetime | None = None) -> int:
@@ -79,7 +88,7 @@ def request_work(participant: Participant, now: datetime | None = None) -> WorkR
                 BatchSlot.objects.filter(id=expired.slot_id, state=BatchSlot.State.FREE)
             ).first()
             if slot is not None and not _participant_finished_elsewhere(participant, slot):
-                _lease(slot, participant, study, now)
+                _lease(slot, participant, study, now, lease_length(study))
                 expired.status = Assignment.Status.ACTIVE
                 expired.lease_expires_at = slot.lease_expires_at
                 expired.expired_at = None
@@ -97,7 +106,7 @@ def request_work(participant: Participant, now: datetime | None = None) -> WorkR
         slot = _lock(free, skip_locked=True).first()
         if slot is None:
             return WorkResult(None, "none_left")
-        _lease(slot, participant, study, now)
+        _lease(slot, participant, study, now, first_lease_length(study))
         assignment = Assignment.objects.create(
             slot=slot,
             participant=participant,
@@ -134,20 +143,71 @@ def work_available(participant: Participant, now: datetime | None = None) -> boo
     return slots.exclude(batch_id__in=_batches_excluded_for(participant)).exists()
 
 
-def extend_lease(assignment: Assignment, now: datetime | None = None) -> None:
-    """Push the lease forward after activity (called inside the judgment transaction)."""
+def work_left_for_newcomers(study: Study, now: datetime | None = None) -> bool:
+    """Is there a slot someone who has held no batch of `study` could take? Read-only (the
+    opening pages of a visitor not registered yet ask it)."""
     now = now or timezone.now()
-    expires = now + lease_length(assignment.participant.study)
+    open_slot = Q(state=BatchSlot.State.FREE) | Q(
+        state=BatchSlot.State.LEASED, lease_expires_at__lt=now
+    )
+    return BatchSlot.objects.filter(open_slot, batch__study_id=study.pk).exists()
+
+
+def extend_lease(assignment: Assignment, study: Study, now: datetime | None = None) -> bool:
+    """Push the lease forward after a judgment (inside the judgment transaction), when less
+    than half of the study's lease length is left: most submits then write nothing but the
+    judgment, and a lease still never runs out while its holder keeps judging. The short
+    first lease is always below half, so the first judgment gives the full length.
+    Returns whether the lease was extended."""
+    now = now or timezone.now()
+    full = lease_length(study)
+    if assignment.lease_expires_at - now >= full / 2:
+        return False
+    expires = now + full
     BatchSlot.objects.filter(id=assignment.slot_id).update(lease_expires_at=expires)
     Assignment.objects.filter(id=assignment.id).update(lease_expires_at=expires)
     assignment.lease_expires_at = expires
+    return True
 
 
-def _lease(slot: BatchSlot, participant: Participant, study: Study, now: datetime) -> None:
+def _lease(
+    slot: BatchSlot, participant: Participant, study: Study, now: datetime, length: timedelta
+) -> None:
     slot.state = BatchSlot.State.LEASED
     slot.participant = participant
-    slot.lease_expires_at = now + lease_length(study)
+    slot.lease_expires_at = now + length
     slot.save(update_fields=["state", "participant", "lease_expires_at"])
+
+
+def locked_live_assignment(participant: Participant) -> Assignment | None:
+    """The participant's live assignment with its slot, the slot row locked: one query.
+
+    Only the slot is locked (``of=slot``), the row lease expiry and revival lock first, so
+    a submit racing an expiry waits for it instead of deadlocking. The slot's own state is in
+    the WHERE clause: PostgreSQL re-checks the locked row after the wait, so a slot freed or
+    given to someone else meanwhile is not returned (the assignment's columns come from the
+    statement's snapshot and are not re-checked; the slot's are).
+    """
+    queryset = Assignment.objects.filter(
+        participant=participant,
+        status=Assignment.Status.ACTIVE,
+        slot__state=BatchSlot.State.LEASED,
+        slot__participant=participant,
+    ).select_related("slot")
+    if connection.features.has_select_for_update:
+        queryset = queryset.select_for_update(of=("slot",))
+    return queryset.first()
+
+
+def live_assignment(participant: Participant, now: datetime) -> Assignment | None:
+    """The participant's assignment if its lease is live now (a read, no lock): the next-item
+    page of someone in the middle of a batch needs nothing of request_work's locking."""
+    live = (
+        Assignment.objects.filter(participant=participant, status=Assignment.Status.ACTIVE)
+        .select_related("slot")
+        .first()
+    )
+    return live if live is not None and live.lease_expires_at > now else None
 
 
 def _participant_finished_elsewhere(participant: Participant, slot: BatchSlot) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from . import assignment as assignment_module
@@ -32,22 +33,37 @@ class RecordedJudgment:
     batch_completed: bool
 
 
+def next_entries(assignment: Assignment, limit: int = 1) -> list[BatchEntry]:
+    """The entries the server expects next, in order: those of the batch without a judgment
+    in this assignment. One query, with each entry's item, context and candidates, and the
+    batch's length as ``entry.batch_length``."""
+    judged = Judgment.objects.filter(assignment_id=assignment.id).values("entry_id")
+    length = (
+        BatchEntry.objects.filter(batch_id=OuterRef("batch_id"))
+        .order_by()
+        .values("batch_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return list(
+        BatchEntry.objects.filter(batch_id=assignment.slot.batch_id)
+        .exclude(id__in=Subquery(judged))
+        .annotate(batch_length=Subquery(length))
+        .select_related("item__context", "item__candidate", "item__candidate_b")
+        .order_by("position")[:limit]
+    )
+
+
 def next_entry(assignment: Assignment) -> BatchEntry | None:
     """The entry the server expects next: the first one without a judgment in this assignment."""
-    judged = assignment_module.judged_entry_ids(assignment)
-    return (
-        BatchEntry.objects.filter(batch_id=assignment.slot.batch_id)
-        .exclude(id__in=judged)
-        .select_related("item__context", "item__candidate", "item__candidate_right")
-        .order_by("position")
-        .first()
-    )
+    upcoming = next_entries(assignment)
+    return upcoming[0] if upcoming else None
 
 
 def record_judgment(
     participant: Participant,
     *,
-    entry_id: int,
+    entry_id: int | None,
     values: dict,
     rationales: dict | None,
     idempotency_key: str,
@@ -57,16 +73,16 @@ def record_judgment(
 ) -> RecordedJudgment:
     """Store one judgment, exactly once; refuse anything but the expected item.
 
-    A repeated submit with the same `idempotency_key` returns the stored judgment.
+    A repeated submit with the same `idempotency_key` and the same answers returns the
+    stored judgment; the same key with different answers is refused (``key_conflict``).
+    The usual submit is four statements (lock the lease, read the next entries, insert,
+    and — when less than half the lease is left or the batch is done — the lease rows);
+    the key is looked up only when a submit cannot be stored as it stands.
     """
     now = now or timezone.now()
     key = (idempotency_key or "").strip()
     if not key or len(key) > 100:
         raise JudgmentRefused(["idempotency key missing or longer than 100 characters"], "bad_key")
-
-    stored = _stored_with_key(participant, key)
-    if stored is not None:
-        return stored
     try:
         with transaction.atomic():
             return _record(
@@ -79,20 +95,41 @@ def record_judgment(
                 client_submitted_at,
                 now,
             )
+    except JudgmentRefused:
+        # A retry of a submit that was stored (network retry, reload, the busy page's
+        # replay) finds the batch moved on: it is answered with what was stored.
+        stored = _stored_with_key(participant, key, values, rationales)
+        if stored is not None:
+            return stored
+        raise
     except IntegrityError:
         # A concurrent submit with the same key (double click on two connections) won.
-        stored = _stored_with_key(participant, key)
+        stored = _stored_with_key(participant, key, values, rationales)
         if stored is not None:
             return stored
         raise JudgmentRefused(["this item was already judged"], "duplicate") from None
 
 
-def _stored_with_key(participant: Participant, key: str) -> RecordedJudgment | None:
+def _stored_with_key(
+    participant: Participant, key: str, values: dict, rationales: dict | None
+) -> RecordedJudgment | None:
     judgment = Judgment.objects.filter(idempotency_key=key).select_related("assignment").first()
     if judgment is None:
         return None
     if judgment.participant_id != participant.id:
         raise JudgmentRefused(["idempotency key belongs to another submission"], "bad_key")
+    answers = clean_answers(participant.study.dimensions, values or {}, rationales or {})
+    if not answers.ok or (answers.values, answers.rationales) != (
+        judgment.values,
+        judgment.rationales or {},
+    ):
+        raise JudgmentRefused(
+            [
+                "these answers were sent again with different values; the answers saved "
+                "first are kept"
+            ],
+            "key_conflict",
+        )
     done = judgment.assignment.status == Assignment.Status.COMPLETED
     return RecordedJudgment(judgment, created=False, batch_completed=done)
 
@@ -100,33 +137,23 @@ def _stored_with_key(participant: Participant, key: str) -> RecordedJudgment | N
 def _record(
     participant, entry_id, values, rationales, key, time_on_item_ms, client_submitted_at, now
 ):
-    lock = assignment_module._lock
-    live = Assignment.objects.filter(
-        participant=participant, status=Assignment.Status.ACTIVE
-    ).first()
-    if live is not None:
-        # Lock order slot → assignment, the same order lease expiry uses, so a submit racing
-        # an expiry waits instead of deadlocking; re-check the status under the lock.
-        lock(BatchSlot.objects.filter(id=live.slot_id)).get()
-        live = (
-            lock(Assignment.objects.filter(id=live.id, status=Assignment.Status.ACTIVE))
-            .select_related("slot__batch")
-            .first()
-        )
+    live = assignment_module.locked_live_assignment(participant)
     if live is None:
         raise JudgmentRefused(
             ["you hold no batch at the moment (the lease may have expired): reload the page"],
             "no_assignment",
         )
-    expected = next_entry(live)
-    if expected is None:
+    upcoming = next_entries(live, limit=2)
+    if not upcoming:
         raise JudgmentRefused(["this batch is already complete"], "complete")
+    expected = upcoming[0]
     if entry_id is None or int(entry_id) != expected.id:
         raise JudgmentRefused(
             [f"item {entry_id} is not the item expected next (position {expected.position + 1})"],
             "unexpected_item",
         )
-    answers = clean_answers(participant.study.dimensions, values or {}, rationales or {})
+    study = participant.study
+    answers = clean_answers(study.dimensions, values or {}, rationales or {})
     if not answers.ok:
         raise JudgmentRefused(answers.problems, "invalid")
     if time_on_item_ms is not None:
@@ -147,17 +174,18 @@ def _record(
         server_received_at=now,
         idempotency_key=key,
     )
-    completed = next_entry(live) is None
+    completed = len(upcoming) == 1
     if completed:
-        live.status = Assignment.Status.COMPLETED
-        live.completed_at = now
-        live.save(update_fields=["status", "completed_at"])
+        Assignment.objects.filter(id=live.id).update(
+            status=Assignment.Status.COMPLETED, completed_at=now
+        )
+        live.status, live.completed_at = Assignment.Status.COMPLETED, now
         BatchSlot.objects.filter(id=live.slot_id).update(
             state=BatchSlot.State.COMPLETED, lease_expires_at=None
         )
     else:
-        assignment_module.extend_lease(live, now)
-    transaction.on_commit(lambda: notify_progress(participant.study.name))
+        assignment_module.extend_lease(live, study, now)
+    transaction.on_commit(lambda: notify_progress(study.name))
     return RecordedJudgment(judgment, created=True, batch_completed=completed)
 
 
@@ -187,7 +215,11 @@ def get_or_create_participant(
     platform_study_id: str = "",
     platform_session_id: str = "",
     user_agent: str = "",
+    consented_at: datetime | None = None,
+    warning_acknowledged_at: datetime | None = None,
 ) -> Participant:
+    """The study's participant with this id, registered now if new (the annotator pages
+    register on consent, with the steps taken before it)."""
     try:
         with transaction.atomic():
             participant, _ = Participant.objects.get_or_create(
@@ -198,6 +230,8 @@ def get_or_create_participant(
                     "platform_study_id": platform_study_id[:200],
                     "platform_session_id": platform_session_id[:200],
                     "user_agent": user_agent[:1000],
+                    "consented_at": consented_at,
+                    "warning_acknowledged_at": warning_acknowledged_at,
                 },
             )
     except IntegrityError:  # two first requests at once

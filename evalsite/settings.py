@@ -97,6 +97,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost, so it sees a view's exceptions first: "no database connection now" (pool
+    # timeout, "too many clients") becomes the "busy, retrying" page, not a 500.
+    "evalsite.overload.OverloadMiddleware",
 ]
 
 ROOT_URLCONF = "evalsite.urls"
@@ -119,7 +122,34 @@ ASGI_APPLICATION = "evalsite.asgi.application"
 
 # --- Database: DATABASE_URL, default a SQLite file -------------------------------------
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'evalsite.sqlite3'}"
+# CONN_MAX_AGE stays 0: with the pool, "closing" a connection at the end of a request hands
+# it back to the pool (Django refuses a pool with persistent connections).
 DATABASES = {"default": {**env.db_url_config(DATABASE_URL), "CONN_MAX_AGE": 0}}
+# PostgreSQL: a bounded pool of connections per process (Django's psycopg pool), so a burst
+# of requests waits for a connection instead of opening one each until PostgreSQL refuses
+# ("too many clients"). Every process has its own pool: web workers x EVALSITE_DB_POOL_MAX
+# (+ Celery workers, + management commands) must stay under PostgreSQL's max_connections.
+# EVALSITE_DB_POOL=0 turns it off (e.g. behind PgBouncer in transaction mode).
+DB_POOL_MAX = env.int("EVALSITE_DB_POOL_MAX", default=8)
+if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool(
+    "EVALSITE_DB_POOL", default=True
+):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(env.int("EVALSITE_DB_POOL_MIN", default=2), DB_POOL_MAX),
+        "max_size": DB_POOL_MAX,
+        # How long a request waits for a free connection before the "busy" page
+        # (evalsite/overload.py); the request cap below keeps this wait rare.
+        "timeout": env.float("EVALSITE_DB_POOL_TIMEOUT", default=10.0),
+    }
+else:
+    DB_POOL_MAX = 0  # no pool: nothing bounds connections but the request cap
+# --- Serving under load (evalsite/overload.py) ------------------------------------------
+# At most this many requests run Django at once in one process; the others wait, in order of
+# arrival, up to EVALSITE_REQUEST_QUEUE_SECONDS, then get the "busy, retrying" page (503,
+# Retry-After). Default: the pool's size, so a running request never waits for a connection.
+MAX_CONCURRENT_REQUESTS = env.int("EVALSITE_MAX_CONCURRENT_REQUESTS", default=DB_POOL_MAX or 8)
+REQUEST_QUEUE_SECONDS = env.float("EVALSITE_REQUEST_QUEUE_SECONDS", default=30.0)
+BUSY_RETRY_SECONDS = env.int("EVALSITE_BUSY_RETRY_SECONDS", default=5)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Writers wait for each other instead of failing with "database is locked"; the
     # assignment transaction starts with a write so SQLite serialises it (see
@@ -158,11 +188,45 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True  # works before collectstatic, e.g. in tests
 LOGIN_URL = "/admin/login/"
 
-# Participant identity for open links lives in a signed cookie.
-PARTICIPANT_COOKIE = "evalsite_participant"
-PARTICIPANT_COOKIE_MAX_AGE = 60 * 60 * 24 * 30
-# Salt for pseudonymising annotator ids in exports (stable per installation).
-EXPORT_PSEUDONYM_SALT = env.str("EVALSITE_PSEUDONYM_SALT", default=SECRET_KEY)
+# --- Participants (annotation/views/identity.py, annotation/views/participant.py) -------
+# The visitor cookie of a study link: Secure wherever the session cookie is.
+PARTICIPANT_COOKIE_SECURE = env.bool("EVALSITE_PARTICIPANT_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
+# Public links are rate limited per client IP (opening the link; registering on consent) and
+# per crowd identity ("N/s", "N/m", "N/h"; "off" turns one off). Behind a proxy, name the
+# header that carries the client's address (e.g. X-Forwarded-For: its first address is used).
+EVALSITE_ENTRY_RATE_PER_IP = env.str("EVALSITE_ENTRY_RATE_PER_IP", default="60/m")
+EVALSITE_REGISTRATION_RATE_PER_IP = env.str("EVALSITE_REGISTRATION_RATE_PER_IP", default="20/m")
+EVALSITE_ENTRY_RATE_PER_IDENTITY = env.str("EVALSITE_ENTRY_RATE_PER_IDENTITY", default="20/m")
+EVALSITE_CLIENT_IP_HEADER = env.str("EVALSITE_CLIENT_IP_HEADER", default="").strip()
+# A first lease is short (a visitor who takes a batch and judges nothing gives it back
+# soon); from the first judgment on, a lease runs for the study's lease_minutes.
+EVALSITE_FIRST_LEASE_MINUTES = env.int("EVALSITE_FIRST_LEASE_MINUTES", default=10)
+# The cache holds the rate limits' counters: in-process by default; with several worker
+# processes set a shared one (EVALSITE_CACHE_URL=redis://127.0.0.1:6379/2) so they count
+# together. A cache that fails lets requests through rather than shutting annotators out.
+CACHES = {"default": env.cache_url("EVALSITE_CACHE_URL", default="locmemcache://")}
+RATELIMIT_FAIL_OPEN = True
+
+# The address annotator links are built from (console, create_invitations), never the Host
+# header of a request. In a deployment it defaults to https:// + the first allowed host.
+EVALSITE_SITE_URL = env.str("EVALSITE_SITE_URL", default="").strip().rstrip("/")
+if DEPLOYMENT and not EVALSITE_SITE_URL:
+    _host = ALLOWED_HOSTS[0].lstrip(".")
+    if "*" in _host:
+        raise missing_in_deployment("EVALSITE_SITE_URL", "https://eval.example.org")
+    EVALSITE_SITE_URL = f"https://{_host}"
+
+# Key of the pseudonyms in exports (annotator ids are keyed hashes). A deployment must set
+# its own, apart from the secret key: whoever knows the key and a Prolific id can recompute
+# that annotator's pseudonym, so it is never one shipped with the code.
+EXPORT_PSEUDONYM_SALT = env.str("EVALSITE_PSEUDONYM_SECRET", default="") or env.str(
+    "EVALSITE_PSEUDONYM_SALT", default=""
+)
+if DEPLOYMENT and not EXPORT_PSEUDONYM_SALT:
+    raise missing_in_deployment(
+        "EVALSITE_PSEUDONYM_SECRET", "\"$(python3 -c 'import secrets; print(secrets.token_hex(32))')\""
+    )
+EXPORT_PSEUDONYM_SALT = EXPORT_PSEUDONYM_SALT or DEVELOPMENT_SECRET_KEY  # demo/tests: as before
 
 # --- Celery: CELERY_BROKER_URL, unset → tasks run in-process -----------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")

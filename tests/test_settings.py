@@ -45,6 +45,7 @@ def _production_env(tmp_path: Path, **extra: str | None) -> dict[str, str]:
     env.update(
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="eval.example.org",
+        EVALSITE_PSEUDONYM_SECRET=secrets.token_hex(32),
         DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
         EVALSITE_VAR_DIR=str(tmp_path / "var"),
     )
@@ -121,6 +122,7 @@ def test_a_deployment_is_served_securely_by_default(monkeypatch, tmp_path):
         tmp_path,
         DJANGO_SECRET_KEY="k" * 50,
         DJANGO_ALLOWED_HOSTS="eval.example.org, www.eval.example.org",
+        EVALSITE_PSEUDONYM_SECRET="p" * 64,
     )
     assert names["DEPLOYMENT"] is True and names["DEBUG"] is False
     assert names["ALLOWED_HOSTS"] == ["eval.example.org", "www.eval.example.org"]
@@ -135,6 +137,30 @@ def test_a_deployment_is_served_securely_by_default(monkeypatch, tmp_path):
     )
     assert "SECURE_PROXY_SSL_HEADER" not in names  # trusted only when the deployment says so
     assert len(names["AUTH_PASSWORD_VALIDATORS"]) == 4
+    # the participant cookie too; links from the configured site, not from a Host header
+    assert names["PARTICIPANT_COOKIE_SECURE"] is True
+    assert names["EVALSITE_SITE_URL"] == "https://eval.example.org"
+    assert names["EXPORT_PSEUDONYM_SALT"] == "p" * 64
+
+
+def test_a_deployment_needs_its_own_pseudonym_secret(monkeypatch, tmp_path):
+    """With the key shipped in the code, a pseudonym could be recomputed from a Prolific id."""
+    with pytest.raises(ImproperlyConfigured, match=r"^EVALSITE_PSEUDONYM_SECRET is not set\."):
+        _settings_under(
+            monkeypatch, tmp_path, DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="h"
+        )
+
+
+def test_a_wildcard_host_needs_an_explicit_site_url(monkeypatch, tmp_path):
+    variables = dict(
+        DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="*", EVALSITE_PSEUDONYM_SECRET="p" * 64
+    )
+    with pytest.raises(ImproperlyConfigured, match=r"^EVALSITE_SITE_URL is not set\."):
+        _settings_under(monkeypatch, tmp_path, **variables)
+    names = _settings_under(
+        monkeypatch, tmp_path, **variables, EVALSITE_SITE_URL="https://eval.example.org/"
+    )
+    assert names["EVALSITE_SITE_URL"] == "https://eval.example.org"
 
 
 def test_the_tls_proxy_header_is_named_as_the_proxy_sends_it(monkeypatch, tmp_path):
@@ -143,6 +169,7 @@ def test_the_tls_proxy_header_is_named_as_the_proxy_sends_it(monkeypatch, tmp_pa
         tmp_path,
         DJANGO_SECRET_KEY="k" * 50,
         DJANGO_ALLOWED_HOSTS="h",
+        EVALSITE_PSEUDONYM_SECRET="p" * 64,
         DJANGO_SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
     )
     assert names["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")

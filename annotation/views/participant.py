@@ -1,66 +1,57 @@
 """Annotator pages: entry link → content warning → consent → instructions → items → done.
 
-The server decides every step; a participant is identified by a crowd id from the URL
-(PROLIFIC_PID, STUDY_ID, SESSION_ID) or by a generated id kept in a signed cookie.
-Before any reading is asked of them, the pages check that the study is open and that a
-batch is left for this participant, so nobody reads a consent form to be told there is
-no work.
+The server decides every step. A visitor is named by their link (a crowd id from the URL:
+PROLIFIC_PID, STUDY_ID, SESSION_ID; an invitation; or an id generated for them) and kept in
+a signed cookie (`identity.py`); they become a `Participant` when they consent, so opening
+the link — once or a thousand times — writes nothing. Before any reading is asked of them,
+the pages check that the study is open and that a batch is left, so nobody reads a consent
+form to be told there is no work. Public links are rate limited (`limits.py`).
+
+The next-item page and the submit are the hot path of a study (every annotator, every
+item): a participant is read with their study in one query and a submit is four or five
+statements (see `services.record_judgment`); tests pin the counts.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from .. import services
-from ..assignment import request_work, work_available
+from ..assignment import live_assignment, request_work, work_available, work_left_for_newcomers
 from ..invitations import InvalidInvitation, read_invitation
-from ..models import Assignment, Participant, Study
-from ..selectors import batch_length, has_completed_batch
-from . import presentation
+from ..models import Assignment, Judgment, Participant, Study
+from ..selectors import has_completed_batch
+from . import identity, limits, presentation
 from .forms import JudgmentForm
+from .identity import Visitor
 
-COOKIE_SALT = "evalsite.participant"
-
-
-def _cookie_name(study: Study) -> str:
-    return f"evalsite_p_{study.pk}"
-
-
-def _current_participant(request: HttpRequest, study: Study) -> Participant | None:
-    participant_id = request.get_signed_cookie(_cookie_name(study), default=None, salt=COOKIE_SALT)
-    if participant_id is None:
-        return None
-    return Participant.objects.filter(pk=participant_id, study=study).first()
-
-
-def _remember(response: HttpResponse, study: Study, participant: Participant) -> HttpResponse:
-    response.set_signed_cookie(
-        _cookie_name(study),
-        str(participant.pk),
-        salt=COOKIE_SALT,
-        max_age=60 * 60 * 24 * 30,
-        httponly=True,
-        samesite="Lax",
-    )
-    return response
+# Longest crowd-platform ids kept (the Participant columns); longer ones are refused, never
+# cut (two different long ids must not become one participant).
+MAX_PLATFORM_ID = 200
+# A client clock is believed only this close to the server's (a wrong clock, a forged
+# field): outside it the client time is not stored.
+CLIENT_CLOCK_WINDOW = timedelta(days=1)
 
 
 def _open_study(name: str) -> Study:
     return get_object_or_404(Study, name=name)
 
 
-def _next_step(participant: Participant) -> str:
+def _next_step(study: Study, participant: Participant | None, visitor: Visitor | None) -> str:
     """The opening pages in order: the content warning first (so nobody agrees to take
     part before knowing what they will read), then consent, then the instructions."""
-    study = participant.study
+    if participant is None:
+        acknowledged = visitor is not None and visitor.warning_acknowledged_at
+        return "warning" if study.spec.get("content_warning") and not acknowledged else "consent"
     if study.spec.get("content_warning") and participant.warning_acknowledged_at is None:
         return "warning"
     if participant.consented_at is None:
@@ -70,8 +61,8 @@ def _next_step(participant: Participant) -> str:
     return "item"
 
 
-def _go(study: Study, step: str) -> HttpResponse:
-    return redirect(reverse(f"annotation:{step}", args=[study.name]))
+def _go(study_name: str, step: str) -> HttpResponse:
+    return redirect(reverse(f"annotation:{step}", args=[study_name]))
 
 
 def _page(request, study, template, context=None, status=200) -> HttpResponse:
@@ -84,17 +75,25 @@ def _status_page(request: HttpRequest, study: Study) -> HttpResponse:
     return _page(request, study, "unavailable.html", {"status": study.status})
 
 
-def _no_work_page(request: HttpRequest, study: Study, participant: Participant | None):
+def _no_work_page(request: HttpRequest, study: Study, from_prolific: bool, status: int = 200):
     completion = study.spec.get("completion") or {}
     return _page(
         request,
         study,
         "no_work.html",
-        {
-            "no_work_code": completion.get("no_work_code"),
-            "from_prolific": participant is not None and participant.source == "prolific",
-        },
+        {"no_work_code": completion.get("no_work_code"), "from_prolific": from_prolific},
+        status=status,
     )
+
+
+def _too_many(request: HttpRequest, study: Study) -> HttpResponse:
+    response = _page(request, study, "rate_limited.html", status=429)
+    response["Retry-After"] = "60"
+    return response
+
+
+def _bad_link(request: HttpRequest, study: Study, reason: str) -> HttpResponse:
+    return _page(request, study, "invalid_link.html", {"reason": reason}, status=400)
 
 
 def _holds_lease(participant: Participant) -> bool:
@@ -108,162 +107,231 @@ def _closed_to(study: Study, holds_lease: bool) -> bool:
     )
 
 
-def _blocked_before_work(request: HttpRequest, study: Study, participant: Participant):
+def _blocked_before_work(
+    request: HttpRequest, study: Study, participant: Participant | None, visitor: Visitor
+) -> HttpResponse | None:
     """The page to show instead of an opening page, or None to go on.
 
     A participant who finished goes to their completion page; a closed or paused study,
-    or one with no batch left for this participant, says so before anything is read.
+    or one with no batch left for this visitor, says so before anything is read. Nobody
+    new is registered on a study that is not open.
     """
+    from_prolific = visitor.source == "prolific"
+    if participant is None:
+        if study.status != Study.Status.OPEN:
+            return _status_page(request, study)
+        if not work_left_for_newcomers(study):
+            return _no_work_page(request, study, from_prolific)
+        return None
     if has_completed_batch(participant):
-        return _go(study, "done")
+        return _go(study.name, "done")
     holds_lease = _holds_lease(participant)
     if _closed_to(study, holds_lease):
         return _status_page(request, study)
     if not holds_lease and not work_available(participant):
-        return _no_work_page(request, study, participant)
+        return _no_work_page(request, study, from_prolific)
     return None
+
+
+def _visitor_from_link(request: HttpRequest, study: Study, known: Visitor | None):
+    """(visitor, None) named by the link's parameters (or the cookie, or a new id), or
+    (None, the page that refuses the link)."""
+    prolific_id = request.GET.get("PROLIFIC_PID", "").strip()
+    invitation = request.GET.get("invite", "").strip()
+    if invitation:
+        try:
+            label = read_invitation(study.name, invitation)
+        except InvalidInvitation as error:
+            return None, _bad_link(request, study, str(error))
+        external_id, source = f"invite:{label}", "invite"
+        extra = {}
+    elif prolific_id:
+        extra = {
+            "platform_study_id": request.GET.get("STUDY_ID", "").strip(),
+            "platform_session_id": request.GET.get("SESSION_ID", "").strip(),
+        }
+        for name, value in (
+            ("PROLIFIC_PID", prolific_id),
+            *zip(("STUDY_ID", "SESSION_ID"), extra.values(), strict=True),
+        ):
+            if len(value) > MAX_PLATFORM_ID:
+                return None, _bad_link(
+                    request,
+                    study,
+                    f"its {name} is {len(value)} characters long, and at most "
+                    f"{MAX_PLATFORM_ID} are accepted",
+                )
+        external_id, source = prolific_id, "prolific"
+    elif known is not None:
+        return known, None
+    else:
+        return Visitor(f"anon-{uuid.uuid4().hex}", "cookie"), None
+    if known is not None and known.external_id == external_id:
+        return known, None  # the same person again: keep what they have done before registering
+    return Visitor(external_id, source, **extra), None
 
 
 @require_http_methods(["GET"])
 def entry(request: HttpRequest, study_name: str) -> HttpResponse:
     """The link annotators open. An invitation token or crowd parameters name the
-    participant; otherwise a generated id in a signed cookie does."""
+    visitor; otherwise a generated id in the signed cookie does."""
     study = _open_study(study_name)
-    known = _current_participant(request, study)
-    if study.status != Study.Status.OPEN and known is None:
-        return _status_page(request, study)  # nobody new is registered on a closed study
-    prolific_id = (request.GET.get("PROLIFIC_PID") or "").strip()
-    invitation = (request.GET.get("invite") or "").strip()
-    if invitation:
-        try:
-            label = read_invitation(study.name, invitation)
-        except InvalidInvitation as error:
-            return _page(request, study, "invalid_link.html", {"reason": str(error)}, status=400)
-        participant = services.get_or_create_participant(
-            study, f"invite:{label}", "invite", user_agent=request.META.get("HTTP_USER_AGENT", "")
-        )
-    elif prolific_id:
-        participant = services.get_or_create_participant(
-            study,
-            prolific_id[:200],
-            "prolific",
-            platform_study_id=request.GET.get("STUDY_ID", ""),
-            platform_session_id=request.GET.get("SESSION_ID", ""),
-            user_agent=request.META.get("HTTP_USER_AGENT", ""),
-        )
-    else:
-        participant = known or services.get_or_create_participant(
-            study,
-            f"anon-{uuid.uuid4().hex[:16]}",
-            "cookie",
-            user_agent=request.META.get("HTTP_USER_AGENT", ""),
-        )
-    blocked = _blocked_before_work(request, study, participant)
-    return _remember(blocked or _go(study, _next_step(participant)), study, participant)
-
-
-def _participant_or_entry(request: HttpRequest, study: Study):
-    participant = _current_participant(request, study)
-    if participant is None:
-        return None, _go(study, "entry")
-    return participant, None
+    if limits.limited(request, study.name, "EVALSITE_ENTRY_RATE_PER_IP"):
+        return _too_many(request, study)
+    visitor, refused = _visitor_from_link(request, study, identity.read(request, study.name))
+    if refused is not None:
+        return refused
+    assert visitor is not None
+    if visitor.source != "cookie" and limits.limited(
+        request, study.name, "EVALSITE_ENTRY_RATE_PER_IDENTITY", identity=visitor.external_id
+    ):
+        return _too_many(request, study)
+    participant = identity.participant_of(study.name, visitor)
+    blocked = _blocked_before_work(request, study, participant, visitor)
+    response = blocked or _go(study.name, _next_step(study, participant, visitor))
+    return identity.remember(response, study.name, visitor)
 
 
 def _opening_step(request: HttpRequest, study_name: str, step: str):
-    """Shared start of the opening pages: (study, participant, None) to show `step`, or
-    (…, a response) when the participant belongs elsewhere."""
-    study = _open_study(study_name)
-    participant, bounce = _participant_or_entry(request, study)
-    if bounce:
-        return study, None, bounce
-    blocked = _blocked_before_work(request, study, participant)
+    """Shared start of the opening pages: (study, visitor, participant or None, None) to
+    show `step`, or (…, a response) when the visitor belongs elsewhere."""
+    visitor = identity.read(request, study_name)
+    if visitor is None:
+        return None, None, None, _go(study_name, "entry")
+    participant = identity.participant_of(study_name, visitor)
+    study = participant.study if participant is not None else _open_study(study_name)
+    blocked = _blocked_before_work(request, study, participant, visitor)
     if blocked:
-        return study, participant, blocked
-    expected = _next_step(participant)
+        return study, visitor, participant, blocked
+    expected = _next_step(study, participant, visitor)
     order = ["warning", "consent", "instructions", "item"]
     if order.index(expected) < order.index(step):
-        return study, participant, _go(study, expected)  # an earlier page comes first
-    return study, participant, None
-
-
-def _agree_step(
-    request: HttpRequest,
-    study_name: str,
-    *,
-    step: str,
-    template: str,
-    button: str,
-    field: str,
-    context: dict | None = None,
-) -> HttpResponse:
-    """A page the participant must accept to go on (content warning, consent)."""
-    study, participant, bounce = _opening_step(request, study_name, step)
-    if bounce:
-        return bounce
-    if request.method == "POST":
-        if request.POST.get(button) == "yes":
-            services.mark_step(participant, field)
-            return _go(study, _next_step(participant))
-        return _page(request, study, "declined.html")
-    return _page(request, study, template, context)
+        return study, visitor, participant, _go(study.name, expected)  # an earlier page first
+    return study, visitor, participant, None
 
 
 @require_http_methods(["GET", "POST"])
 def warning(request: HttpRequest, study_name: str) -> HttpResponse:
-    return _agree_step(
-        request,
-        study_name,
-        step="warning",
-        template="warning.html",
-        button="continue",
-        field="warning_acknowledged_at",
-        context={"support_in_page": True},
-    )
+    study, visitor, participant, bounce = _opening_step(request, study_name, "warning")
+    if bounce:
+        return bounce
+    if request.method == "POST":
+        if request.POST.get("continue") != "yes":
+            return _page(request, study, "declined.html")
+        if participant is not None:
+            services.mark_step(participant, "warning_acknowledged_at")
+        else:  # not registered yet: the cookie remembers until they consent
+            visitor = visitor.acknowledged_warning(timezone.now().isoformat())
+        response = _go(study.name, _next_step(study, participant, visitor))
+        return identity.remember(response, study.name, visitor)
+    return _page(request, study, "warning.html", {"support_in_page": True})
 
 
 @require_http_methods(["GET", "POST"])
 def consent(request: HttpRequest, study_name: str) -> HttpResponse:
-    return _agree_step(
-        request,
-        study_name,
-        step="consent",
-        template="consent.html",
-        button="consent",
-        field="consented_at",
+    study, visitor, participant, bounce = _opening_step(request, study_name, "consent")
+    if bounce:
+        return bounce
+    if request.method == "POST":
+        if request.POST.get("consent") != "yes":
+            return _page(request, study, "declined.html")
+        if participant is None:
+            if limits.limited(request, study.name, "EVALSITE_REGISTRATION_RATE_PER_IP"):
+                return _too_many(request, study)
+            participant = _register(request, study, visitor)
+        services.mark_step(participant, "consented_at")
+        return _go(study.name, _next_step(study, participant, visitor))
+    return _page(request, study, "consent.html")
+
+
+def _register(request: HttpRequest, study: Study, visitor: Visitor) -> Participant:
+    """The visitor becomes a participant: on consent, with the warning they acknowledged."""
+    warned = parse_datetime(visitor.warning_acknowledged_at or "") if visitor else None
+    return services.get_or_create_participant(
+        study,
+        visitor.external_id,
+        visitor.source,
+        platform_study_id=visitor.platform_study_id,
+        platform_session_id=visitor.platform_session_id,
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        consented_at=timezone.now(),
+        warning_acknowledged_at=warned,
     )
+
+
+def _registered(request: HttpRequest, study_name: str):
+    """(participant, None) for a registered visitor, else (None, where they belong)."""
+    visitor = identity.read(request, study_name)
+    if visitor is None:
+        return None, _go(study_name, "entry")
+    participant = identity.participant_of(study_name, visitor)
+    if participant is None:
+        study = _open_study(study_name)
+        return None, _go(study.name, _next_step(study, None, visitor))
+    return participant, None
 
 
 @require_http_methods(["GET", "POST"])
 def instructions(request: HttpRequest, study_name: str) -> HttpResponse:
-    study, participant, bounce = _opening_step(request, study_name, "instructions")
+    study, visitor, participant, bounce = _opening_step(request, study_name, "instructions")
     if bounce:
         return bounce
+    if participant is None:  # pragma: no cover - _opening_step sends them to consent
+        return _go(study.name, "consent")
     if request.method == "POST":
         services.mark_step(participant, "instructions_read_at")
-        return _go(study, "item")
+        return _go(study.name, "item")
     return _page(
         request, study, "instructions.html", {"example": presentation.solved_example(study.spec)}
     )
 
 
+# What an annotator is told when a submit is not stored as sent (HTTP 409, with the page of
+# the item the server expects now).
+REFUSAL_NOTICES = {
+    "already_saved": (
+        "Your answers for that item were already saved (from another tab, the Back button "
+        "or a second click). Here is your next item."
+    ),
+    "out_of_date": "That page was out of date, so nothing was saved from it. Here is the item you are on.",
+    "key_conflict": (
+        "That item had already been saved with other answers; the answers saved first are "
+        "kept. Here is your next item."
+    ),
+    "revived": (
+        "Your time on this batch ran out, but nobody else has taken it: carry on where you "
+        "stopped. The answer you just sent was not saved; please give it again."
+    ),
+    "new": (
+        "Your time on your previous batch ran out and it was given to someone else; the "
+        "answers you saved there are kept. The answer you just sent was not saved. You have "
+        "a new batch now."
+    ),
+    "resumed": "That answer was not saved. Here is the item you are on.",
+}
+
+
 @never_cache  # Back/forward must fetch the item the server expects now, not a stored page
 @require_http_methods(["GET", "POST"])
 def item(request: HttpRequest, study_name: str) -> HttpResponse:
-    study = _open_study(study_name)
-    participant, bounce = _participant_or_entry(request, study)
+    participant, bounce = _registered(request, study_name)
     if bounce:
         return bounce
-    step = _next_step(participant)
+    study = participant.study
+    step = _next_step(study, participant, None)
     if step != "item":
-        return _go(study, step)
-    holds_lease = _holds_lease(participant)
-    if _closed_to(study, holds_lease):
-        if has_completed_batch(participant) and not holds_lease:
-            return _go(study, "done")
-        return _status_page(request, study)
+        return _go(study.name, step)
+    if study.status != Study.Status.OPEN:
+        holds_lease = _holds_lease(participant)
+        if _closed_to(study, holds_lease):
+            if not holds_lease and has_completed_batch(participant):
+                return _go(study.name, "done")
+            return _status_page(request, study)
 
-    errors: list[str] = []
     form = JudgmentForm(study.dimensions, request.POST if request.method == "POST" else None)
+    errors: list[str] = []
+    notice = ""
+    now = timezone.now()
     if request.method == "POST":
         values, rationales = form.answers()
         try:
@@ -274,27 +342,52 @@ def item(request: HttpRequest, study_name: str) -> HttpResponse:
                 rationales=rationales,
                 idempotency_key=request.POST.get("idempotency_key", ""),
                 time_on_item_ms=_int(request.POST.get("time_on_item_ms")),
-                client_submitted_at=_datetime(request.POST.get("client_submitted_at")),
+                client_submitted_at=_client_time(request.POST.get("client_submitted_at"), now),
+                now=now,
             )
         except services.JudgmentRefused as refused:
-            if refused.code in {"unexpected_item", "complete", "duplicate", "no_assignment"}:
-                # Back button, reload, second tab, expired lease: show what comes next.
-                return _go(study, "item")
-            errors = refused.problems
+            if refused.code in ("invalid", "bad_key"):
+                errors = refused.problems
+            elif refused.code == "complete" or (
+                refused.code == "no_assignment"
+                and has_completed_batch(participant)
+                and not _holds_lease(participant)
+            ):
+                return _go(study.name, "done")
+            elif refused.code == "key_conflict":
+                notice = "key_conflict"
+            elif refused.code == "no_assignment":
+                notice = "lease"  # which one depends on what request_work finds, below
+            elif (
+                _int(request.POST.get("entry_id")) is not None
+                and Judgment.objects.filter(
+                    participant=participant, entry_id=_int(request.POST.get("entry_id"))
+                ).exists()
+            ):
+                notice = "already_saved"
+            else:
+                notice = "out_of_date"
         else:
-            if recorded.batch_completed:
-                return _go(study, "done")
-            return _go(study, "item")
+            return _go(study.name, "done" if recorded.batch_completed else "item")
 
-    if not errors and has_completed_batch(participant) and not holds_lease:
-        return _go(study, "done")
-    work = request_work(participant)
-    if work.assignment is None:
-        return _no_work_page(request, study, participant)
-    entry_row = services.next_entry(work.assignment)
+    live = live_assignment(participant, now)
+    if live is None:
+        if not errors and has_completed_batch(participant):
+            return _go(study.name, "done")
+        work = request_work(participant, now)
+        if work.assignment is None:
+            return _no_work_page(
+                request, study, participant.source == "prolific", status=409 if notice else 200
+            )
+        live = work.assignment
+        if notice == "lease":
+            notice = work.reason
+    elif notice == "lease":
+        notice = "resumed"
+    entry_row = services.next_entry(live)
     if entry_row is None:  # pragma: no cover - a completed assignment is never active
-        return _go(study, "done")
-    total = batch_length(work.assignment.slot.batch_id)
+        return _go(study.name, "done")
+    total = entry_row.batch_length
     wording = presentation.wording(study.spec)
     turns = entry_row.item.context.turns
     context = {
@@ -305,22 +398,24 @@ def item(request: HttpRequest, study_name: str) -> HttpResponse:
         "position": entry_row.position + 1,
         "total": total,
         "percent": round(100 * entry_row.position / total) if total else 0,
-        "dimensions": form.rows(),
+        "dimensions": JudgmentForm(study.dimensions).rows() if notice else form.rows(),
         "errors": errors,
+        "notice": REFUSAL_NOTICES.get(notice, ""),
         "idempotency_key": request.POST.get("idempotency_key") if errors else uuid.uuid4().hex,
         "pairwise": study.protocol == Study.Protocol.PAIRWISE,
     }
-    return _page(request, study, "item.html", context, status=400 if errors else 200)
+    status = 400 if errors else 409 if notice else 200
+    return _page(request, study, "item.html", context, status=status)
 
 
 @require_http_methods(["GET"])
 def done(request: HttpRequest, study_name: str) -> HttpResponse:
-    study = _open_study(study_name)
-    participant, bounce = _participant_or_entry(request, study)
+    participant, bounce = _registered(request, study_name)
     if bounce:
         return bounce
+    study = participant.study
     if not has_completed_batch(participant):
-        return _go(study, _next_step(participant))
+        return _go(study.name, _next_step(study, participant, None))
     completion = study.spec.get("completion") or {}
     return _page(
         request,
@@ -344,10 +439,21 @@ def _int(raw) -> int | None:
         return None
 
 
-def _datetime(raw) -> datetime | None:
-    if not raw:
+def _client_time(raw, now: datetime) -> datetime | None:
+    """The client's clock at submit, if it is a time within CLIENT_CLOCK_WINDOW of the
+    server's; anything else (unparsable, no time zone, year 1 or 9999) is not stored. The
+    server's receipt time is the truth; this is kept only as a hint for researchers."""
+    if not raw or len(raw) > 64:
         return None
     try:
-        return parse_datetime(raw)
-    except ValueError:
+        parsed = parse_datetime(raw)
+    except (ValueError, OverflowError):
         return None
+    if parsed is None or parsed.tzinfo is None:
+        return None
+    try:
+        if abs(parsed - now) > CLIENT_CLOCK_WINDOW:
+            return None
+    except OverflowError:
+        return None
+    return parsed
