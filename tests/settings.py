@@ -9,5 +9,14 @@ processes without it (tests/test_settings.py).
 import os
 
 os.environ.setdefault("EVALSITE_DEMO", "1")
+# The public links' rate limits count every request of the session from 127.0.0.1 (and from
+# the servers the tests start); they are off here and switched on by the tests of them
+# (tests/annotation/test_launch_safety.py).
+for _limit in (
+    "EVALSITE_ENTRY_RATE_PER_IP",
+    "EVALSITE_REGISTRATION_RATE_PER_IP",
+    "EVALSITE_ENTRY_RATE_PER_IDENTITY",
+):
+    os.environ.setdefault(_limit, "off")
 
 from evalsite.settings import *  # noqa: E402, F403
