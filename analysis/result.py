@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.stats.diagnostics import ANNOTATOR_QUALITY_COLUMNS
 from core.vocabulary import Protocol
 
 from .options import AnalysisOptions
@@ -112,23 +113,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "n_groups",
         "description",
     ],
-    "annotator_quality": [
-        "annotator",
-        "n_judgments",
-        "median_seconds",
-        "straightline_index",
-        "longest_run",
-        "sd",
-        "attention_pass_rate",
-        "n_attention",
-        "flag_fast",
-        "flag_straightline",
-        "flag_low_sd",
-        "flag_attention",
-        "flagged",
-        "reasons",
-        "excluded",
-    ],
+    "annotator_quality": [*ANNOTATOR_QUALITY_COLUMNS, "excluded"],
     "exclusion_effect": [
         "dimension",
         "system_a",

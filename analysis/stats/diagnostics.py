@@ -14,6 +14,7 @@ from scipy import stats as sps
 from ._base import StatResult, as_1d, t_pvalue
 
 __all__ = [
+    "ANNOTATOR_QUALITY_COLUMNS",
     "LengthBiasResult",
     "PositionEffectResult",
     "AnnotatorQualityResult",
@@ -201,14 +202,28 @@ def position_effect(
 # --------------------------------------------------------------------------------------
 
 
+#: The columns of the per-annotator quality table, in order.
+ANNOTATOR_QUALITY_COLUMNS = (
+    "annotator",
+    "n_judgments",
+    "median_seconds",
+    "straightline_index",
+    "longest_run",
+    "sd",
+    "attention_pass_rate",
+    "n_attention",
+    "flag_fast",
+    "flag_straightline",
+    "flag_low_sd",
+    "flag_attention",
+    "flagged",
+    "reasons",
+)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class AnnotatorQualityResult(StatResult):
-    """Per-annotator quality table plus the thresholds used.
-
-    ``table`` columns: annotator, n_judgments, median_seconds, straightline_index,
-    longest_run, sd, attention_pass_rate, n_attention, flag_fast, flag_straightline,
-    flag_low_sd, flag_attention, flagged, reasons.
-    """
+    """Per-annotator quality table (``ANNOTATOR_QUALITY_COLUMNS``) plus the thresholds used."""
 
     table: pd.DataFrame
     thresholds: dict[str, float | int | None]
@@ -311,21 +326,7 @@ def annotator_quality(
         lambda r: ",".join(c.removeprefix("flag_") for c in flag_cols if r[c]), axis=1
     )
     table = table.rename_axis("annotator").reset_index()
-    table = table[
-        [
-            "annotator",
-            "n_judgments",
-            "median_seconds",
-            "straightline_index",
-            "longest_run",
-            "sd",
-            "attention_pass_rate",
-            "n_attention",
-            *flag_cols,
-            "flagged",
-            "reasons",
-        ]
-    ]
+    table = table[list(ANNOTATOR_QUALITY_COLUMNS)]
     thresholds = {
         "min_median_seconds": min_median_seconds,
         "max_straightline": max_straightline,

@@ -15,6 +15,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from core.source_map import MapError, read_map_item
+
 from . import empathetic_dialogues, generic, prosocial, rtp
 from .base import (
     DatasetImportError,
@@ -25,8 +27,10 @@ from .base import (
     OnSkip,
     Turn,
 )
+from .generic import COLUMN_OPTIONS
 
 __all__ = [
+    "COLUMN_OPTIONS",
     "IMPORTERS",
     "DatasetImportError",
     "ImportOptionError",
@@ -37,6 +41,7 @@ __all__ = [
     "importer_options",
     "iter_dataset",
     "parse_options",
+    "read_map",
     "run_import",
 ]
 
@@ -117,7 +122,7 @@ def iter_dataset(
 def parse_options(pairs: Iterable[str]) -> dict[str, str]:
     """``["turns=history", "metadata=a", "metadata=b"]`` -> options for iter_dataset.
 
-    For a command line's repeated ``--map key=value``. A repeated list option
+    For a command line's repeated ``--map`` (see ``read_map``). A repeated list option
     (turns, metadata, speaker_names) accumulates; any other repeated key is an error.
     """
     options: dict[str, str] = {}
@@ -133,6 +138,42 @@ def parse_options(pairs: Iterable[str]) -> dict[str, str]:
         else:
             options[key] = value
     return options
+
+
+def read_map(items: Iterable[str], format: str) -> tuple[list[str], list[str]]:
+    """A command line's ``--map`` items -> the importer's ``option=value`` pairs (for
+    ``parse_options``), and deprecation messages.
+
+    A column is mapped as ``--map SOURCE=FIELD`` (``--map uid=id``); the old order
+    ``FIELD=SOURCE`` is read where unambiguous (see ``core.source_map``). A setting is
+    ``--map OPTION=VALUE``. An item naming no known option goes to the importer as it is,
+    which names the options it has. Raises ``core.source_map.MapError``.
+    """
+    options = importer_options(format)
+    columns = [name for name in COLUMN_OPTIONS if name in options]
+    pairs, notes = [], []
+    for item in items:
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep:
+            pairs.append(item)  # parse_options says what is missing
+            continue
+        if key in options and key not in columns:
+            if value.lower() in columns:
+                raise MapError(
+                    f"--map {item!r} can be read two ways: as the setting {key}={value!r}, or as "
+                    f"SOURCE=FIELD, the source column {key!r} holding the field {value.lower()!r}; "
+                    "rename the source column"
+                )
+            pairs.append(item)
+            continue
+        read = read_map_item(item, columns)
+        if read is None:
+            pairs.append(item)
+            continue
+        if read.deprecation:
+            notes.append(read.deprecation)
+        pairs.append(f"{read.field}={read.source}")
+    return pairs, notes
 
 
 def run_import(

@@ -1,7 +1,8 @@
 """Generic CSV and JSON Lines files, described by a column mapping.
 
 One row (or one JSON object) is one context. The mapping options are plain strings so
-a command line can pass them as ``--map key=value``:
+a command line can pass them (``import_dataset --map SOURCE=FIELD`` for a column,
+``--map OPTION=VALUE`` for a setting; ``COLUMN_OPTIONS`` are the options naming a column):
 
 ``turns``          required. One column holding the turns: a JSON list of strings or of
                    ``{"speaker"/"role", "text"/"content"}`` objects, or plain text split by
@@ -44,6 +45,9 @@ from .base import (
     json_array_items,
     json_lines,
 )
+
+#: The options that name a source column (``--map SOURCE=FIELD``); the others are settings.
+COLUMN_OPTIONS = ("turns", "id", "speakers", "reference", "metadata")
 
 MISSING: Any = object()
 SPEAKER_KEYS = ("speaker", "role", "name")

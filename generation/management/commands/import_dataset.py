@@ -4,48 +4,16 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 from tqdm import tqdm
 
-from core.source_map import MapError, read_map_item
-from generation.importers import IMPORTERS, DatasetImportError, importer_options, parse_options
+from core.source_map import MapError
+from generation.importers import (
+    COLUMN_OPTIONS,
+    IMPORTERS,
+    DatasetImportError,
+    importer_options,
+    parse_options,
+    read_map,
+)
 from generation.services import DatasetExists, import_dataset
-
-# The importer options that name a source column (see generation/importers/generic.py);
-# every other option is a setting, given as --map OPTION=VALUE.
-COLUMN_OPTIONS = ("turns", "id", "speakers", "reference", "metadata")
-
-
-def read_map(items: list[str], format: str) -> tuple[list[str], list[str]]:
-    """``--map`` items -> the importer's ``option=value`` pairs, and deprecation messages.
-
-    A column is mapped as ``--map SOURCE=FIELD`` (``--map uid=id``); the old order
-    ``FIELD=SOURCE`` is read where unambiguous (see ``core.source_map``). A setting is
-    ``--map OPTION=VALUE``. An item naming no known option goes to the importer as it is,
-    which names the options it has.
-    """
-    options = importer_options(format)
-    columns = [name for name in COLUMN_OPTIONS if name in options]
-    pairs, notes = [], []
-    for item in items:
-        key, sep, value = (part.strip() for part in item.partition("="))
-        if not sep:
-            pairs.append(item)  # parse_options says what is missing
-            continue
-        if key in options and key not in columns:
-            if value.lower() in columns:
-                raise MapError(
-                    f"--map {item!r} can be read two ways: as the setting {key}={value!r}, or as "
-                    f"SOURCE=FIELD, the source column {key!r} holding the field {value.lower()!r}; "
-                    "rename the source column"
-                )
-            pairs.append(item)
-            continue
-        read = read_map_item(item, columns)
-        if read is None:
-            pairs.append(item)
-            continue
-        if read.deprecation:
-            notes.append(read.deprecation)
-        pairs.append(f"{read.field}={read.source}")
-    return pairs, notes
 
 
 def _options_help() -> str:
