@@ -1,4 +1,11 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels routing."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels routing.
+
+HTTP requests pass the per-process request cap first (evalsite/overload.py): under a burst
+they queue for a bounded time instead of each holding a thread and a database connection,
+and beyond that wait they get the "busy, retrying" page. Served by uvicorn with several
+worker processes in production (README, "Running in production"); WebSocket messages cross
+the workers through the Redis channel layer (CHANNEL_LAYER_URL).
+"""
 
 import os
 
@@ -10,11 +17,14 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from evalsite.overload import CloseWebSocketOnOverload, cap_from_settings  # noqa: E402
 from evalsite.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "http": cap_from_settings(django_asgi_app),
+        "websocket": CloseWebSocketOnOverload(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
     }
 )

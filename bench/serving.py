@@ -1,0 +1,488 @@
+"""Serving under a Prolific launch: the judgment cycle against a bare write, and a burst.
+
+    .venv/bin/python bench/serving.py                          # 50, 100, 200 annotators + a 500 burst
+    .venv/bin/python bench/serving.py --levels 50 --burst 0    # one level, no burst
+    .venv/bin/python bench/serving.py --server-env EVALSITE_DB_POOL=0 \\
+        --server-env EVALSITE_MAX_CONCURRENT_REQUESTS=0        # as before the pool and the cap
+
+Prints one JSON object. It creates a scratch PostgreSQL database (`--postgres`: an admin URL;
+default EVALSITE_BENCH_POSTGRES_URL, else EVALSITE_TEST_POSTGRES_URL, else
+postgres://postgres@127.0.0.1:5432/postgres), migrates it, creates one rating study per
+level (the shape of examples/first_study.yaml: a slider and a checkbox, batches of 6 items,
+overlap 3, enough batches for every annotator) and starts the production server on it
+(uvicorn, `--workers`, the README's command, settings bench/serving_settings.py: the app plus
+a bare one-INSERT view). Then, for each level N:
+
+  annotators  N participants, each with its own PROLIFIC_PID and cookies (httpx, async), all
+              starting at once, go through a whole batch as a browser would: study link,
+              consent, instructions, every item (the form read and filled generically,
+              bench/serving_client.py), the completion page. A submit is the POST and the
+              next page it redirects to.
+  bare        N clients at the same time, each sending --bare-writes POSTs to a view that
+              does one INSERT (through the same server, middleware, pool and cap).
+
+submits/s and writes/s are counted over the window from the first to the last of them;
+latencies are per submit / per write; `statuses` counts every response (redirects
+included) and `errors` those >= 400. `ratio` = submits/s / bare writes/s.
+
+The burst: --burst participants (each its own PROLIFIC_PID) arrive at random moments within
+--burst-window seconds, open the study link and consent; every status is counted.
+
+Afterwards the invariants of tests/annotation/test_assignment_concurrency.py are checked on
+every study (each must be 0): batches holding more slots than they have or than the
+overlap, items judged by more annotators than the overlap, participants holding two live
+leases, slots leased twice, entries judged twice. The server runs with
+EVALSITE_ENTRY_RATE_PER_IP=off (every client here is 127.0.0.1) and its output is kept in
+the JSON's `server_log_tail` when something failed. The database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.serving_client import Outcome, annotate  # noqa: E402
+
+EXAMPLE = ROOT / "examples" / "first_study.yaml"
+EXAMPLE_DATA = ROOT / "examples" / "data"
+OVERLAP = 3
+BATCH = 6
+
+
+# --- the scratch database and the study -------------------------------------------------------
+
+
+def default_admin_url() -> str:
+    return (
+        os.environ.get("EVALSITE_BENCH_POSTGRES_URL")
+        or os.environ.get("EVALSITE_TEST_POSTGRES_URL")
+        or "postgres://postgres@127.0.0.1:5432/postgres"
+    )
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@contextlib.contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    name = f"evalsite_bench_serving_{os.getpid()}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(admin_url, name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def contexts_for(annotators: int) -> int:
+    """Contexts so that every annotator gets a batch: 3 systems x C contexts = 3C items in
+    C/2 batches of 6 (C a multiple of 6: whole blocks), each taken by OVERLAP annotators."""
+    return 6 * math.ceil(2 * (annotators + 2) / (OVERLAP * 6))
+
+
+def write_study(folder: Path, name: str, annotators: int) -> Path:
+    """A first_study-shaped spec with enough contexts (the example's, cycled) for everyone."""
+    n = contexts_for(annotators)
+    contexts = [json.loads(line) for line in (EXAMPLE_DATA / "empathy_contexts.jsonl").open()]
+    systems = {
+        s: [json.loads(line) for line in (EXAMPLE_DATA / f"empathy_{s}.jsonl").open()]
+        for s in ("baseline", "sft")
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "contexts.jsonl").open("w") as out:
+        for i in range(n):
+            row = dict(contexts[i % len(contexts)], id=f"bench-{i:04d}")
+            out.write(json.dumps(row) + "\n")
+    for system, rows in systems.items():
+        by_id = {r["context_id"]: r for r in rows}
+        with (folder / f"{system}.jsonl").open("w") as out:
+            for i in range(n):
+                source = by_id[contexts[i % len(contexts)]["id"]]
+                out.write(json.dumps(dict(source, context_id=f"bench-{i:04d}")) + "\n")
+    spec = yaml.safe_load(EXAMPLE.read_text())
+    spec["name"] = name
+    spec["systems"] = [
+        {"name": "baseline", "kind": "imported", "responses": "baseline.jsonl"},
+        {"name": "sft", "kind": "imported", "responses": "sft.jsonl"},
+        {"name": "human", "kind": "reference"},
+    ]
+    spec["contexts"] = {"file": "contexts.jsonl"}
+    spec["sampling"] = {"n_contexts": n, "seed": 1}
+    spec["design"] = {"batch_size": BATCH, "block_size": 2, "overlap": OVERLAP}
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_command(port: int, workers: int) -> list[str]:
+    """The README's production command (uvicorn with workers) on a local port."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "evalsite.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--lifespan",
+        "off",
+        "--no-access-log",
+    ]
+
+
+@contextlib.contextmanager
+def production_server(env: dict[str, str], workers: int, log: Path) -> Iterator[str]:
+    port = _free_port()
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            server_command(port, workers),
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.time() + 120
+        while log.read_text(errors="replace").count("Started server process") < workers:
+            if process.poll() is not None or time.time() > deadline:
+                raise SystemExit("the server did not start:\n" + log.read_text()[-3000:])
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+# --- the load -------------------------------------------------------------------------------
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50_ms": None, "p95_ms": None, "p99_ms": None}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99)}
+
+
+def _client(base: str, timeout: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base,
+        follow_redirects=True,
+        timeout=timeout,
+        limits=httpx.Limits(max_connections=1),
+    )
+
+
+def _statuses(outcomes: list[Outcome]) -> tuple[dict[str, int], dict[str, int]]:
+    counts = Counter(s for o in outcomes for s in o.statuses)
+    return (
+        {str(k): v for k, v in sorted(counts.items())},
+        {str(k): v for k, v in sorted(counts.items()) if k >= 400},
+    )
+
+
+def _rate(spans: list[tuple[float, float]]) -> float:
+    if not spans:
+        return 0.0
+    window = max(end for _, end in spans) - min(start for start, _ in spans)
+    return round(len(spans) / window, 2) if window > 0 else 0.0
+
+
+async def drive_annotators(base: str, study: str, n: int, timeout: float, seed: int) -> dict:
+    rng = random.Random(seed)
+    clients = [_client(base, timeout) for _ in range(n)]
+    started = time.perf_counter()
+    try:
+        outcomes = await asyncio.gather(
+            *(
+                annotate(c, f"/a/{study}/", f"bench-{study}-{i}", rng=random.Random(rng.random()))
+                for i, c in enumerate(clients)
+            )
+        )
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+    seconds = [s for o in outcomes for s in o.submit_seconds]
+    spans = [s for o in outcomes for s in o.submit_spans]
+    statuses, errors = _statuses(outcomes)
+    return {
+        "annotators": n,
+        "finished_batches": sum(o.finished for o in outcomes),
+        "submits": len(seconds),
+        "submits_per_s": _rate(spans),
+        **percentiles(seconds),
+        "busy_retries": sum(o.busy_retries for o in outcomes),
+        "statuses": statuses,
+        "errors": errors,
+        "client_errors": Counter(o.error for o in outcomes if o.error).most_common(3),
+        "not_finished_on": Counter(o.ended_on for o in outcomes if not o.finished).most_common(3),
+        "wall_s": round(time.perf_counter() - started, 2),
+    }
+
+
+async def drive_bare(base: str, n: int, writes: int, timeout: float) -> dict:
+    clients = [_client(base, timeout) for _ in range(n)]
+    statuses: Counter[int] = Counter()
+    seconds: list[float] = []
+    spans: list[tuple[float, float]] = []
+    failures: Counter[str] = Counter()
+
+    async def writer(i: int, client: httpx.AsyncClient) -> None:
+        for _ in range(writes):
+            start = time.perf_counter()
+            try:
+                response = await client.post("/bench/write/", data={"client": str(i)})
+            except httpx.HTTPError as error:
+                failures[type(error).__name__] += 1
+                continue
+            end = time.perf_counter()
+            statuses[response.status_code] += 1
+            if response.status_code == 200:
+                seconds.append(end - start)
+                spans.append((start, end))
+
+    try:
+        await asyncio.gather(*(writer(i, c) for i, c in enumerate(clients)))
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+    return {
+        "clients": n,
+        "writes": len(seconds),
+        "writes_per_s": _rate(spans),
+        **percentiles(seconds),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "errors": {str(k): v for k, v in sorted(statuses.items()) if k >= 400},
+        "client_errors": dict(failures),
+    }
+
+
+async def drive_burst(base: str, study: str, n: int, window: float, timeout: float) -> dict:
+    clients = [_client(base, timeout) for _ in range(n)]
+    rng = random.Random(7)
+    offsets = sorted(rng.uniform(0, window) for _ in range(n))
+    started = time.perf_counter()
+    durations: list[float] = []
+
+    async def arrive(i: int, client: httpx.AsyncClient) -> Outcome:
+        await asyncio.sleep(max(0.0, started + offsets[i] - time.perf_counter()))
+        t0 = time.perf_counter()
+        outcome = await annotate(
+            client, f"/a/{study}/", f"burst-{i}", rng=random.Random(i), stop_after_consent=True
+        )
+        durations.append(time.perf_counter() - t0)
+        return outcome
+
+    try:
+        outcomes = await asyncio.gather(*(arrive(i, c) for i, c in enumerate(clients)))
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+    statuses, errors = _statuses(outcomes)
+    return {
+        "arrivals": n,
+        "window_s": window,
+        "past_consent": sum(o.finished for o in outcomes),
+        "busy_retries": sum(o.busy_retries for o in outcomes),
+        "statuses": statuses,
+        "errors": errors,
+        "client_errors": Counter(o.error for o in outcomes if o.error).most_common(3),
+        "arrival_to_instructions": percentiles(durations),
+        "wall_s": round(time.perf_counter() - started, 2),
+    }
+
+
+# --- the invariants -------------------------------------------------------------------------
+
+
+def invariants(study_names: list[str]) -> dict[str, dict[str, int]]:
+    """The concurrency tests' invariant queries per study, as counts of violations."""
+    import django
+
+    django.setup()
+    from django.db.models import Count, F
+
+    from annotation.models import Assignment, Batch, BatchSlot, Judgment, Study
+
+    report = {}
+    for name in study_names:
+        study = Study.objects.get(name=name)
+        held = (
+            BatchSlot.objects.filter(batch__study=study)
+            .exclude(state="free")
+            .values("batch")
+            .annotate(n=Count("id"))
+        )
+        slots_of = dict(Batch.objects.filter(study=study).values_list("id", "slots"))
+        active = Assignment.objects.filter(participant__study=study, status="active")
+        report[name] = {
+            "batches_over_their_slots": sum(1 for row in held if row["n"] > slots_of[row["batch"]]),
+            "batches_over_overlap": sum(1 for s in slots_of.values() if s > study.overlap),
+            "items_over_overlap": Judgment.objects.filter(study=study)
+            .values("item")
+            .annotate(n=Count("participant", distinct=True))
+            .filter(n__gt=study.overlap)
+            .count(),
+            "double_leases": active.values("participant")
+            .annotate(n=Count("id"))
+            .filter(n__gt=1)
+            .count(),
+            "slots_leased_twice": active.values("slot")
+            .annotate(n=Count("id"))
+            .filter(n__gt=1)
+            .count(),
+            "duplicate_judgments": Judgment.objects.filter(study=study)
+            .values("assignment", "entry")
+            .annotate(n=Count("id"))
+            .filter(n__gt=1)
+            .count(),
+            "judgments_on_foreign_slots": Judgment.objects.filter(study=study)
+            .exclude(slot__batch=F("batch"))
+            .count(),
+            "judgments": Judgment.objects.filter(study=study).count(),
+        }
+    return report
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--levels", default="50,100,200", help="concurrent annotators per level")
+    parser.add_argument("--burst", type=int, default=500, help="arrivals in the burst (0: none)")
+    parser.add_argument("--burst-window", type=float, default=1.0, help="seconds they arrive in")
+    parser.add_argument("--bare-writes", type=int, default=BATCH, help="POSTs per bare client")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--postgres", default=default_admin_url(), help="admin database URL")
+    parser.add_argument("--timeout", type=float, default=120.0, help="per-request timeout (s)")
+    parser.add_argument(
+        "--server-env", action="append", default=[], metavar="NAME=VALUE", help="for the server"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    levels = [int(x) for x in args.levels.split(",") if x.strip()]
+    workdir = Path(tempfile.mkdtemp(prefix="evalsite-bench-serving-"))
+    log = workdir / "server.log"
+    with scratch_database(args.postgres) as db_url:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(
+                "CREATE TABLE bench_write (id bigserial PRIMARY KEY, client text, written_at timestamptz)"
+            )
+        env = dict(
+            os.environ,
+            DATABASE_URL=db_url,
+            EVALSITE_DEMO="1",
+            DJANGO_SETTINGS_MODULE="evalsite.settings",
+            EVALSITE_ENTRY_RATE_PER_IP="off",
+            EVALSITE_REGISTRATION_RATE_PER_IP="off",
+        )
+        manage(env, "migrate", "--noinput", "-v0")
+        studies = {n: f"bench-{n}" for n in levels}
+        for n, name in studies.items():
+            manage(env, "create_study", str(write_study(workdir / name, name, n)))
+        if args.burst:
+            manage(
+                env, "create_study", str(write_study(workdir / "burst", "bench-burst", args.burst))
+            )
+        server_env = dict(env, DJANGO_SETTINGS_MODULE="bench.serving_settings")
+        server_env.update(kv.split("=", 1) for kv in args.server_env)
+        runs, burst = [], None
+        with production_server(server_env, args.workers, log) as base:
+            for n, name in studies.items():
+                annotators = asyncio.run(drive_annotators(base, name, n, args.timeout, seed=n))
+                bare = asyncio.run(drive_bare(base, n, args.bare_writes, args.timeout))
+                ratio = (
+                    round(annotators["submits_per_s"] / bare["writes_per_s"], 3)
+                    if bare["writes_per_s"]
+                    else None
+                )
+                runs.append({"level": n, "ratio": ratio, "annotators": annotators, "bare": bare})
+            if args.burst:
+                burst = asyncio.run(
+                    drive_burst(base, "bench-burst", args.burst, args.burst_window, args.timeout)
+                )
+        os.environ.update(DATABASE_URL=db_url, EVALSITE_DEMO="1", EVALSITE_DB_POOL="0")
+        os.environ["DJANGO_SETTINGS_MODULE"] = "evalsite.settings"
+        checks = invariants(list(studies.values()) + (["bench-burst"] if args.burst else []))
+    failed = any(r["annotators"]["errors"] or r["bare"]["errors"] for r in runs) or bool(
+        burst and burst["errors"]
+    )
+    return {
+        "bench": "serving",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, load generator on the same machine",
+        "python": platform.python_version(),
+        "server": " ".join(["uvicorn", *server_command(0, args.workers)[4:]]).replace(
+            "--port 0", "--port PORT"
+        ),
+        "server_env": args.server_env,
+        "channel_layer": "redis" if os.environ.get("CHANNEL_LAYER_URL") else "in-memory",
+        "levels": runs,
+        "burst": burst,
+        "invariants": checks,
+        "invariants_ok": all(
+            v == 0 for c in checks.values() for k, v in c.items() if k != "judgments"
+        ),
+        "server_log_tail": log.read_text(errors="replace")[-2000:] if failed else "",
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(main()))

@@ -1,0 +1,222 @@
+"""The load generator's annotator: reads each page's form the way a browser would and fills it.
+
+Nothing here knows the annotator pages' markup beyond HTML itself and the question
+fieldsets' `data-type` (slider / likert / choice / checkbox): every `<input>`, `<textarea>`
+and submit button of the page's POST form is read, hidden fields are sent as they are, each
+question is answered by its type, so the client keeps working while the pages change.
+A 503 "busy" page is treated as the browser treats it: wait Retry-After, then send its form
+again (a POST's fields are in it) or reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urljoin
+
+import httpx
+
+
+@dataclass
+class Control:
+    tag: str  # input, textarea, button
+    kind: str  # the input's type (text, hidden, range, radio, checkbox, submit, ...)
+    name: str
+    value: str
+    attrs: dict[str, str]
+    question: dict[str, str] | None  # the enclosing fieldset's data-* attributes
+
+
+@dataclass
+class Form:
+    method: str
+    action: str
+    id: str
+    controls: list[Control] = field(default_factory=list)
+
+    def names(self) -> set[str]:
+        return {c.name for c in self.controls if c.name}
+
+    def fill(self, rng: random.Random) -> dict[str, list[str]]:
+        """The fields a person would send: hidden ones as given, each question answered."""
+        data: dict[str, list[str]] = {}
+        radios: dict[str, list[str]] = {}
+        for c in self.controls:
+            if not c.name or c.tag == "button" or c.kind in {"submit", "button", "reset"}:
+                continue
+            q_type = (c.question or {}).get("data-type", "")
+            if c.kind == "radio":
+                radios.setdefault(c.name, []).append(c.value)
+            elif c.kind == "checkbox":
+                if rng.random() < 0.5:
+                    data.setdefault(c.name, []).append(c.value or "on")
+            elif c.kind == "hidden" and q_type == "slider" and not c.value:
+                low, high = _slider_range(self, c)
+                data.setdefault(c.name, []).append(str(rng.randint(low, high)))
+            elif c.kind == "range":
+                low, high = int(c.attrs.get("min", 0)), int(c.attrs.get("max", 100))
+                data.setdefault(c.name, []).append(str(rng.randint(low, high)))
+            elif c.tag == "textarea" and not c.value:
+                data.setdefault(c.name, []).append("It reads naturally.")
+            else:
+                data.setdefault(c.name, []).append(c.value)
+        for name, values in radios.items():
+            data[name] = [rng.choice(values)]
+        button = self.submit_button()
+        if button is not None and button.name:
+            data.setdefault(button.name, []).append(button.value)
+        return data
+
+    def submit_button(self) -> Control | None:
+        buttons = [
+            c
+            for c in self.controls
+            if (c.tag == "button" and c.kind in {"", "submit"})
+            or (c.tag == "input" and c.kind == "submit")
+        ]
+        for b in buttons:  # the button that goes on (consent "yes", warning "continue")
+            if b.value.lower() in {"yes", "continue", "agree"}:
+                return b
+        return buttons[0] if buttons else None
+
+
+def _slider_range(form: Form, hidden: Control) -> tuple[int, int]:
+    for c in form.controls:
+        if c.kind == "range" and c.question is hidden.question:
+            return int(c.attrs.get("min", 0)), int(c.attrs.get("max", 100))
+    return 0, 100
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.forms: list[Form] = []
+        self._form: Form | None = None
+        self._question: dict[str, str] | None = None
+        self._textarea: Control | None = None
+
+    def handle_starttag(self, tag: str, attrs_list: list[tuple[str, str | None]]) -> None:
+        attrs = {k: v or "" for k, v in attrs_list}
+        if tag == "form":
+            self._form = Form(
+                method=attrs.get("method", "get").lower(),
+                action=attrs.get("action", ""),
+                id=attrs.get("id", ""),
+            )
+            self.forms.append(self._form)
+        elif tag == "fieldset":
+            self._question = {k: v for k, v in attrs.items() if k.startswith("data-")}
+        elif self._form is not None and tag in {"input", "button", "textarea"}:
+            default = "submit" if tag == "button" else "text"
+            control = Control(
+                tag=tag,
+                kind=attrs.get("type", default if tag != "textarea" else "").lower(),
+                name=attrs.get("name", ""),
+                value=attrs.get("value", ""),
+                attrs=attrs,
+                question=self._question,
+            )
+            self._form.controls.append(control)
+            if tag == "textarea":
+                self._textarea = control
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self._textarea.value += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._form = None
+        elif tag == "fieldset":
+            self._question = None
+        elif tag == "textarea":
+            self._textarea = None
+
+
+def forms_of(html: str) -> list[Form]:
+    parser = _FormParser()
+    parser.feed(html)
+    return parser.forms
+
+
+def post_form(html: str) -> Form | None:
+    """The page's form that sends something (POST), if any."""
+    return next((f for f in forms_of(html) if f.method == "post"), None)
+
+
+@dataclass
+class Outcome:
+    """What one simulated annotator (or arrival) saw."""
+
+    statuses: list[int] = field(default_factory=list)  # every response, redirects included
+    submit_seconds: list[float] = field(default_factory=list)  # POST + the page it leads to
+    submit_spans: list[tuple[float, float]] = field(default_factory=list)
+    finished: bool = False
+    ended_on: str = ""  # the last page's path
+    busy_retries: int = 0
+    error: str = ""
+
+
+def _record(outcome: Outcome, response: httpx.Response) -> None:
+    outcome.statuses.extend(r.status_code for r in response.history)
+    outcome.statuses.append(response.status_code)
+
+
+async def _send(client: httpx.AsyncClient, method: str, url: str, data=None) -> httpx.Response:
+    if method == "post":
+        return await client.post(url, data=data, headers={"Referer": url})
+    return await client.get(url)
+
+
+async def annotate(
+    client: httpx.AsyncClient,
+    entry_url: str,
+    participant: str,
+    *,
+    rng: random.Random,
+    stop_after_consent: bool = False,
+    max_steps: int = 200,
+) -> Outcome:
+    """One participant from the study link to the completion page (or, for an arrival, to
+    the page after consent). Judgment submits are timed: the POST and the page it
+    redirects to, as the annotator waits for the next item."""
+    outcome = Outcome()
+    try:
+        response = await client.get(
+            entry_url,
+            params={"PROLIFIC_PID": participant, "STUDY_ID": "bench", "SESSION_ID": participant},
+        )
+        for _ in range(max_steps):
+            _record(outcome, response)
+            outcome.ended_on = response.url.path
+            if response.url.path.endswith("/done/"):
+                outcome.finished = True
+                return outcome
+            form = post_form(response.text) if response.status_code < 500 else None
+            if response.status_code == 503:
+                outcome.busy_retries += 1
+                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                if form is None:  # a GET's busy page reloads
+                    response = await client.get(str(response.url))
+                    continue
+            if form is None:
+                return outcome  # no work, closed study, an error page: the participant stops
+            if stop_after_consent and not {"consent", "continue"} & form.names():
+                outcome.finished = True
+                return outcome
+            data = form.fill(rng)
+            url = urljoin(str(response.url), form.action)
+            is_submit = "idempotency_key" in data
+            started = time.perf_counter()
+            response = await _send(client, "post", url, data)
+            if is_submit and response.status_code < 400:
+                ended = time.perf_counter()
+                outcome.submit_seconds.append(ended - started)
+                outcome.submit_spans.append((started, ended))
+        outcome.error = "too many steps"
+    except httpx.HTTPError as error:
+        outcome.error = f"{type(error).__name__}: {error}"
+    return outcome
