@@ -427,8 +427,14 @@ class ChoiceDimension(DimensionBase):
             answer.problems.append(f"{self.name}: this question takes no rationale")
         elif not text and self.rationale == "required":
             answer.problems.append(f"{self.name}: a rationale is required")
+        elif len(text) > self.MAX_RATIONALE:
+            # refused, never cut: the annotator shortens it (the form's maxlength says so)
+            answer.problems.append(
+                f"{self.name}: the rationale is {len(text):,} characters long; "
+                f"at most {self.MAX_RATIONALE:,} are kept"
+            )
         elif text:
-            answer.rationale = text[: self.MAX_RATIONALE]
+            answer.rationale = text
         return answer
 
     def parse(self, raw: Any) -> tuple[Any, str | None]:

@@ -229,7 +229,7 @@ def get_or_create_participant(
                     "source": source,
                     "platform_study_id": platform_study_id[:200],
                     "platform_session_id": platform_session_id[:200],
-                    "user_agent": user_agent[:1000],
+                    "user_agent": user_agent.replace("\x00", "")[:1000],  # a header, not data
                     "consented_at": consented_at,
                     "warning_acknowledged_at": warning_acknowledged_at,
                 },

@@ -91,6 +91,8 @@ MIDDLEWARE = [
     # Serves the admin's and the app's static files from the ASGI app itself, so the demo
     # and a single-server deployment need no separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL / lone surrogates in any URL parameter or form field: a 400 naming the field.
+    "evalsite.input_guard.InputGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

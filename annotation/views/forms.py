@@ -103,6 +103,7 @@ class JudgmentForm(forms.Form):
                 "template": dim.template,
                 "field": VALUE + dim.key,
                 "rationale_field": RATIONALE + dim.key if takes_rationale(dim) else "",
+                "max_rationale": ChoiceDimension.MAX_RATIONALE,
                 "options": dim.options(),
                 "submitted": values.get(dim.key, ""),
                 "submitted_rationale": rationales.get(dim.key, ""),

@@ -275,3 +275,64 @@ def test_a_client_time_is_stored_only_near_the_server_time(sent, kept):
     assert response.status_code == 302
     stored = Judgment.objects.get().client_submitted_at
     assert (stored is not None) is kept
+
+
+# --------------------------------------------------------------- characters nobody stores
+
+
+@pytest.mark.parametrize("field", ["PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "invite"])
+@pytest.mark.parametrize("bad", ["%00", "%ED%A0%80", "%FF"])  # NUL, a lone surrogate, not UTF-8
+def test_an_unstorable_character_in_a_link_parameter_is_a_located_400(field, bad):
+    study = make_study()
+    params = {"PROLIFIC_PID": "p", "STUDY_ID": "s", "SESSION_ID": "x", field: f"a{bad}b"}
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    response = Client().get(f"/a/{study.name}/?{query}")
+    assert response.status_code == 400
+    what = "a NUL character" if bad == "%00" else "bytes that are not UTF-8 text"
+    assert f"The URL parameter “{field}” contains {what}" in response.content.decode()
+    assert Participant.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "value__empathy",
+        "rationale__overall",
+        "idempotency_key",
+        "entry_id",
+        "client_submitted_at",
+        "time_on_item_ms",
+    ],
+)
+def test_a_nul_in_any_field_of_a_submit_is_a_located_400_and_stores_nothing(field):
+    study = make_study(n_batches=1, slots=1, protocol="pairwise")
+    client = Client()
+    form = _form(_to_first_item(client, study).content.decode())
+    data = {**form, "value__overall": "a", "rationale__overall": "clear", field: "x\x00y"}
+    response = client.post(f"/a/{study.name}/item/", data)
+    assert response.status_code == 400
+    assert f"The form field “{field}” contains a NUL character" in response.content.decode()
+    assert Judgment.objects.count() == 0
+    # and the annotator can go on
+    assert client.post(f"/a/{study.name}/item/", {**form, "value__overall": "a"}).status_code == 302
+
+
+def test_a_nul_in_the_user_agent_is_not_stored():
+    study = make_study()
+    client = Client(HTTP_USER_AGENT="Mozilla\x00/5.0")
+    _to_first_item(client, study)
+    assert Participant.objects.get().user_agent == "Mozilla/5.0"
+
+
+def test_a_rationale_too_long_is_refused_with_the_limit_not_cut():
+    study = make_study(n_batches=1, slots=1, protocol="pairwise")
+    client = Client()
+    page = _to_first_item(client, study).content.decode()
+    assert 'maxlength="5000"' in page
+    data = {**_form(page), "value__overall": "a", "rationale__overall": "w" * 5001}
+    response = client.post(f"/a/{study.name}/item/", data)
+    assert response.status_code == 400
+    assert "the rationale is 5,001 characters long; at most 5,000 are kept" in (
+        response.content.decode()
+    )
+    assert Judgment.objects.count() == 0
