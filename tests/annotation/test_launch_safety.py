@@ -336,3 +336,25 @@ def test_a_rationale_too_long_is_refused_with_the_limit_not_cut():
         response.content.decode()
     )
     assert Judgment.objects.count() == 0
+
+
+# ------------------------------------------------------------------- what is displayed
+
+
+def test_dialogue_text_is_shown_bidi_isolated_without_hidden_controls():
+    from annotation.models import Item
+    from generation.models import Candidate, Context
+
+    study = make_study(n_batches=1, slots=1)
+    items = Item.objects.filter(study=study)
+    # a right-to-left override would show "evil" text reversed; a zero-width space hides
+    Context.objects.filter(id__in=items.values("context_id")).update(
+        turns=[{"speaker": "Speaker", "text": "pay \u202eyap\u202c now\u200b!"}]
+    )
+    Candidate.objects.filter(id__in=items.values("candidate_id")).update(
+        text="fine\u2066 reply\u2069 \U0001f469\u200d\U0001f4bb"
+    )
+    page = _to_first_item(Client(), study).content.decode()
+    assert "\u202e" not in page and "\u200b" not in page and "\u2066" not in page
+    assert '<bdi class="text">pay yap now!</bdi>' in page
+    assert '<bdi class="text">fine reply \U0001f469\u200d\U0001f4bb</bdi>' in page  # ZWJ kept
