@@ -19,10 +19,13 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic_core import PydanticCustomError
 
+from core.limits import STUDY_TEXT_CHARS
+
 __all__ = [
     "LOCATED",
     "PATTERN_TEXT",
     "Flag",
+    "Markdown",
     "SpecModel",
     "Text",
     "freeze",
@@ -59,6 +62,9 @@ def meaning(regex: str, text: str) -> str:
 NON_BLANK = meaning(r"\S", "a non-empty text")
 Text = Annotated[str, Strict(), Field(pattern=NON_BLANK)]  # blank text is "must not be empty"
 Flag = Annotated[bool, Strict()]
+#: A study text shown to annotators as Markdown (instructions, consent, ...); its size is
+#: bounded because every page they see carries it.
+Markdown = Annotated[Text, Field(max_length=STUDY_TEXT_CHARS)]
 
 
 def freeze(value: Any) -> Any:
@@ -88,7 +94,8 @@ class SpecModel(BaseModel):
     ``missing`` and ``misplaced`` give the reason for a missing field and for a field of
     another kind of this model (a likert field on a slider), where "is required" and
     "unknown field" would say too little; ``listed`` the fields an unknown field's message
-    offers (all kinds' fields, for a model that is one kind of several).
+    offers (all kinds' fields, for a model that is one kind of several); ``bounds`` why a
+    field's upper bound is what it is (said when a value passes it).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -96,6 +103,7 @@ class SpecModel(BaseModel):
     missing: ClassVar[Mapping[str, str]] = {}
     misplaced: ClassVar[Mapping[str, str]] = {}
     listed: ClassVar[tuple[str, ...]] = ()  # the fields an "unknown field" names (default: its own)
+    bounds: ClassVar[Mapping[str, str]] = {}
 
     @model_validator(mode="before")
     @classmethod

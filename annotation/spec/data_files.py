@@ -8,12 +8,16 @@ Every problem names ``file:line``; at most ``MAX_FILE_PROBLEMS`` per file are li
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from core import limits
+from core.limits import unstorable_strings
 
 __all__ = [
     "ContextRecord",
@@ -74,30 +78,68 @@ class ContextRecord:
 
 
 def _read_jsonl(path: Path, display: str, problems: list[str]) -> list[tuple[int, Any]]:
-    """(line number, parsed object) for every non-blank line; problems appended."""
+    """(line number, parsed object) for every non-blank line; problems appended.
+
+    Read a line at a time, no line longer than ``DATA_LINE_CHARS`` and no more than
+    ``DATA_FILE_BYTES`` in all, so a huge file (or /dev/zero) fails early, at its line."""
     try:
-        raw = path.read_bytes()
+        handle = path.open("rb")
     except FileNotFoundError:
         problems.append(f"file not found: {display}")
         return []
     except OSError as exc:
         problems.append(f"{display}: cannot read ({exc.strerror or exc})")
         return []
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        problems.append(f"{display}:{line}: not UTF-8 text")
-        return []
-    rows = []
-    for n, row in enumerate(text.splitlines(), start=1):
-        if not row.strip():
-            continue
-        try:
-            rows.append((n, json.loads(row)))
-        except json.JSONDecodeError as exc:
-            problems.append(f"{display}:{n}: invalid JSON ({exc.msg} at column {exc.colno})")
+    rows: list[tuple[int, Any]] = []
+    longest = 4 * limits.DATA_LINE_CHARS  # UTF-8 takes at most 4 bytes a character
+    read = 0
+    with handle:
+        for n in itertools.count(1):
+            where = f"{display}:{n}"
+            try:
+                raw = handle.readline(longest + 1)
+            except OSError as exc:
+                problems.append(f"{where}: cannot read ({exc.strerror or exc})")
+                break
+            if not raw:
+                break
+            read += len(raw)
+            if read > limits.DATA_FILE_BYTES:
+                problems.append(
+                    f"{where}: the file is larger than {limits.DATA_FILE_BYTES:,} bytes"
+                )
+                break
+            try:
+                row = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError:
+                problems.append(f"{where}: not UTF-8 text")
+                break
+            if len(row) > limits.DATA_LINE_CHARS:
+                problems.append(
+                    f"{where}: the line is longer than {limits.DATA_LINE_CHARS:,} characters"
+                )
+                break
+            if row.strip():
+                _parse_line(row, where, rows, n, problems)
     return rows
+
+
+def _parse_line(
+    row: str, where: str, rows: list[tuple[int, Any]], n: int, problems: list[str]
+) -> None:
+    try:
+        obj = json.loads(row)
+    except json.JSONDecodeError as exc:
+        problems.append(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})")
+        return
+    except RecursionError:
+        problems.append(f"{where}: invalid JSON (nested too deeply)")
+        return
+    bad = next(iter(unstorable_strings(obj)), None)
+    if bad is not None:
+        problems.append(f"{where}: {bad[0]} {bad[1]}")
+        return
+    rows.append((n, obj))
 
 
 def _cap(problems: list[str], display: str) -> list[str]:
@@ -154,6 +196,11 @@ def contexts_from_file(path: Path, display: str) -> tuple[list[ContextRecord], l
             problems.append(f'{where}: missing "id"')
         elif not _is_id(cid):
             problems.append(f'{where}: "id" must be a non-empty string or an integer')
+        elif len(str(cid)) > limits.CONTEXT_ID.max_length:
+            problems.append(
+                f'{where}: "id" is {len(str(cid)):,} characters long; '
+                f"at most {limits.CONTEXT_ID.max_length} (the longest id the database holds)"
+            )
         turns = parse_turns(obj.get("turns"), where, problems)
         reference = obj.get("reference")
         if reference is not None and not isinstance(reference, str):

@@ -17,6 +17,7 @@ from annotation.spec.models import StudySpec
 from annotation.spec.parts import DESIGN_FIELDS
 from annotation.spec.problems import problems_from, spec_error
 from annotation.spec_fields import type_name
+from core import limits, strict_yaml
 from core.problems import Problem
 from core.vocabulary import SystemKind
 
@@ -25,23 +26,45 @@ __all__ = ["load_spec", "validate_spec"]
 Source = str | Path | Mapping[str, Any]
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping."""
+MAX_CHARACTER_PROBLEMS = 20  # strings with a NUL or a lone surrogate listed; the rest counted
 
 
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: dict[Any, Any] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
+def _read_text(path: Path, display: str) -> tuple[str | None, list[Problem]]:
+    """The spec file's text, read no further than ``SPEC_FILE_BYTES``."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(limits.SPEC_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return None, [Problem(display, "file not found")]
+    except OSError as exc:
+        return None, [Problem(display, f"cannot read: {exc}")]
+    if len(raw) > limits.SPEC_FILE_BYTES:
+        return None, [
+            Problem(
+                display,
+                f"is larger than {limits.SPEC_FILE_BYTES:,} bytes, the most a spec file may be "
+                "(long texts belong in the spec, data in its data files)",
             )
-        seen[key] = True
-    return loader.construct_mapping(node, deep=deep)
+        ]
+    try:
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return None, [Problem(display, f"line {line}: not UTF-8 text")]
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def _parse_text(text: str, suffix: str, display: str) -> tuple[Any, list[Problem]]:
+    if suffix != ".json":
+        try:
+            return strict_yaml.load(text), []
+        except yaml.YAMLError as exc:
+            return None, [Problem(display, strict_yaml.where(exc, text))]
+    try:
+        return json.loads(text), []
+    except json.JSONDecodeError as exc:
+        return None, [Problem(display, f"line {exc.lineno}: invalid JSON ({exc.msg})")]
+    except RecursionError:
+        return None, [Problem(display, f"nested more than {limits.SPEC_DEPTH} levels deep")]
 
 
 def _read_source(
@@ -55,25 +78,25 @@ def _read_source(
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".json"):
         return None, folder, [Problem(display, "a spec file must end in .yaml, .yml or .json")]
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        return None, folder, [Problem(display, "file not found")]
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, folder, [Problem(display, f"cannot read: {exc}")]
-    try:
-        if suffix == ".json":
-            data = json.loads(text)
-        else:
-            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
-    except json.JSONDecodeError as exc:
-        return None, folder, [Problem(display, f"line {exc.lineno}: invalid JSON ({exc.msg})")]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        what = getattr(exc, "problem", None) or str(exc)
-        return None, folder, [Problem(display, f"{where}invalid YAML ({what})")]
-    return data, folder, []
+    text, problems = _read_text(path, display)
+    if text is None:
+        return None, folder, problems
+    data, problems = _parse_text(text, suffix, display)
+    return data, folder, problems
+
+
+def _storable(data: Any) -> list[Problem]:
+    """The spec nests no deeper than ``SPEC_DEPTH`` and every string in it can be stored."""
+    depth = limits.nesting_depth(data)
+    if depth > limits.SPEC_DEPTH:
+        return [Problem("(spec)", f"nested {depth} levels deep; at most {limits.SPEC_DEPTH}")]
+    found = [Problem(path, reason) for path, reason in limits.unstorable_strings(data)]
+    if len(found) > MAX_CHARACTER_PROBLEMS:
+        extra = len(found) - MAX_CHARACTER_PROBLEMS
+        found = found[:MAX_CHARACTER_PROBLEMS] + [
+            Problem("(spec)", f"... and {extra} more texts with such characters")
+        ]
+    return found
 
 
 def parse(data: Any) -> tuple[StudySpec | None, list[Problem]]:
@@ -142,6 +165,9 @@ def _validate(
     source: Source, base_dir: str | Path | None
 ) -> tuple[StudySpec | None, list[Problem]]:
     data, folder, problems = _read_source(source, base_dir)
+    if problems:
+        return None, problems
+    problems = _storable(data)
     if problems:
         return None, problems
     spec, problems = parse(data)

@@ -39,7 +39,8 @@ from annotation.spec.parts import (
     WordingSpec,
     list_of,
 )
-from annotation.spec_fields import Flag, SpecModel, Text, located
+from annotation.spec_fields import Flag, Markdown, SpecModel, Text, located
+from core import limits
 from core.problems import Problem
 from core.vocabulary import Protocol
 
@@ -68,9 +69,9 @@ class StudySpec(SpecModel):
     count) and hash them with ``spec_hash``, not ``hash()``."""
 
     schema_version: Annotated[Integer, AfterValidator(_schema_version)] = SCHEMA_VERSION
-    name: Slug
-    title: Text
-    description: Text | None = None
+    name: Annotated[Slug, Field(max_length=limits.SPEC_STUDY_NAME)]
+    title: Annotated[Text, Field(max_length=limits.STUDY_TITLE.max_length)]
+    description: Markdown | None = None
     estimated_minutes: Minutes | None = None  # shown on the consent page
     protocol: Protocol
     dimensions: Annotated[
@@ -78,11 +79,11 @@ class StudySpec(SpecModel):
         BeforeValidator(list_of("a non-empty list", non_empty=True)),
         Field(json_schema_extra={"minItems": 1}),
     ]
-    instructions: Text
+    instructions: Markdown
     example: ExampleSpec | None = None
-    consent: Text
-    content_warning: Text | None = None
-    crisis_resources: Text | None = None
+    consent: Markdown
+    content_warning: Markdown | None = None
+    crisis_resources: Markdown | None = None
     wording: WordingSpec = Field(default_factory=WordingSpec)
     systems: Annotated[
         tuple[SystemSpec, ...],
@@ -102,6 +103,14 @@ class StudySpec(SpecModel):
     missing: ClassVar[Mapping[str, str]] = {
         "dimensions": "is required: a non-empty list",
         "systems": "is required: a non-empty list",
+    }
+    bounds: ClassVar[Mapping[str, str]] = {
+        "name": f"the study's datasets are named after it, '<name>{limits.STUDY_NAME_SUFFIX}'",
+        "title": "the longest title the database holds",
+        **dict.fromkeys(
+            ("description", "instructions", "consent", "content_warning", "crisis_resources"),
+            "the pages annotators see carry it",
+        ),
     }
 
     _base_dir: str | None = PrivateAttr(default=None)  # the folder relative paths use
@@ -212,7 +221,29 @@ class StudySpec(SpecModel):
             found = _design.check_pairwise_parameters(
                 n_contexts, d.pairs or (), d.batch_size, d.overlap, d.repeat_context_in_batch
             )
-        return [Problem(_design.name_of(p, DESIGN_FIELDS), r) for p, r in found]
+        problems = [Problem(_design.name_of(p, DESIGN_FIELDS), r) for p, r in found]
+        if not problems and n_contexts is not None:
+            problems += self._slot_problems(n_contexts)
+        return problems
+
+    def _slot_problems(self, n_contexts: int) -> list[Problem]:
+        """The design's annotator slots (rows created with the study) within ``MAX_SLOTS``:
+        each output is judged ``overlap`` times, ``batch_size`` outputs a slot."""
+        d = self.design
+        per_context = len(self.systems) if self.protocol == Protocol.RATING else len(d.pairs or ())
+        outputs = n_contexts * per_context
+        slots = -(-outputs * d.overlap // d.batch_size)
+        if slots <= limits.MAX_SLOTS:
+            return []
+        return [
+            Problem(
+                "design.overlap",
+                f"{d.overlap} would make {slots:,} annotator slots ({outputs:,} outputs x "
+                f"overlap {d.overlap} / batch_size {d.batch_size}); a study has at most "
+                f"{limits.MAX_SLOTS:,} (each is a row created with the study and a batch to "
+                "fill): lower the overlap or sample fewer contexts",
+            )
+        ]
 
     def sample(self, contexts: Sequence[Any]) -> list[str]:
         """``design.sample_contexts`` with this spec's sampling parameters."""

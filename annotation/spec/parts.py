@@ -24,7 +24,17 @@ from pydantic import (
 
 from annotation import design as _design
 from annotation.spec.data_files import Turn, parse_turns, thaw
-from annotation.spec_fields import Flag, SpecModel, Text, freeze, located, meaning, type_name
+from annotation.spec_fields import (
+    Flag,
+    Markdown,
+    SpecModel,
+    Text,
+    freeze,
+    located,
+    meaning,
+    type_name,
+)
+from core import limits
 from core.vocabulary import GENERATED_SYSTEM_KINDS, Protocol, SystemKind
 
 __all__ = [
@@ -79,8 +89,12 @@ URL = meaning(r"(?i)^https?://[^\s/$.?#][^\s]*$", "an http:// or https:// URL")
 
 
 Slug = Annotated[str, Strict(), Field(pattern=SLUG)]
-SystemName = Annotated[str, Strict(), Field(pattern=SYSTEM_NAME)]
-CheckId = Annotated[str, Strict(), Field(pattern=CHECK_ID)]
+SystemName = Annotated[
+    str, Strict(), Field(pattern=SYSTEM_NAME, max_length=limits.SYSTEM_NAME.max_length)
+]
+CheckId = Annotated[
+    str, Strict(), Field(pattern=CHECK_ID, max_length=limits.ATTENTION_CHECK_ID.max_length)
+]
 Url = Annotated[str, Strict(), Field(pattern=URL)]
 Integer = Annotated[int, Strict()]
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
@@ -155,11 +169,12 @@ class ExampleSpec(SpecModel):
     response_a: Text | None = None  # pairwise
     response_b: Text | None = None  # pairwise
     answers: JsonObject
-    explanation: Text | None = None
+    explanation: Markdown | None = None
 
     missing: ClassVar[Mapping[str, str]] = {
         "turns": '"turns" must be a non-empty list of {speaker, text}'
     }
+    bounds: ClassVar[Mapping[str, str]] = {"explanation": "it is sent with the instructions"}
 
     def to_dict(self, protocol: str) -> dict[str, Any]:
         d: dict[str, Any] = {"turns": [t.to_dict() for t in self.turns]}
@@ -197,6 +212,7 @@ class AttentionCheckSpec(SpecModel):
     response_b: Text | None = None  # pairwise
     expect: Annotated[JsonObject, BeforeValidator(_expectations)]
 
+    bounds: ClassVar[Mapping[str, str]] = {"id": "the longest check id the database holds"}
     missing: ClassVar[Mapping[str, str]] = {
         "context": "is required: the conversation, a list of {speaker, text}",
         "expect": "is required: the right answer for at least one dimension",
@@ -223,6 +239,7 @@ class _System(SpecModel):
     needs_generation: Flag | None = None  # derived from kind; may be written back as is
 
     generated: ClassVar[bool] = False
+    bounds: ClassVar[Mapping[str, str]] = {"name": "the longest system name the database holds"}
     listed: ClassVar[tuple[str, ...]] = (
         "name",
         "kind",
@@ -371,7 +388,7 @@ class DesignSpec(SpecModel):
 
     batch_size: PositiveInt
     block_size: PositiveInt | None = None  # rating (filled: batch_size)
-    overlap: PositiveInt = 3
+    overlap: Annotated[PositiveInt, Field(le=limits.MAX_OVERLAP)] = 3
     ordering: Literal["all_permutations", "latin_square", "random"] | None = None  # rating
     repeat_context_in_batch: Flag = False
     block_randomised_systems: Annotated[tuple[str, ...] | None, BeforeValidator(_string_list)] = (
@@ -382,6 +399,10 @@ class DesignSpec(SpecModel):
     )
     attention_checks_per_batch: NonNegativeInt | None = None  # filled: 1 with attention checks
     seed: NonNegativeInt | None = None  # filled: sampling.seed
+
+    bounds: ClassVar[Mapping[str, str]] = {
+        "overlap": "annotators judging each output; a crowd study uses 3 to 10",
+    }
 
     @model_validator(mode="after")
     def _blocks(self) -> DesignSpec:

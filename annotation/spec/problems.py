@@ -210,6 +210,11 @@ def _mapping(e: _Error) -> str:
     return "is required" if e.value is None else f"must be a mapping, got {e.got}"
 
 
+def _bounded(e: _Error, reason: str) -> str:
+    why = e.holder.bounds.get(e.field) if e.holder else None
+    return f"{reason} ({why})" if why else reason
+
+
 def _integer(e: _Error) -> str:
     return f"must be an integer, got {e.got} {e.value!r}"
 
@@ -237,7 +242,10 @@ REASONS: dict[str, Callable[[_Error], str]] = {
     "bool_type": _flag,
     "bool_parsing": _flag,
     "greater_than_equal": lambda e: f"must be at least {e.ctx['ge']}, got {e.value}",
-    "less_than_equal": lambda e: f"must be at most {e.ctx['le']}, got {e.value}",
+    "less_than_equal": lambda e: _bounded(e, f"must be at most {e.ctx['le']}, got {e.value}"),
+    "string_too_long": lambda e: _bounded(
+        e, f"must be at most {e.ctx['max_length']:,} characters, got {len(e.value):,}"
+    ),
     "literal_error": _choice,
     "enum": _choice,
     "union_tag_invalid": _tag_choice,
