@@ -26,6 +26,7 @@ __all__ = [
     "CHOICES",
     "LEVELS",
     "OPTIONAL_COLUMNS",
+    "OPTIONAL_NUMERIC",
     "PAIRWISE_REQUIRED",
     "RATING_REQUIRED",
     "PreparedFrame",
@@ -35,7 +36,9 @@ __all__ = [
 
 RATING_REQUIRED = ("annotator", "context", "system", "dimension", "value")
 PAIRWISE_REQUIRED = ("annotator", "context", "system_a", "system_b", "dimension", "choice")
-OPTIONAL_COLUMNS = (
+#: The frame's optional numeric columns (see analysis/README.md): the one list, which
+#: ``judgment_import`` reads from imported files and the selectors make numeric.
+OPTIONAL_NUMERIC = (
     "position",
     "block",
     "batch",
@@ -43,9 +46,8 @@ OPTIONAL_COLUMNS = (
     "response_length",
     "response_length_a",
     "response_length_b",
-    "assignment_status",
-    "attention_passed",
 )
+OPTIONAL_COLUMNS = (*OPTIONAL_NUMERIC, "assignment_status", "attention_passed")
 #: Krippendorff's alpha level of measurement per dimension type (each type's ``agreement``).
 LEVELS = {kind: dimension.agreement for kind, dimension in DIMENSION_TYPES.items()}
 CATEGORICAL_TYPES = (DimensionType.CHECKBOX, DimensionType.LIKERT, DimensionType.CHOICE)

@@ -15,8 +15,24 @@ Wide format: ``wide_dimensions=["empathy", "fluency"]`` reads one column per dim
 ``dimension`` and ``value`` / ``choice`` columns.
 
 ``mapping={"worker": "annotator", "score": "value"}`` renames source columns to these
-fields first. Every problem is reported as ``line N: ...`` (line 1 is the header) and the
-caller imports nothing unless the whole file is clean.
+fields first. Every problem is reported as ``line N: column: reason`` (line 1 is the
+header; ``import_judgments`` puts the file's name in front) and the caller imports nothing
+unless the whole file is clean.
+
+A file written by ``manage.py export_judgments`` is recognised by its header and read as
+such: its ``context`` is the item, ``system_a`` / ``system_b`` the pair (A was shown on the
+left) and a pairwise ``value`` the choice; attention-check rows and rows from expired
+leases are left out (counted in ``skipped``). Exports of earlier versions, whose pair
+columns were ``system_left`` / ``system_right``, are read the same way. Cells that the
+export escaped for spreadsheets (a leading ``'``, see ``core.csv_cells``) are read back
+as the original text.
+
+Bad input is refused, never half-read: a file over ``MAX_FILE_BYTES`` (200 MB) or a line
+over ``MAX_LINE_BYTES`` (1 MB) (``/dev/zero`` or a 1 GB line fails after reading at most
+that much), bytes that are not UTF-8 (an encoded surrogate included), and cells with a
+NUL character or a lone surrogate, each with its line and column. Numbers are read
+strictly (``core.csv_cells.strict_number``): fullwidth digits, ``1_0``, ``1e-400``
+(which ``float()`` turns into 0), ``nan`` and ``inf`` are not numbers.
 
 Dimension types (which set Krippendorff's alpha level) are inferred unless given: only
 0/1 (or true/false) -> checkbox; whole numbers 1..10 with at most 10 distinct values ->
@@ -27,15 +43,28 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 import pandas as pd
 
+from core.csv_cells import strict_number, unescape_formula
 from core.source_map import read_map_item
 from core.vocabulary import Choice, DimensionType, Protocol
+
+from .canonical_frame import OPTIONAL_NUMERIC
+from .judgment_file import (
+    MAX_FILE_BYTES,
+    Unreadable,
+    character_problems,
+    column_name,
+    lines,
+    megabytes,
+    open_source,
+)
 
 __all__ = [
     "ParsedJudgments",
@@ -50,30 +79,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     Protocol.RATING: ("annotator", "item", "system", "dimension", "value"),
     Protocol.PAIRWISE: ("annotator", "item", "system_a", "system_b", "dimension", "choice"),
 }
-OPTIONAL_NUMERIC = (
-    "position",
-    "block",
-    "batch",
-    "time_on_item_ms",
-    "response_length",
-    "response_length_a",
-    "response_length_b",
-)
 FIELDS = tuple(
     dict.fromkeys(
         (*REQUIRED[Protocol.RATING], *REQUIRED[Protocol.PAIRWISE], "context", *OPTIONAL_NUMERIC)
     )
 )
 RATING_TYPES = (DimensionType.SLIDER, DimensionType.LIKERT, DimensionType.CHECKBOX)
-# Columns that mark a file written by `manage.py export_judgments`.
-EVALSITE_EXPORT_COLUMNS = {
-    "judgment_id",
-    "output",
-    "system_left",
-    "system_right",
-    "dimension_type",
-    "assignment_status",
-}
+# Columns that mark a file written by `manage.py export_judgments`, with its pair columns:
+# system_a / system_b now, system_left / system_right in exports of earlier versions.
+EVALSITE_EXPORT_COLUMNS = {"judgment_id", "output", "dimension_type", "assignment_status"}
+EXPORT_PAIR_COLUMNS = (("system_a", "system_b"), ("system_left", "system_right"))
 _TRUE = {"true", "yes", "y", "on"}
 _FALSE = {"false", "no", "n", "off"}
 _CHOICES = {c.value: c.value for c in Choice}
@@ -175,20 +190,6 @@ def infer_type(values: Iterable[float]) -> str:
     return DimensionType.SLIDER.value
 
 
-def _open(source: str | Path | TextIO) -> tuple[TextIO, bool]:
-    if isinstance(source, str | Path):
-        return open(source, encoding="utf-8-sig", newline=""), True  # noqa: SIM115
-    return source, False
-
-
-def _number(raw: str) -> float | None:
-    try:
-        v = float(raw)
-    except ValueError:
-        return None
-    return v if math.isfinite(v) else None
-
-
 def parse_judgments(
     source: str | Path | TextIO,
     *,
@@ -212,13 +213,17 @@ def parse_judgments(
         delimiter = "\t" if is_tsv else ","
     wide = [w.strip() for w in (wide_dimensions or []) if w.strip()]
     mapping = {str(k).strip().lower(): v for k, v in (mapping or {}).items()}
-    handle, close = _open(source)
+    if isinstance(source, str | Path) and os.path.getsize(source) > MAX_FILE_BYTES:
+        result.errors.append(
+            f"the file is larger than {megabytes(MAX_FILE_BYTES)} (MAX_FILE_BYTES); "
+            "split it or import a part"
+        )
+        return result
+    handle, close = open_source(source)
     try:
         _parse(handle, result, protocol, mapping, wide, dict(dimension_types or {}), delimiter)
     except csv.Error as exc:
         result.errors.append(f"CSV error: {exc}")
-    except UnicodeDecodeError as exc:
-        result.errors.append(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})")
     finally:
         if close:
             handle.close()
@@ -253,7 +258,7 @@ class _Seen:
 
 
 def _parse(
-    handle: TextIO,
+    handle: IO[bytes] | TextIO,
     result: ParsedJudgments,
     protocol: str,
     mapping: Mapping[str, str],
@@ -261,22 +266,36 @@ def _parse(
     types: dict[str, str],
     delimiter: str,
 ) -> None:
-    reader = csv.reader(handle, delimiter=delimiter)
+    reader = csv.reader(lines(handle), delimiter=delimiter)
+    header: _Header | None = None
     try:
-        header_row = next(reader)
-    except StopIteration:
-        result.errors.append("line 1: the file is empty (expected a header row)")
+        try:
+            header_row = next(reader)
+        except StopIteration:
+            result.errors.append("line 1: the file is empty (expected a header row)")
+            return
+        header = _read_header(header_row, result, protocol, mapping, wide)
+        if header is None:
+            return
+        seen = _Seen(dim_order=list(wide))
+        for record in reader:
+            _read_row(record, reader.line_num, header, result, protocol, wide, seen)
+    except Unreadable as bad:
+        result.errors.append(_unreadable_text(bad, header, delimiter))
         return
-    header = _read_header(header_row, result, protocol, mapping, wide)
-    if header is None:
-        return
-    seen = _Seen(dim_order=list(wide))
-    for record in reader:
-        _read_row(record, reader.line_num, header, result, protocol, wide, seen)
     if not result.rows and not result.errors:
         result.errors.append("no judgments found below the header")
     _check_dimension_types(types, seen.dim_order, protocol, result)
     result.dimensions = _dimensions(result, protocol, types, seen)
+
+
+def _unreadable_text(bad: Unreadable, header: _Header | None, delimiter: str) -> str:
+    """``line N: column: reason`` for a line that could not be read (no column when the
+    header is not read yet or the problem is the whole line)."""
+    if header is None or bad.before is None:
+        return f"line {bad.line}: {bad.reason}"
+    index = len(next(csv.reader([bad.before], delimiter=delimiter), [""])) - 1
+    return f"line {bad.line}: {column_name(header.names, index)}: {bad.reason}"
 
 
 def _read_header(
@@ -288,14 +307,20 @@ def _read_header(
 ) -> _Header | None:
     """The header's layout, or None (with the problems in ``result.errors``)."""
     names = [h.strip().lower() for h in header_row]
-    export = not mapping and not wide and EVALSITE_EXPORT_COLUMNS <= set(names)
-    if export:
-        # evalsite's own export (`export_judgments`): the context is the item, the left/right
-        # systems are system_a/system_b and a pairwise value is the choice.
+    bad = character_problems(names, [f"column {i + 1}" for i in range(len(names))])
+    if bad:
+        result.errors.append("line 1: " + "; ".join(f"header {p}" for p in bad))
+        return None
+    pair = next((p for p in EXPORT_PAIR_COLUMNS if set(p) <= set(names)), None)
+    export = not mapping and not wide and pair is not None and EVALSITE_EXPORT_COLUMNS <= set(names)
+    if export and pair is not None:
+        # evalsite's own export (`export_judgments`): the context is the item, the pair's
+        # columns (system_left / system_right in earlier exports) are system_a / system_b
+        # and a pairwise value is the choice.
         result.source_format = "evalsite_export"
         mapping = {"item": "evalsite_item_id", "context": "item"}
         if protocol == Protocol.PAIRWISE:
-            mapping.update(system_left="system_a", system_right="system_b", value="choice")
+            mapping.update({pair[0]: "system_a", pair[1]: "system_b", "value": "choice"})
     elif wide:
         result.source_format = "wide"
     fields = []
@@ -364,6 +389,12 @@ def _read_row(
     """Read one row into ``result.rows``, or its problems into ``result.errors``."""
     if not any(cell.strip() for cell in record):
         return  # blank line
+    bad = character_problems(record, header.names)
+    if bad:
+        result.errors.append(f"line {line}: " + "; ".join(bad))
+        return
+    if header.export:
+        record = [unescape_formula(cell) for cell in record]
     if header.export and len(record) == header.width:
         reason = _export_skip_reason(record, header)
         if reason:
@@ -422,7 +453,7 @@ def _optional_numbers(cell: dict[str, str], problems: list[str]) -> dict[str, fl
     extra: dict[str, float] = {}
     for f in OPTIONAL_NUMERIC:
         if f in cell and cell[f] != "":
-            v = _number(cell[f])
+            v = strict_number(cell[f])
             if v is None:
                 problems.append(f"{f} {cell[f]!r} is not a number")
             else:
@@ -450,7 +481,7 @@ def _rating_value(answer: str) -> tuple[float | None, bool]:
     low = answer.lower()
     if low in _TRUE or low in _FALSE:
         return (1.0 if low in _TRUE else 0.0), True
-    return _number(answer), False
+    return strict_number(answer), False
 
 
 def _choice(answer: str) -> str | None:

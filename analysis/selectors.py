@@ -26,6 +26,7 @@ from django.conf import settings
 from annotation.export import judgment_rows
 from core.vocabulary import Protocol
 
+from .canonical_frame import OPTIONAL_NUMERIC
 from .judgment_import import rows_to_frame
 
 if TYPE_CHECKING:
@@ -80,16 +81,7 @@ _SHARED_COLUMNS = (
     "attention_passed",
     "attention_check",
 )
-_NUMERIC_COLUMNS = (
-    "position",
-    "block",
-    "batch",
-    "time_on_item_ms",
-    "response_length",
-    "response_length_a",
-    "response_length_b",
-    "value",
-)
+_NUMERIC_COLUMNS = (*OPTIONAL_NUMERIC, "value")
 
 
 def study_dimensions(study: Study | ImportedStudy) -> list[dict]:
@@ -120,26 +112,28 @@ def export_rows_frame(
 ) -> pd.DataFrame:
     """The canonical frame from long-format export rows (``annotation.export.LONG_COLUMNS``).
 
-    Rating: value as float (checkbox 1 / 0). Pairwise: system_a = the left candidate's
-    system, system_b = the right one's, choice a / b / tie (a = left preferred).
-    ``response_lengths`` maps an export row's ``item`` to its (left, right) response
-    lengths in words. Pure.
+    Rating: value as float (checkbox 1 / 0). Pairwise: system_a and system_b as exported
+    (A was shown on the left, B on the right), choice a / b / tie (a = A preferred).
+    ``response_lengths`` maps an export row's ``item`` to the lengths in words of its
+    response A (the rated one) and B. Pure.
     """
     pairwise = protocol == Protocol.PAIRWISE
     records = []
     for row in rows:
         record = {column: row[column] for column in _SHARED_COLUMNS}
-        left, right = response_lengths.get(row["item"], (None, None))
+        length_a, length_b = response_lengths.get(row["item"], (None, None))
         if pairwise:
             record.update(
-                system_a=row["system_left"],
-                system_b=row["system_right"],
+                system_a=row["system_a"],
+                system_b=row["system_b"],
                 choice=str(row["value"]),
-                response_length_a=left,
-                response_length_b=right,
+                response_length_a=length_a,
+                response_length_b=length_b,
             )
         else:
-            record.update(system=row["system"], value=_number(row["value"]), response_length=left)
+            record.update(
+                system=row["system"], value=_number(row["value"]), response_length=length_a
+            )
         records.append(record)
     frame = pd.DataFrame.from_records(
         records, columns=PAIRWISE_COLUMNS if pairwise else RATING_COLUMNS
@@ -151,15 +145,14 @@ def export_rows_frame(
 
 
 def _response_lengths(study: Study) -> dict[int, tuple[int | None, int | None]]:
-    """Item id -> (left, right) candidate length in words (``len(text.split())``)."""
+    """Item id -> lengths in words (``len(text.split())``) of its candidate (A) and
+    candidate_b (B; None for ratings)."""
     from annotation.models import Item
 
     items = Item.objects.filter(study=study).values_list(
-        "id", "candidate__text", "candidate_right__text"
+        "id", "candidate__text", "candidate_b__text"
     )
-    return {
-        item: (_words(left), _words(right)) for item, left, right in items.iterator(chunk_size=2000)
-    }
+    return {item: (_words(a), _words(b)) for item, a, b in items.iterator(chunk_size=2000)}
 
 
 def judgments_frame(

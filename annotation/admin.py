@@ -83,12 +83,12 @@ class ItemAdmin(NotAddedByHand, admin.ModelAdmin):
         "study",
         "output_key",
         "candidate",
-        "candidate_right",
+        "candidate_b",
         "attention_check_id",
     )
     list_filter = ("study", "attention_check_id")
     search_fields = ("output_key",)
-    raw_id_fields = ("context", "candidate", "candidate_right")
+    raw_id_fields = ("context", "candidate", "candidate_b")
 
 
 class DesignInline(admin.TabularInline):

@@ -46,7 +46,11 @@ class Study(models.Model):
 
 
 class Item(models.Model):
-    """What an annotator judges: one candidate (rating) or a left/right pair (pairwise).
+    """What an annotator judges: one candidate (rating) or a pair of them (pairwise).
+
+    `candidate` is the rated response, or side A of a pair; `candidate_b` is side B of a
+    pair (empty for ratings). A is shown on the left, B on the right, and a judgment's
+    choice `a` prefers A (see `core.vocabulary.Side` and `Choice`).
 
     `output_key` names the output being evaluated independent of screen side:
     `context|system` for ratings, `context|system_a~system_b` (sorted) for pairs.
@@ -64,10 +68,15 @@ class Item(models.Model):
         "generation.Candidate",
         on_delete=models.PROTECT,
         related_name="+",
-        help_text="left for pairs",
+        help_text="the rated response; for pairs side A (shown on the left)",
     )
-    candidate_right = models.ForeignKey(
-        "generation.Candidate", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    candidate_b = models.ForeignKey(
+        "generation.Candidate",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="pairs: side B (shown on the right); empty for ratings",
     )
     output_key = models.CharField(max_length=400)
     attention_check_id = models.CharField(
@@ -85,7 +94,7 @@ class Item(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["study", "candidate", "candidate_right"], name="item_unique_per_study"
+                fields=["study", "candidate", "candidate_b"], name="item_unique_per_study"
             )
         ]
 

@@ -300,12 +300,12 @@ def _attention_item(study: Study, designed, attention: dict[str, dict[str, Any]]
     sides = tuple(designed.systems)
     expect = check["expect"]
     if len(sides) == 2 and sides[0] == "response_b":
-        expect = swap_sides(expect)  # judgments say "a" for the left response
+        expect = swap_sides(expect)  # judgments say "a" for side A, the left response
     return Item(
         study=study,
         context=check["context"],
         candidate=check[sides[0]],
-        candidate_right=check[sides[1]] if len(sides) == 2 else None,
+        candidate_b=check[sides[1]] if len(sides) == 2 else None,
         output_key=f"attention:{designed.attention_check}",
         attention_check_id=designed.attention_check,
         attention_expect=expect,
@@ -335,15 +335,15 @@ def _store_batches(study: Study, design, context_rows, candidates, attention=Non
             cid, systems = designed.context_id, tuple(designed.systems)
             if len(systems) == 1:
                 output_key = f"{cid}|{systems[0]}"
-                right = None
-            else:
+                candidate_b = None
+            else:  # (A, B): A is shown on the left
                 output_key = f"{cid}|{'~'.join(sorted(systems))}"
-                right = candidates[(systems[1], cid)]
+                candidate_b = candidates[(systems[1], cid)]
             items[key] = Item(
                 study=study,
                 context=context_rows[cid],
                 candidate=candidates[(systems[0], cid)],
-                candidate_right=right,
+                candidate_b=candidate_b,
                 output_key=output_key,
             )
     Item.objects.bulk_create(list(items.values()))

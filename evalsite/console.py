@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from annotation.export import judgment_records, long_rows, write_rows
+from annotation.export import judgment_rows, write_rows
 from annotation.models import Assignment, Judgment, Study
 from annotation.selectors import study_progress
 
@@ -136,16 +136,20 @@ def study_progress_json(request: HttpRequest, study_name: str) -> JsonResponse:
     return JsonResponse(study_progress(study))
 
 
+# what turns a download's yes/no query parameter off (`?formula_escape=0`)
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
 @staff_member_required
 def study_judgments_csv(request: HttpRequest, study_name: str) -> HttpResponse:
-    """The long-format export (pseudonymised), as `export_judgments` writes it."""
+    """The long-format export (pseudonymised), as `export_judgments` writes it: formula
+    cells escaped for spreadsheets, unless `?formula_escape=0` (text as stored, for
+    analysis pipelines; like `export_judgments --no-formula-escape`)."""
     study = get_object_or_404(Study, name=study_name)
+    escape = request.GET.get("formula_escape", "1").strip().lower() not in FALSE_WORDS
     out = io.StringIO()
-    write_rows(
-        long_rows(judgment_records(study, salt=settings.EXPORT_PSEUDONYM_SALT), study.dimensions),
-        out,
-        "csv",
-    )
+    rows = judgment_rows(study, salt=settings.EXPORT_PSEUDONYM_SALT)
+    write_rows(rows, out, "csv", escape_formulas=escape)
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{study.name}-judgments.csv"'
     return response

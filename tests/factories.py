@@ -88,13 +88,13 @@ def make_study(
     ]
     items = []
     for i, context in enumerate(contexts):
-        left = Candidate.objects.create(
+        side_a = Candidate.objects.create(
             system=systems[0],
             context=context,
             text=f"Answer <i>{i}</i>",
             source_key=f"{name}:0:{i}",
         )
-        right = Candidate.objects.create(
+        side_b = Candidate.objects.create(
             system=systems[1], context=context, text=f"Other {i}", source_key=f"{name}:1:{i}"
         )
         if protocol == "rating":
@@ -102,7 +102,7 @@ def make_study(
                 Item.objects.create(
                     study=study,
                     context=context,
-                    candidate=left,
+                    candidate=side_a,
                     output_key=f"c{i}|{systems[0].name}",
                 )
             )
@@ -111,8 +111,8 @@ def make_study(
                 Item.objects.create(
                     study=study,
                     context=context,
-                    candidate=left,
-                    candidate_right=right,
+                    candidate=side_a,
+                    candidate_b=side_b,
                     output_key=f"c{i}|{systems[0].name}~{systems[1].name}",
                 )
             )

@@ -143,7 +143,7 @@ def _walk_judgments(study) -> pandas.DataFrame:
             "entry",
             "item__context",
             "item__candidate__system",
-            "item__candidate_right__system",
+            "item__candidate_b__system",
         )
     ):
         check = j.item.attention_check_id
@@ -162,17 +162,17 @@ def _walk_judgments(study) -> pandas.DataFrame:
             else None,
             "attention_check": check,
         }
-        left = j.item.candidate
+        side_a = j.item.candidate
         if pairwise:
-            right = j.item.candidate_right
+            side_b = j.item.candidate_b
             base.update(
-                system_a=left.system.name,
-                system_b=right.system.name,
-                response_length_a=len(left.text.split()),
-                response_length_b=len(right.text.split()),
+                system_a=side_a.system.name,
+                system_b=side_b.system.name,
+                response_length_a=len(side_a.text.split()),
+                response_length_b=len(side_b.text.split()),
             )
         else:
-            base.update(system=left.system.name, response_length=len(left.text.split()))
+            base.update(system=side_a.system.name, response_length=len(side_a.text.split()))
         for d in study.dimensions:
             if d["key"] in j.values:
                 value = j.values[d["key"]]
@@ -196,9 +196,8 @@ def test_the_frame_is_made_from_the_export_rows(rating_study, tmp_path):
         assert len(exported) == len(frame)
         assert [r["annotator"] for r in exported] == list(frame.annotator)
         assert [r["dimension"] for r in exported] == list(frame.dimension)
-        side = "system" if study.protocol == "rating" else "system_left"
         column = "system" if study.protocol == "rating" else "system_a"
-        assert [r[side] for r in exported] == list(frame[column])
+        assert [r[column] for r in exported] == list(frame[column])
 
 
 def test_analyze_command_writes_the_bundle(rating_study, tmp_path):

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from analysis import judgment_file, judgment_import
 from analysis.judgment_import import parse_judgments, parse_mapping
 from analysis.models import ImportedJudgment, ImportedStudy
 
@@ -191,8 +192,8 @@ def test_import_command_with_bad_rows_imports_nothing(tmp_path: Path):
         run("import_judgments", str(path), "--study", "broken", "--protocol", "pairwise")
     message = str(error.value)
     assert "2 problem(s); nothing was imported" in message
-    assert "line 5: overall: choice 'perhaps' is not a, b or tie" in message
-    assert "line 6: system_b is empty" in message
+    assert f"{path}:5: overall: choice 'perhaps' is not a, b or tie" in message
+    assert f"{path}:6: system_b is empty" in message
     assert ImportedStudy.objects.count() == 0 and ImportedJudgment.objects.count() == 0
 
 
@@ -281,3 +282,134 @@ def test_import_command_map_orders(tmp_path: Path):
             "empathy",
         )
     assert not ImportedStudy.objects.filter(name="ambiguous").exists()
+
+
+# --------------------------------------------------------------------------------------
+# evalsite's own exports, of this version and earlier ones
+# --------------------------------------------------------------------------------------
+
+EXPORT_HEADER = (
+    "judgment_id,study,protocol,annotator,batch,slot,assignment_status,position,block,item,"
+    "output,context,system,{a},{b},dimension,dimension_type,value,preferred_system,rationale,"
+    "time_on_item_ms,client_submitted_at,server_received_at,attention_check,attention_passed\n"
+)
+EXPORT_ROWS = (
+    "1,s,pairwise,a-1,0,0,completed,0,0,7,c1|x~y,c1,,x,y,overall,choice,a,x,,900,,t,,\n"
+    "2,s,pairwise,a-1,0,0,completed,1,0,8,c2|x~y,c2,,y,x,overall,choice,b,x,'=1+1,800,,t,,\n"
+    "3,s,pairwise,a-1,0,0,completed,2,0,9,att,att-1,,p,q,overall,choice,a,p,,800,,t,chk,true\n"
+)
+
+
+@pytest.mark.parametrize("a,b", [("system_a", "system_b"), ("system_left", "system_right")])
+def test_an_export_is_read_with_either_name_of_the_pair_columns(a, b):
+    """Exports before the A / B naming called the pair columns system_left / system_right."""
+    text = EXPORT_HEADER.format(a=a, b=b) + EXPORT_ROWS
+    parsed = parse_judgments(io.StringIO(text), protocol="pairwise")
+    assert parsed.ok, parsed.errors
+    assert parsed.source_format == "evalsite_export"
+    assert parsed.skipped == {"attention-check rows": 1}
+    assert [(r["context"], r["system"], r["system_b"], r["choice"]) for r in parsed.rows] == [
+        ("c1", "x", "y", "a"),
+        ("c2", "y", "x", "b"),
+    ]
+    assert parsed.rows[0]["extra"] == {
+        "position": 0.0,
+        "block": 0.0,
+        "batch": 0.0,
+        "time_on_item_ms": 900.0,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Bad bytes, bad characters, oversized input, numbers that are not numbers
+# --------------------------------------------------------------------------------------
+
+RATING_HEADER = "annotator,item,system,dimension,value\n"
+
+
+def test_nul_and_lone_surrogates_are_refused_with_line_and_column(tmp_path: Path):
+    text = RATING_HEADER + "w1,d1,base,e,1\nw\x00,d1,base,e,2\nw2,d\ud800x,base,e,3\n"
+    parsed = parse_judgments(io.StringIO(text), protocol="rating")
+    assert parsed.errors == [
+        "line 3: annotator: contains a NUL character (U+0000), which is not text",
+        "line 4: item: contains a lone surrogate (U+D800, half of a UTF-16 pair), which is not text",
+    ]
+    header = parse_judgments(io.StringIO("annotator,it\x00em\nw,d\n"), protocol="rating")
+    assert header.errors == [
+        "line 1: header column 2: contains a NUL character (U+0000), which is not text"
+    ]
+    # in a file, a surrogate can only come UTF-8-encoded, which UTF-8 does not allow
+    path = tmp_path / "j.csv"
+    path.write_bytes(RATING_HEADER.encode() + b"w1,d1,ba\xed\xa0\x80se,e,1\n")
+    assert parse_judgments(path).errors == [
+        "line 2: system: byte 9 of the line starts an encoded surrogate (half of a UTF-16 pair)"
+    ]
+
+
+def test_bytes_that_are_not_utf8_are_located(tmp_path: Path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(RATING_HEADER.encode() + b"w1,d1,base,e,1\nw2,d1,base,\xe9motion,1\n")
+    assert parse_judgments(path).errors == [
+        "line 3: dimension: byte 12 of the line (0xe9) is not UTF-8 text (invalid continuation "
+        "byte)"
+    ]
+    path.write_bytes(b"\xefannotator\n")
+    assert parse_judgments(path).errors == [
+        "line 1: byte 1 of the line (0xef) is not UTF-8 text (invalid continuation byte)"
+    ]
+    # a UTF-8 byte order mark is fine
+    path.write_bytes(b"\xef\xbb\xbf" + RATING_HEADER.encode() + b"w1,d1,base,e,1\r\n")
+    assert parse_judgments(path).ok
+
+
+def test_file_size_and_line_length_are_bounded(tmp_path: Path, monkeypatch):
+    path = tmp_path / "long.csv"
+    long_line = b"w1,d1,base,e," + b"1" * (judgment_file.MAX_LINE_BYTES + 10) + b"\n"
+    path.write_bytes(RATING_HEADER.encode() + long_line)
+    assert parse_judgments(path).errors == ["line 2: the line is longer than 1 MB (MAX_LINE_BYTES)"]
+    assert judgment_file.MAX_FILE_BYTES == 200 * 1024 * 1024
+    # /dev/zero has no size and no line end: it fails after one line's limit
+    monkeypatch.setattr(judgment_file, "MAX_LINE_BYTES", 1000)
+    zeros = parse_judgments("/dev/zero").errors
+    assert zeros == ["line 1: the line is longer than 1,000 bytes (MAX_LINE_BYTES)"]
+    rows = RATING_HEADER + "".join(f"w1,d{i},base,e,1\n" for i in range(20))
+    path.write_text(rows)
+    monkeypatch.setattr(judgment_import, "MAX_FILE_BYTES", 100)
+    assert parse_judgments(path).errors == [
+        "the file is larger than 100 bytes (MAX_FILE_BYTES); split it or import a part"
+    ]
+    # a stream (or a file that grows while read) is bounded as it is read
+    monkeypatch.setattr(judgment_file, "MAX_FILE_BYTES", 100)
+    errors = parse_judgments(io.StringIO(rows)).errors
+    assert errors[-1] == "line 6: the file is larger than 100 bytes (MAX_FILE_BYTES)"
+
+
+@pytest.mark.parametrize(
+    "cell", ["１０", "1_0", "1e-400", "-1e-400", "nan", "NaN", "inf", "-inf", "1e400", "٣", "0x10"]
+)
+def test_numbers_are_parsed_strictly(cell):
+    """Python's float() reads fullwidth digits, 1_0 and 1e-400 (as 0): none is a number here."""
+    text = RATING_HEADER.replace("value", "value,time_on_item_ms") + f"w1,d1,b,e,{cell},{cell}\n"
+    assert parse_judgments(io.StringIO(text)).errors == [
+        f"line 2: time_on_item_ms {cell!r} is not a number; e: value {cell!r} is not a number"
+    ]
+
+
+def test_plain_numbers_are_read():
+    cells = ["10", "-0.5", "+3", ".5", "5.", "1e-300", "0e-400", "2E3"]
+    text = RATING_HEADER + "".join(f"w1,d{i},b,e,{c}\n" for i, c in enumerate(cells))
+    parsed = parse_judgments(io.StringIO(text))
+    assert parsed.ok, parsed.errors
+    assert [r["value"] for r in parsed.rows] == [10, -0.5, 3, 0.5, 5, 1e-300, 0, 2000]
+
+
+@pytest.mark.django_db
+def test_import_command_refuses_bad_bytes_naming_file_line_and_column(tmp_path: Path):
+    path = tmp_path / "nul.csv"
+    path.write_bytes(LONG_RATING.encode() + b"w3,d1,base,empathy,50,1\x00\n")
+    with pytest.raises(CommandError) as error:
+        run("import_judgments", str(path), "--study", "nul")
+    message = str(error.value)
+    assert "1 problem(s); nothing was imported" in message
+    assert f"{path}:10: time_on_item_ms: contains a NUL character (U+0000)" in message
+    assert ImportedStudy.objects.count() == 0 and ImportedJudgment.objects.count() == 0

@@ -133,7 +133,7 @@ def test_pairwise_checks_alternate_sides_and_score_in_screen_terms(tmp_path):
     }
     polite = "Maybe ask her next time? She might need it today."
     a_left, b_left = items[polite], items["Who cares, you moron."]
-    assert a_left.candidate_right.text == "Who cares, you moron."
+    assert a_left.candidate_b.text == "Who cares, you moron."
     assert a_left.attention_expect == {"respectful": ["a"], "overall": ["a", "tie"]}
     assert b_left.attention_expect == {"respectful": ["b"], "overall": ["b", "tie"]}
     shown = BatchEntry.objects.filter(batch__study=study).exclude(item__attention_check_id="")

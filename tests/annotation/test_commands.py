@@ -134,7 +134,7 @@ def test_export_pairwise_names_the_preferred_system(tmp_path):
     out = tmp_path / "p.csv"
     run("export_judgments", study.name, "--out", str(out))
     rows = list(csv.DictReader(out.open()))
-    assert rows and all(r["preferred_system"] == r["system_left"] for r in rows)
+    assert rows and all(r["preferred_system"] == r["system_a"] for r in rows)
 
 
 def test_export_unknown_study_is_a_clear_error(tmp_path):

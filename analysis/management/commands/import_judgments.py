@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
@@ -18,7 +19,9 @@ class Command(BaseCommand):
         "annotator,item,system,dimension,value (rating) or "
         "annotator,item,system_a,system_b,dimension,choice (pairwise; choice a/b/tie). Wide "
         "format: --wide-dimensions a,b (one column per dimension). Rename columns with --map "
-        "source=field. Every bad row is reported with its line number and nothing is imported."
+        "source=field. Every bad row is reported as file:line: column: reason and nothing is "
+        "imported. An export of this site (export_judgments) is recognised and read as such, "
+        "its spreadsheet escapes undone."
     )
 
     def add_arguments(self, parser):
@@ -103,10 +106,18 @@ def _existing_import(name: str, replace: bool) -> ImportedStudy | None:
 def _problems_text(path: Path, errors: list[str]) -> str:
     shown = errors[:MAX_SHOWN]
     more = len(errors) - len(shown)
-    text = "\n".join(f"  {e}" for e in shown)
+    text = "\n".join(f"  {_located(path, e)}" for e in shown)
     if more:
         text += f"\n  ... and {more} more"
     return f"{path}: {len(errors)} problem(s); nothing was imported:\n{text}"
+
+
+def _located(path: Path, error: str) -> str:
+    """``file:line: column: reason`` from the parser's ``line N: column: reason``."""
+    found = re.match(r"line (\d+): ", error)
+    if found is None:
+        return f"{path}: {error}"
+    return f"{path}:{found.group(1)}: {error[found.end() :]}"
 
 
 def _check_name(name: str, protocol: str) -> None:

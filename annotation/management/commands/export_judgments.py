@@ -11,7 +11,9 @@ class Command(BaseCommand):
     help = (
         "Write a study's raw judgments in long format (one row per judgment × dimension). "
         "Annotator ids are pseudonymised unless --real-ids is given. Judgments from expired "
-        "leases are included and labelled by assignment_status=expired."
+        "leases are included and labelled by assignment_status=expired. CSV cells that a "
+        "spreadsheet would run as a formula get a leading ' unless --no-formula-escape is "
+        "given; JSONL is written as stored."
     )
 
     def add_arguments(self, parser):
@@ -28,6 +30,16 @@ class Command(BaseCommand):
             action="store_true",
             help="write annotators' real ids (e.g. Prolific ids) instead of pseudonyms",
         )
+        parser.add_argument(
+            "--no-formula-escape",
+            action="store_true",
+            help=(
+                "CSV: write text cells exactly as stored, for analysis pipelines (by default a "
+                "cell starting with =, +, -, @, a tab or a carriage return gets a leading ' so "
+                "that a spreadsheet shows it as text instead of running it; numbers are never "
+                "changed; import_judgments reads both)"
+            ),
+        )
 
     def handle(self, *args, **options):
         study = Study.objects.filter(name=options["study"]).first()
@@ -38,11 +50,19 @@ class Command(BaseCommand):
         fmt = options["format"] or ("jsonl" if out.suffix.lower() == ".jsonl" else "csv")
         if not out.parent.exists():
             raise CommandError(f"--out: folder {out.parent} does not exist")
-        count = export_study(
+        summary = export_study(
             study,
             out,
             fmt,
             pseudonymise=not options["real_ids"],
             salt=settings.EXPORT_PSEUDONYM_SALT,
+            escape_formulas=not options["no_formula_escape"],
         )
-        self.stdout.write(f"wrote {count} rows to {out} ({fmt})")
+        self.stdout.write(f"wrote {summary.rows} rows to {out} ({fmt})")
+        if summary.unreadable_client_times:
+            self.stderr.write(
+                f"note: {summary.unreadable_client_times} judgment(s) have a client_submitted_at "
+                "that is not a readable time (the browser's clock, stored before it was "
+                "bounded); it is exported empty, with the stored text in "
+                "client_submitted_at_unreadable. server_received_at is the time of record."
+            )
