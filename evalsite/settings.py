@@ -145,6 +145,10 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql") and env.bool(
     }
 else:
     DB_POOL_MAX = 0  # no pool: nothing bounds connections but the request cap
+# Behind PgBouncer in transaction mode a cursor may not outlive its transaction.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+    "EVALSITE_DB_DISABLE_SERVER_SIDE_CURSORS", default=False
+)
 # --- Serving under load (evalsite/overload.py) ------------------------------------------
 # At most this many requests run Django at once in one process; the others wait, in order of
 # arrival, up to EVALSITE_REQUEST_QUEUE_SECONDS, then get the "busy, retrying" page (503,
