@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import codecs
 import itertools
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TextIO
+
+from core.limits import unstorable
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -31,8 +32,6 @@ __all__ = [
 #: Bounds on a judgments file: past them it is refused, having read at most this much.
 MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024
-# a character no text cell may hold: NUL, or half of a UTF-16 surrogate pair on its own
-_BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 
 
 def open_source(source: str | Path | TextIO) -> tuple[IO[bytes] | TextIO, bool]:
@@ -97,17 +96,11 @@ def column_name(names: list[str], index: int) -> str:
 
 
 def character_problems(record: list[str], names: list[str]) -> list[str]:
-    """``column: reason`` for each cell with a NUL character or a lone surrogate."""
+    """``column: reason`` for each cell that no text column can hold (a NUL character or
+    a lone surrogate: ``core.limits.unstorable``)."""
     problems = []
     for index, cell in enumerate(record):
-        found = _BAD_CHARACTER.search(cell)
-        if found is None:
-            continue
-        char = found.group()
-        what = (
-            "a NUL character (U+0000)"
-            if char == "\x00"
-            else f"a lone surrogate (U+{ord(char):04X}, half of a UTF-16 pair)"
-        )
-        problems.append(f"{column_name(names, index)}: contains {what}, which is not text")
+        reason = unstorable(cell)
+        if reason is not None:
+            problems.append(f"{column_name(names, index)}: {reason}")
     return problems

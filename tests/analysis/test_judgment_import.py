@@ -331,12 +331,12 @@ def test_nul_and_lone_surrogates_are_refused_with_line_and_column(tmp_path: Path
     text = RATING_HEADER + "w1,d1,base,e,1\nw\x00,d1,base,e,2\nw2,d\ud800x,base,e,3\n"
     parsed = parse_judgments(io.StringIO(text), protocol="rating")
     assert parsed.errors == [
-        "line 3: annotator: contains a NUL character (U+0000), which is not text",
-        "line 4: item: contains a lone surrogate (U+D800, half of a UTF-16 pair), which is not text",
+        "line 3: annotator: contains a NUL character (U+0000) at character 2",
+        "line 4: item: contains a lone surrogate (U+D800) at character 2",
     ]
     header = parse_judgments(io.StringIO("annotator,it\x00em\nw,d\n"), protocol="rating")
     assert header.errors == [
-        "line 1: header column 2: contains a NUL character (U+0000), which is not text"
+        "line 1: header column 2: contains a NUL character (U+0000) at character 3"
     ]
     # in a file, a surrogate can only come UTF-8-encoded, which UTF-8 does not allow
     path = tmp_path / "j.csv"
@@ -411,5 +411,7 @@ def test_import_command_refuses_bad_bytes_naming_file_line_and_column(tmp_path: 
         run("import_judgments", str(path), "--study", "nul")
     message = str(error.value)
     assert "1 problem(s); nothing was imported" in message
-    assert f"{path}:10: time_on_item_ms: contains a NUL character (U+0000)" in message
+    assert (
+        f"{path}:10: time_on_item_ms: contains a NUL character (U+0000) at character 2" in message
+    )
     assert ImportedStudy.objects.count() == 0 and ImportedJudgment.objects.count() == 0
