@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "csp",
     "annotation",
     "generation",
     "analysis",
@@ -99,6 +100,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Innermost, so it sees a view's exceptions first: "no database connection now" (pool
     # timeout, "too many clients") becomes the "busy, retrying" page, not a 500.
     "evalsite.overload.OverloadMiddleware",
@@ -115,6 +117,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",  # {{ CSP_NONCE }} on each inline <script>
             ],
         },
     },
@@ -193,6 +196,32 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True  # works before collectstatic, e.g. in tests
 LOGIN_URL = "/admin/login/"
+
+# --- Content-Security-Policy (django-csp): scripts only from this site or inline with the
+# request's nonce, nothing framed, no plugins, forms post only here. Styles may be inline
+# (the pages carry one <style> block and a few style attributes; no script comes of them).
+# The WebSocket of the console is same-origin ('self'). Report-only with
+# EVALSITE_CSP_REPORT_ONLY=1 while trying a change.
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE  # noqa: E402
+
+_csp = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+if env.bool("EVALSITE_CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp
+else:
+    CONTENT_SECURITY_POLICY = _csp
 
 # --- Participants (annotation/views/identity.py, annotation/views/participant.py) -------
 # The visitor cookie of a study link: Secure wherever the session cookie is.

@@ -358,3 +358,15 @@ def test_dialogue_text_is_shown_bidi_isolated_without_hidden_controls():
     assert "\u202e" not in page and "\u200b" not in page and "\u2066" not in page
     assert '<bdi class="text">pay yap now!</bdi>' in page
     assert '<bdi class="text">fine reply \U0001f469\u200d\U0001f4bb</bdi>' in page  # ZWJ kept
+
+
+def test_pages_carry_a_content_security_policy_with_a_nonce_on_their_scripts():
+    study = make_study(n_batches=1, slots=1)
+    client = Client()
+    page = _to_first_item(client, study)
+    policy = page["Content-Security-Policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy).group(1)
+    assert "script-src 'self' 'nonce-" in policy and "frame-ancestors 'none'" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    scripts = re.findall(r"<script([^>]*)>", page.content.decode())
+    assert scripts and all(f'nonce="{nonce}"' in s for s in scripts)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from django.conf import settings
 from PIL import Image
+from playwright.sync_api import expect
 
 from annotation.assignment import request_work
 from annotation.models import Judgment, Participant, Study
@@ -133,7 +134,8 @@ def test_opening_pages_come_in_order_and_read_well(browser, live_server, axe, sh
     # 5. done: the code, with a copy button
     assert page.inner_text("#completion-code") == "DEMO-PROSOCIAL"
     page.click("#copy-code")
-    page.wait_for_function("document.getElementById('copy-status').textContent !== ''")
+    # (locator assertions, not wait_for_function: the pages' CSP forbids evaluating strings)
+    expect(page.locator("#copy-status")).not_to_have_text("")
     look(page, axe, shots, "06-done-desktop")
     assert Judgment.objects.filter(study=study).count() == total
     context.close()
@@ -273,8 +275,7 @@ def test_the_done_page_counts_down_to_the_redirect(page, live_server, axe, shots
     link = page.locator("#completion-link")
     assert link.get_attribute("href").endswith(target)
     start = int(page.inner_text("#countdown"))
-    page.wait_for_function(
-        f"parseInt(document.getElementById('countdown').textContent, 10) < {start}"
-    )
+    expect(page.locator("#countdown")).not_to_have_text(str(start))
+    assert int(page.inner_text("#countdown")) < start
     look(page, axe, shots, "41-done-redirect-phone")
     page.wait_for_url(re.compile(re.escape(target)), timeout=20000)
