@@ -13,10 +13,14 @@ import io
 import json
 import os
 import re
+import stat
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
+
+from core import limits
+from core.limits import unstorable, unstorable_strings
 
 # --------------------------------------------------------------------------- data model
 
@@ -119,6 +123,7 @@ class Source:
         self.nonblank_lines = 0
         self.header_lines = 0
         self.empty_detail: str | None = None
+        self.read_chars = 0
 
     # -- problems
 
@@ -141,6 +146,12 @@ class Source:
 
     def open_binary(self) -> gzip.GzipFile | io.BufferedReader:
         try:
+            if os.path.exists(self.path) and not os.path.isdir(self.path):
+                if not stat.S_ISREG(os.stat(self.path).st_mode):
+                    raise self.problem(None, "is not a regular file")
+                size = os.path.getsize(self.path)
+                if size > limits.DATA_FILE_BYTES:
+                    raise self.problem(None, f"is {size:,} bytes; {self._file_bound}")
             if self.path.endswith(".gz"):
                 compressed = gzip.open(self.path, "rb")
                 compressed.peek(1)  # fail now on a non-gzip file
@@ -161,6 +172,7 @@ class Source:
         A line that is not valid UTF-8 is a bad row. Without ``keep_ends`` the line
         ending is stripped.
         """
+        longest = limits.DATA_LINE_CHARS
         with self.open_binary() as handle:
             stream = io.TextIOWrapper(
                 handle, encoding="utf-8-sig", errors="surrogateescape", newline="\n"
@@ -168,8 +180,11 @@ class Source:
             undecodable = _UNDECODABLE.search
             lineno = 0
             try:
-                for text in stream:
+                while text := stream.readline(longest + 1):
                     lineno += 1
+                    self.count(lineno, len(text))
+                    if len(text) > longest and not text.endswith("\n"):
+                        self.fatal(lineno, f"the line is longer than {longest:,} characters")
                     if undecodable(text) is not None:
                         self.bad(lineno, "not valid UTF-8 text")
                         continue
@@ -181,6 +196,36 @@ class Source:
             except (OSError, EOFError) as exc:  # e.g. a truncated .gz
                 raise self.problem(lineno + 1, f"cannot read the file ({exc})") from None
 
+    @property
+    def _file_bound(self) -> str:
+        return f"a dataset file may be at most {limits.DATA_FILE_BYTES:,} bytes"
+
+    def count(self, line: int, chars: int) -> None:
+        """Count what was read (decompressed); past ``DATA_FILE_BYTES`` the file is refused
+        (a gzip bomb, or a device that never ends)."""
+        self.read_chars += chars
+        if self.read_chars > limits.DATA_FILE_BYTES:
+            self.fatal(line, f"the file goes on past {limits.DATA_FILE_BYTES:,} characters")
+
+    def storable(self, line: int, value: Any) -> bool:
+        """Every string in a parsed record can be stored; a bad row (NUL, lone surrogate,
+        as JSON's \\u0000 and \\ud800 escapes make them) otherwise."""
+        found = next(iter(unstorable_strings(value)), None)
+        if found is None:
+            return True
+        self.bad(line, f"{found[0]} {found[1]}")
+        return False
+
+    def cells_storable(self, line: int, cells: Sequence[str], names: Sequence[str]) -> bool:
+        """Every cell of a CSV record can be stored; a bad row naming the column otherwise."""
+        for position, cell in enumerate(cells):
+            reason = unstorable(cell)
+            if reason is not None:
+                name = names[position] if position < len(names) else f"field {position + 1}"
+                self.bad(line, f"{name} (field {position + 1}) {reason}")
+                return False
+        return True
+
     def first_char(self) -> str | None:
         """The first non-whitespace character of the file (after a BOM), or None."""
         with self.open_binary() as handle:
@@ -188,6 +233,7 @@ class Source:
             try:
                 while True:
                     chunk = handle.read(4096)
+                    self.count(1, len(chunk))
                     text = decoder.decode(chunk, final=not chunk).lstrip()
                     if text:
                         return text[0]
@@ -199,7 +245,16 @@ class Source:
     def run(self, contexts: Iterator[ImportedContext]) -> Iterator[ImportedContext]:
         """Pass contexts through; an import that produced none is an error."""
         count = 0
+        longest = limits.CONTEXT_ID.max_length
         for context in contexts:
+            if len(context.external_id) > longest:
+                self.bad(
+                    None,
+                    f"context id {clip(context.external_id, 40)!r} is "
+                    f"{len(context.external_id):,} characters long; at most {longest} "
+                    "(the longest id the database holds)",
+                )
+                continue
             count += 1
             yield context
         if count == 0:
@@ -359,8 +414,13 @@ def json_lines(source: Source, format_name: str) -> Iterator[tuple[int, Any]]:
             where = f" at column {col}" if col else ""
             source.bad(lineno, f"not valid JSON ({msg}{where})")
             continue
+        except RecursionError:
+            source.bad(lineno, "not valid JSON (nested too deeply)")
+            continue
         finally:
             first = False
+        if ("\\u" in text or "\x00" in text) and not source.storable(lineno, value):
+            continue
         yield lineno, value
 
 
@@ -407,6 +467,7 @@ def json_array_items(
                 raise source.problem(line, f"cannot read the file ({exc})") from None
             if not chunk:
                 eof = True
+            source.count(line, len(chunk))
             buf += chunk
 
         def advance(to: int) -> None:
@@ -454,6 +515,8 @@ def json_array_items(
                     if eof or not at_tail:
                         err_line = line + buf.count("\n", pos, exc.pos)
                         source.fatal(err_line, f"not valid JSON ({exc.msg})")
+                except RecursionError:
+                    source.fatal(line, "not valid JSON (nested too deeply)")
                 else:
                     if end < len(buf) or eof:  # a number at the very end may go on
                         break
@@ -464,5 +527,6 @@ def json_array_items(
                         "characters (or is malformed)",
                     )
                 read_more()
-            yield line, value
+            if source.storable(line, value):
+                yield line, value
             advance(end)

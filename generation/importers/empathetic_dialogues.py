@@ -85,6 +85,8 @@ def _contexts(source: Source, all_prefixes: bool) -> Iterator[ImportedContext]:
         if text.isspace():
             continue
         fields = text.split(",")
+        if "\x00" in text and not source.cells_storable(lineno, fields, HEADER):
+            continue
         if len(fields) < 8:
             source.bad(
                 lineno, f"expected 8 fields (or 9+ with candidate responses), found {len(fields)}"

@@ -255,6 +255,8 @@ def _csv_contexts(
                 index.setdefault(name, position)
             continue
         record_no += 1
+        if not source.cells_storable(line, row, header):
+            continue
         if len(row) != len(header):
             source.bad(line, f"expected {len(header)} fields, found {len(row)}")
             continue

@@ -1,9 +1,11 @@
+import re
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError
 from tqdm import tqdm
 
+from core.limits import DATASET_NAME
 from core.source_map import MapError
 from generation.importers import (
     COLUMN_OPTIONS,
@@ -13,7 +15,10 @@ from generation.importers import (
     parse_options,
     read_map,
 )
+from generation.importers.base import clip
 from generation.services import DatasetExists, import_dataset
+
+SLUG = re.compile(r"^[-a-zA-Z0-9_]+\Z")  # as Django's SlugField validates it
 
 
 def _options_help() -> str:
@@ -53,6 +58,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        name = options["name"]
+        longest = DATASET_NAME.max_length
+        if not SLUG.match(name) or len(name) > longest:
+            raise CommandError(
+                f"--name: must be a slug (letters, digits, '-', '_') of at most {longest} "
+                f"characters, not {clip(name, 60)!r}"
+            )
         try:
             pairs, deprecations = read_map(options["map"], options["format"])
             importer_opts = parse_options(pairs)
