@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotation.export import judgment_rows, write_rows
+from annotation.links import study_link
 from annotation.models import Assignment, Judgment, Study
 from annotation.selectors import study_progress
 
@@ -36,7 +37,7 @@ def study_list(request: HttpRequest) -> HttpResponse:
         {
             "study": s,
             "progress": study_progress(s),
-            "link": request.build_absolute_uri(f"/a/{s.name}/"),
+            "link": study_link(s.name, request),
         }
         for s in Study.objects.order_by("-created_at")
     ]
@@ -57,7 +58,7 @@ def study_detail(request: HttpRequest, study_name: str) -> HttpResponse:
         {
             "study": study,
             "progress": study_progress(study),
-            "link": request.build_absolute_uri(f"/a/{study.name}/"),
+            "link": study_link(study.name, request),
             "leases": [
                 {
                     "assignment": a,

@@ -370,3 +370,12 @@ def test_pages_carry_a_content_security_policy_with_a_nonce_on_their_scripts():
     assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
     scripts = re.findall(r"<script([^>]*)>", page.content.decode())
     assert scripts and all(f'nonce="{nonce}"' in s for s in scripts)
+
+
+def test_annotator_links_come_from_the_site_url_not_the_host_header(admin_client, settings):
+    settings.EVALSITE_SITE_URL = "https://eval.example.org"
+    study = make_study()
+    page = admin_client.get("/console/", HTTP_HOST="attacker.example").content.decode()
+    assert f"https://eval.example.org/a/{study.name}/" in page and "attacker.example" not in page
+    detail = admin_client.get(f"/console/{study.name}/", HTTP_HOST="attacker.example")
+    assert "attacker.example" not in detail.content.decode()

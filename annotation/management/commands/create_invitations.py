@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.invitations import make_invitation
+from annotation.links import site_url
 from annotation.models import Study
 
 
@@ -15,7 +16,11 @@ class Command(BaseCommand):
         group = parser.add_mutually_exclusive_group(required=True)
         group.add_argument("--count", type=int, help="how many numbered links (annotator-1..N)")
         group.add_argument("--labels", help="comma-separated annotator labels, e.g. alice,bob")
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument(
+            "--base-url",
+            default=None,
+            help="where the site is served (default: EVALSITE_SITE_URL, else the demo's address)",
+        )
 
     def handle(self, *args, **options):
         study = Study.objects.filter(name=options["study"]).first()
@@ -29,7 +34,7 @@ class Command(BaseCommand):
             if options["count"] < 1 or options["count"] > 10000:
                 raise CommandError("--count: give a number from 1 to 10000")
             labels = [f"annotator-{i}" for i in range(1, options["count"] + 1)]
-        base = options["base_url"].rstrip("/")
+        base = (options["base_url"] or site_url()).rstrip("/")
         try:
             rows = [(label, make_invitation(study.name, label)) for label in labels]
         except ValueError as error:

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation import spec as spec_module
+from annotation.links import site_url
 from annotation.study_builder import StudyBuildError, build_study
 
 
@@ -16,8 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("spec", help="path to the spec file")
         parser.add_argument(
             "--base-url",
-            default="http://127.0.0.1:8000",
-            help="where the site is served, for the printed link",
+            default=None,
+            help="where the site is served, for the printed link (default: EVALSITE_SITE_URL, "
+            "else the demo's address)",
         )
 
     def handle(self, *args, **options):
@@ -32,4 +34,6 @@ class Command(BaseCommand):
         study = built.study
         self.stdout.write(built.report_text)
         self.stdout.write(f"created study {study.name!r} ({study.protocol})")
-        self.stdout.write(f"annotator link: {options['base_url'].rstrip('/')}/a/{study.name}/")
+        self.stdout.write(
+            f"annotator link: {(options['base_url'] or site_url()).rstrip('/')}/a/{study.name}/"
+        )

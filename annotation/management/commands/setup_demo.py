@@ -7,6 +7,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from annotation.links import site_url
 from annotation.models import Study
 from annotation.spec import load_spec
 from annotation.study_builder import build_study
@@ -18,7 +19,11 @@ class Command(BaseCommand):
     help = "Migrate, create the researcher account and load the demo studies (idempotent)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+        parser.add_argument(
+            "--base-url",
+            default=None,
+            help="where the site is served (default: EVALSITE_SITE_URL, else the demo's address)",
+        )
 
     def handle(self, *args, **options):
         call_command("migrate", verbosity=0, interactive=False)
@@ -37,7 +42,7 @@ class Command(BaseCommand):
             if password_file.exists()
             else "(set with manage.py changepassword researcher)"
         )
-        base = options["base_url"].rstrip("/")
+        base = (options["base_url"] or site_url()).rstrip("/")
         for relative in DEMO_SPECS:
             path = Path(settings.BASE_DIR) / relative
             name = load_spec(path).to_dict()["name"]
