@@ -16,6 +16,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from evalsite.overload import CloseWebSocketOnOverload, cap_from_settings  # noqa: E402
 from evalsite.routing import websocket_urlpatterns  # noqa: E402
@@ -23,8 +24,11 @@ from evalsite.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": cap_from_settings(django_asgi_app),
+        # A WebSocket from a page of another site is refused: its Origin must be one of
+        # ALLOWED_HOSTS (the browser sends the session cookie with it, so without this check
+        # any page a researcher visits could read their study's live feed).
         "websocket": CloseWebSocketOnOverload(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -64,3 +64,34 @@ def test_anonymous_visitors_are_refused():
 
     connected, code = async_to_sync(scenario)()
     assert not connected and code == 4403
+
+
+def test_a_websocket_from_another_site_is_refused_before_the_consumer(settings):
+    """The served application checks Origin against ALLOWED_HOSTS: a foreign page cannot
+    open the feed with a researcher's cookies. (Reloaded so the check reads these hosts.)"""
+    import importlib
+
+    import evalsite.asgi
+
+    settings.ALLOWED_HOSTS = ["eval.example.org"]
+    application = importlib.reload(evalsite.asgi).application
+    study = make_study()
+
+    async def attempt(origin: bytes):
+        communicator = WebsocketCommunicator(
+            application,
+            f"/ws/studies/{study.name}/progress/",
+            headers=[(b"host", b"eval.example.org"), (b"origin", origin)],
+        )
+        connected, code = await communicator.connect()
+        await communicator.disconnect()
+        return connected, code
+
+    try:
+        foreign = async_to_sync(attempt)(b"https://attacker.example")
+        own = async_to_sync(attempt)(b"https://eval.example.org")
+    finally:
+        settings.ALLOWED_HOSTS = ["*"]
+        importlib.reload(evalsite.asgi)
+    assert foreign == (False, 1000)  # refused by the origin check (a plain close)
+    assert own == (False, 4403)  # reaches the consumer, which refuses an anonymous visitor
