@@ -225,7 +225,9 @@ else:
 
 # --- Participants (annotation/views/identity.py, annotation/views/participant.py) -------
 # The visitor cookie of a study link: Secure wherever the session cookie is.
-PARTICIPANT_COOKIE_SECURE = env.bool("EVALSITE_PARTICIPANT_COOKIE_SECURE", default=SESSION_COOKIE_SECURE)
+PARTICIPANT_COOKIE_SECURE = env.bool(
+    "EVALSITE_PARTICIPANT_COOKIE_SECURE", default=SESSION_COOKIE_SECURE
+)
 # Public links are rate limited per client IP (opening the link; registering on consent) and
 # per crowd identity ("N/s", "N/m", "N/h"; "off" turns one off). Behind a proxy, name the
 # header that carries the client's address (e.g. X-Forwarded-For: its first address is used).
@@ -259,7 +261,8 @@ EXPORT_PSEUDONYM_SALT = env.str("EVALSITE_PSEUDONYM_SECRET", default="") or env.
 )
 if DEPLOYMENT and not EXPORT_PSEUDONYM_SALT:
     raise missing_in_deployment(
-        "EVALSITE_PSEUDONYM_SECRET", "\"$(python3 -c 'import secrets; print(secrets.token_hex(32))')\""
+        "EVALSITE_PSEUDONYM_SECRET",
+        "\"$(python3 -c 'import secrets; print(secrets.token_hex(32))')\"",
     )
 EXPORT_PSEUDONYM_SALT = EXPORT_PSEUDONYM_SALT or DEVELOPMENT_SECRET_KEY  # demo/tests: as before
 
