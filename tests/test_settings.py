@@ -146,9 +146,7 @@ def test_a_deployment_is_served_securely_by_default(monkeypatch, tmp_path):
 def test_a_deployment_needs_its_own_pseudonym_secret(monkeypatch, tmp_path):
     """With the key shipped in the code, a pseudonym could be recomputed from a Prolific id."""
     with pytest.raises(ImproperlyConfigured, match=r"^EVALSITE_PSEUDONYM_SECRET is not set\."):
-        _settings_under(
-            monkeypatch, tmp_path, DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="h"
-        )
+        _settings_under(monkeypatch, tmp_path, DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="h")
 
 
 def test_a_wildcard_host_needs_an_explicit_site_url(monkeypatch, tmp_path):
