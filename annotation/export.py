@@ -20,7 +20,9 @@ and the server's `server_received_at` is the time of record. A client time store
 the app bounded it can lie outside what a datetime can hold once converted to UTC (a forged
 `0001-01-01T00:00:00+14:00` is a date before year 1); the column is read as text, so such a
 row still exports, with `client_submitted_at` empty and the stored text in
-`client_submitted_at_unreadable` (empty on every other row).
+`client_submitted_at_unreadable` (empty on every other row). The same column carries a
+client time the server refused at submit (unreadable, without a time zone, or more than a
+day from the server's clock: `Judgment.client_time_refused`), as the browser sent it.
 
 CSV cells that a spreadsheet would run as a formula (text starting with `=`, `+`, `-`, `@`,
 a tab or a carriage return) get a leading `'`, as OWASP recommends against CSV injection;
@@ -94,6 +96,7 @@ _RECORD_FIELDS = (
     "item__candidate_b__system__name",
     "time_on_item_ms",
     "client_submitted_text",  # read as text: see _stored_time
+    "client_time_refused",
     "server_received_at",
     "item__attention_check_id",
     "item__attention_expect",
@@ -212,6 +215,7 @@ def judgment_records(study: Study, *, pseudonymise: bool = True, salt: str = "")
         system_b,
         ms,
         client_text,
+        refused_time,
         server_at,
         check,
         expect,
@@ -224,6 +228,7 @@ def judgment_records(study: Study, *, pseudonymise: bool = True, salt: str = "")
                 names[external_id] = pseudonym(external_id, study.name, salt)
             annotator = names[external_id]
         client_at, client_unreadable = _stored_time(client_text)
+        client_unreadable = client_unreadable or refused_time
         yield {
             "judgment_id": judgment_id,
             "study": study.name,

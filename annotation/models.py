@@ -240,6 +240,12 @@ class Judgment(models.Model):
     rationales = models.JSONField(default=dict, blank=True)
     time_on_item_ms = models.PositiveIntegerField(null=True, blank=True)
     client_submitted_at = models.DateTimeField(null=True, blank=True)
+    client_time_refused = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="the browser's clock as sent, when it was not believed (unreadable, no time "
+        "zone, or over a day from the server's); client_submitted_at is then empty",
+    )
     server_received_at = models.DateTimeField()
     idempotency_key = models.CharField(max_length=100, unique=True)
 

@@ -69,6 +69,7 @@ def record_judgment(
     idempotency_key: str,
     time_on_item_ms: int | None = None,
     client_submitted_at: datetime | None = None,
+    client_time_refused: str = "",
     now: datetime | None = None,
 ) -> RecordedJudgment:
     """Store one judgment, exactly once; refuse anything but the expected item.
@@ -93,6 +94,7 @@ def record_judgment(
                 key,
                 time_on_item_ms,
                 client_submitted_at,
+                client_time_refused,
                 now,
             )
     except JudgmentRefused:
@@ -135,7 +137,15 @@ def _stored_with_key(
 
 
 def _record(
-    participant, entry_id, values, rationales, key, time_on_item_ms, client_submitted_at, now
+    participant,
+    entry_id,
+    values,
+    rationales,
+    key,
+    time_on_item_ms,
+    client_submitted_at,
+    client_time_refused,
+    now,
 ):
     live = assignment_module.locked_live_assignment(participant)
     if live is None:
@@ -171,6 +181,7 @@ def _record(
         rationales=answers.rationales,
         time_on_item_ms=time_on_item_ms,
         client_submitted_at=client_submitted_at,
+        client_time_refused=client_time_refused[:64],
         server_received_at=now,
         idempotency_key=key,
     )

@@ -334,6 +334,8 @@ def item(request: HttpRequest, study_name: str) -> HttpResponse:
     now = timezone.now()
     if request.method == "POST":
         values, rationales = form.answers()
+        sent_time = request.POST.get("client_submitted_at", "")
+        client_time = _client_time(sent_time, now)
         try:
             recorded = services.record_judgment(
                 participant,
@@ -342,7 +344,8 @@ def item(request: HttpRequest, study_name: str) -> HttpResponse:
                 rationales=rationales,
                 idempotency_key=request.POST.get("idempotency_key", ""),
                 time_on_item_ms=_int(request.POST.get("time_on_item_ms")),
-                client_submitted_at=_client_time(request.POST.get("client_submitted_at"), now),
+                client_submitted_at=client_time,
+                client_time_refused="" if client_time or not sent_time else sent_time[:64],
                 now=now,
             )
         except services.JudgmentRefused as refused:

@@ -273,8 +273,15 @@ def test_a_client_time_is_stored_only_near_the_server_time(sent, kept):
         {**form, "value__empathy": "10", "client_submitted_at": sent},
     )
     assert response.status_code == 302
-    stored = Judgment.objects.get().client_submitted_at
-    assert (stored is not None) is kept
+    judgment = Judgment.objects.get()
+    assert (judgment.client_submitted_at is not None) is kept
+    # a refused time is kept as sent, apart, and flagged in the export
+    from annotation.export import judgment_rows
+
+    (row,) = [r for r in judgment_rows(study) if r["dimension"] == "empathy"]
+    assert judgment.client_time_refused == ("" if kept else sent)
+    assert row["client_submitted_at_unreadable"] == ("" if kept else sent)
+    assert bool(row["client_submitted_at"]) is kept
 
 
 # --------------------------------------------------------------- characters nobody stores
