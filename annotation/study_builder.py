@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import transaction
 
+from core.limits import fit_key
 from generation.models import Candidate, Context, Dataset, System
 from generation.services import CandidatesUnavailable, SystemRequest, ensure_candidates
 
@@ -27,6 +28,11 @@ from . import design as design_module
 from . import spec as spec_module
 from .answers import swap_sides
 from .models import Batch, BatchEntry, BatchSlot, Item, Study
+
+# Keys joined from several names can outgrow their columns (each name fits its own):
+# core.limits.fit_key shortens those with a hash, keeping them stable and distinct.
+SOURCE_KEY_CHARS = Candidate._meta.get_field("source_key").max_length
+OUTPUT_KEY_CHARS = Item._meta.get_field("output_key").max_length
 
 
 class StudyBuildError(Exception):
@@ -184,7 +190,7 @@ def _store_candidates(
             )
         for cid, text in texts.items():
             candidate, _ = Candidate.objects.get_or_create(
-                source_key=f"{key_prefix}:{cid}",
+                source_key=fit_key(f"{key_prefix}:{cid}", SOURCE_KEY_CHARS),
                 defaults={
                     "system": system,
                     "context": context_rows[cid],
@@ -279,7 +285,7 @@ def _store_attention_checks(spec) -> dict[str, dict[str, Any]]:
         row: dict[str, Any] = {"context": context, "expect": check.to_dict(spec.protocol)["expect"]}
         for field in fields:
             row[field], _ = Candidate.objects.update_or_create(
-                source_key=f"attention:{spec.name}:{check.id}:{field}",
+                source_key=fit_key(f"attention:{spec.name}:{check.id}:{field}", SOURCE_KEY_CHARS),
                 defaults={
                     "system": system,
                     "context": context,
@@ -344,7 +350,7 @@ def _store_batches(study: Study, design, context_rows, candidates, attention=Non
                 context=context_rows[cid],
                 candidate=candidates[(systems[0], cid)],
                 candidate_b=candidate_b,
-                output_key=output_key,
+                output_key=fit_key(output_key, OUTPUT_KEY_CHARS),
             )
     Item.objects.bulk_create(list(items.values()))
     batch_rows = Batch.objects.bulk_create(

@@ -11,6 +11,7 @@ The ``COLUMNS`` are the database columns the inputs end up in; their lengths are
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -151,3 +152,13 @@ def nesting_depth(value: Any) -> int:
         deepest = max(deepest, depth + 1)
         stack.extend((depth + 1, child) for child in children)
     return deepest
+
+
+def fit_key(key: str, max_length: int) -> str:
+    """`key` if it fits its column, else its start and a hash of the whole (stable, and
+    distinct for distinct keys): keys made of several names (``file:{study}:{system}:{id}``)
+    can outgrow their column although each name fits its own."""
+    if len(key) <= max_length:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", errors="surrogatepass")).hexdigest()[:24]
+    return f"{key[: max_length - len(digest) - 1]}#{digest}"
