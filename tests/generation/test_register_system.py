@@ -294,3 +294,17 @@ def test_normalize_config_reports_every_problem_at_once():
     assert error.value.prefixed("systems[1].config.").splitlines()[0] == (
         "systems[1].config.base_path: required: the base model folder"
     )
+
+
+def test_a_config_file_with_yaml_aliases_is_refused_with_its_line(tmp_path):
+    """A billion-laughs config (a few lines that expand to gigabytes) is refused, not expanded."""
+    laughs = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+    )
+    (tmp_path / "laughs.yaml").write_text("kind: hf_causal\n" + laughs)
+    with pytest.raises(CommandError, match=r"--config .*laughs\.yaml: line 2, column \d+: "):
+        run("x", "--config", str(tmp_path / "laughs.yaml"))
+    with pytest.raises(CommandError, match="duplicate key"):
+        (tmp_path / "twice.yaml").write_text("kind: reference\nkind: imported\n")
+        run("x", "--config", str(tmp_path / "twice.yaml"))
+    assert not System.objects.exists()

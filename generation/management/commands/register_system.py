@@ -4,6 +4,7 @@ from pathlib import Path
 import yaml
 from django.core.management.base import BaseCommand, CommandError
 
+from core import limits, strict_yaml
 from generation.services import register_system
 from generation.validation import ALL_KINDS, SystemConfigError
 
@@ -17,7 +18,7 @@ def parse_set(values: list[str]) -> dict:
         if not sep or not key:
             raise CommandError(f"--set {item!r}: expected KEY=VALUE")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = strict_yaml.load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
         target = out
@@ -33,15 +34,24 @@ def parse_set(values: list[str]) -> dict:
 def read_config_file(path: str) -> dict:
     p = Path(path)
     try:
+        if p.stat().st_size > limits.SPEC_FILE_BYTES:
+            raise CommandError(
+                f"--config {path}: larger than {limits.SPEC_FILE_BYTES:,} bytes; a system "
+                "config is a few options"
+            )
         text = p.read_text(encoding="utf-8")
     except OSError as error:
         raise CommandError(f"--config {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise CommandError(f"--config {path}: not UTF-8 text (byte {error.start})") from None
     try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as error:
-        raise CommandError(
-            f"--config {path}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {error}"
-        ) from None
+        # strict: no anchors or aliases (a few lines could expand to gigabytes), no
+        # duplicate keys, bounded nesting; problems with their line and column
+        data = json.loads(text) if p.suffix == ".json" else strict_yaml.load(text)
+    except ValueError as error:
+        raise CommandError(f"--config {path}: not valid JSON: {error}") from None
+    except yaml.YAMLError as error:
+        raise CommandError(f"--config {path}: {strict_yaml.where(error, text)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
