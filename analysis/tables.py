@@ -32,6 +32,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.csv_cells import escape_formula
+
 from . import formatting as fmt
 from .readable_tables import (
     Cell,
@@ -101,8 +103,15 @@ def to_csv(frame: pd.DataFrame, context: TableContext | None = None) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(list(frame.columns))
     for row in frame.itertuples(index=False, name=None):
-        writer.writerow([fmt.machine_text(v) for v in row])
+        # text cells (annotator ids and names from imported files) are formula-escaped like
+        # the judgments export (core.csv_cells); numbers are written as numbers
+        writer.writerow([_cell(v) for v in row])
     return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    text = fmt.machine_text(value)
+    return escape_formula(text) if isinstance(value, str) else text
 
 
 def to_json(name: str, frame: pd.DataFrame, context: TableContext | None = None) -> str:

@@ -327,3 +327,18 @@ def test_exclude_flagged_when_everyone_is_flagged_is_an_error_naming_who_and_why
             dimensions=dims,
             options=AnalysisOptions(n_permutations=50, exclude_annotators=("ann", "bob")),
         )
+
+
+def test_bundle_csv_text_cells_are_formula_escaped_and_numbers_stay_numbers():
+    """Annotator ids and names may come from an imported file: a spreadsheet must not run
+    them (the same rule as the judgments export, core.csv_cells)."""
+    import pandas as pd
+
+    from analysis import tables
+
+    frame = pd.DataFrame(
+        {"annotator": ["=HYPERLINK('http://x')", "@SUM(A1)", "a-1"], "mean": [-0.5, 1.0, 2.0]}
+    )
+    lines = tables.to_csv(frame).splitlines()
+    assert lines[1] == "'=HYPERLINK('http://x'),-0.5"
+    assert lines[2] == "'@SUM(A1),1" and lines[3] == "a-1,2"
