@@ -201,7 +201,7 @@ class DimensionBase(SpecModel):
             "text": chosen[0][1] if chosen else str(value),
         }
 
-    def export(self, value: Any, left: str = "", right: str = "") -> dict[str, Any]:
+    def export(self, value: Any, system_a: str = "", system_b: str = "") -> dict[str, Any]:
         """The exported columns of one answer: ``value`` and ``preferred_system``."""
         return {"value": value, "preferred_system": ""}
 
@@ -474,9 +474,9 @@ class ChoiceDimension(DimensionBase):
         shown["text"] = dict(CHOICE_OPTIONS).get(str(value).lower(), str(value))  # type: ignore[call-overload]
         return shown
 
-    def export(self, value: Any, left: str = "", right: str = "") -> dict[str, Any]:
-        """The preferred system is the one chosen (left is A), or tie."""
-        sides = {Choice.A.value: left, Choice.B.value: right}
+    def export(self, value: Any, system_a: str = "", system_b: str = "") -> dict[str, Any]:
+        """The preferred system is the one chosen (side A is shown on the left), or tie."""
+        sides = {Choice.A.value: system_a, Choice.B.value: system_b}
         return {"value": value, "preferred_system": sides.get(value, Choice.TIE.value)}
 
 
