@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "annotation",
     "generation",
     "analysis",
+    "console",
 ]
 
 MIDDLEWARE = [

@@ -5,8 +5,6 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.decorators.cache import cache_control
 
-from . import console
-
 FAVICON = (Path(__file__).parent / "templates" / "evalsite" / "favicon.svg").read_bytes()
 
 
@@ -20,22 +18,6 @@ urlpatterns = [
     path("favicon.svg", favicon, name="favicon"),
     path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
-    path("", console.home, name="home"),
-    path("console/", console.study_list, name="console"),
-    path("console/generation/", console.generation_jobs, name="console-generation"),
-    path("console/<slug:study_name>/", console.study_detail, name="console-study"),
-    path(
-        "console/<slug:study_name>/progress.json",
-        console.study_progress_json,
-        name="console-progress",
-    ),
-    path(
-        "console/<slug:study_name>/judgments.csv",
-        console.study_judgments_csv,
-        name="console-judgments",
-    ),
-    path(
-        "console/<slug:study_name>/results.zip", console.study_results_zip, name="console-results"
-    ),
+    path("", include("console.urls")),
     path("", include("annotation.urls")),
 ]

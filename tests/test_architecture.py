@@ -1,7 +1,7 @@
 """The import architecture holds (contracts in .importlinter, checked by import-linter):
 
-- no import cycle: the apps are layered (analysis over annotation over generation over core)
-  and no package's modules import each other in a circle, at any depth;
+- no import cycle: the apps are layered (console over analysis over annotation over generation
+  over core) and no package's modules import each other in a circle, at any depth;
 - generation imports no annotation, and no app imports the project package (evalsite) except
   its settings: evalsite (ASGI routing, URLs, the Celery app) is the one place that joins them;
 - the pure cores (core, annotation.design, annotation.spec, annotation.spec_fields,
