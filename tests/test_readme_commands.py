@@ -49,6 +49,12 @@ ELSEWHERE = [
         '"evalsite.asgi:application"',
     ),
     (
+        r"\.venv/bin/uvicorn evalsite\.asgi:application --host \S+ --port \d+ --workers \d+"
+        r" --lifespan off --no-access-log",
+        "tests/live_server.py",
+        '"uvicorn", "evalsite.asgi:application", "--host"',
+    ),
+    (
         r"\.venv/bin/celery -A evalsite worker -Q gpu --concurrency 1",
         "tests/generation/test_celery_worker.py",
         '"celery", "-A", "evalsite", "worker", "-Q", "gpu',
