@@ -333,46 +333,69 @@ def item(request: HttpRequest, study_name: str) -> HttpResponse:
     notice = ""
     now = timezone.now()
     if request.method == "POST":
-        values, rationales = form.answers()
-        sent_time = request.POST.get("client_submitted_at", "")
-        client_time = _client_time(sent_time, now)
-        try:
-            recorded = services.record_judgment(
-                participant,
-                entry_id=_int(request.POST.get("entry_id")),
-                values=values,
-                rationales=rationales,
-                idempotency_key=request.POST.get("idempotency_key", ""),
-                time_on_item_ms=_int(request.POST.get("time_on_item_ms")),
-                client_submitted_at=client_time,
-                client_time_refused="" if client_time or not sent_time else sent_time[:64],
-                now=now,
-            )
-        except services.JudgmentRefused as refused:
-            if refused.code in ("invalid", "bad_key"):
-                errors = refused.problems
-            elif refused.code == "complete" or (
-                refused.code == "no_assignment"
-                and has_completed_batch(participant)
-                and not _holds_lease(participant)
-            ):
-                return _go(study.name, "done")
-            elif refused.code == "key_conflict":
-                notice = "key_conflict"
-            elif refused.code == "no_assignment":
-                notice = "lease"  # which one depends on what request_work finds, below
-            elif (
-                _int(request.POST.get("entry_id")) is not None
-                and Judgment.objects.filter(
-                    participant=participant, entry_id=_int(request.POST.get("entry_id"))
-                ).exists()
-            ):
-                notice = "already_saved"
-            else:
-                notice = "out_of_date"
-        else:
-            return _go(study.name, "done" if recorded.batch_completed else "item")
+        outcome = _submit(request, participant, form, now)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        errors, notice = outcome
+    return _item_page(request, participant, form, now, errors, notice)
 
+
+def _submit(request: HttpRequest, participant: Participant, form: JudgmentForm, now: datetime):
+    """Record the POSTed judgment: the redirect to what comes next, or (errors, notice) for
+    a submit that was not stored (errors: answers to correct; notice: a REFUSAL_NOTICES key,
+    or "lease" when the lease was lost — which notice depends on the work found next)."""
+    study = participant.study
+    values, rationales = form.answers()
+    sent_time = request.POST.get("client_submitted_at", "")
+    client_time = _client_time(sent_time, now)
+    entry_id = _int(request.POST.get("entry_id"))
+    try:
+        recorded = services.record_judgment(
+            participant,
+            entry_id=entry_id,
+            values=values,
+            rationales=rationales,
+            idempotency_key=request.POST.get("idempotency_key", ""),
+            time_on_item_ms=_int(request.POST.get("time_on_item_ms")),
+            client_submitted_at=client_time,
+            client_time_refused="" if client_time or not sent_time else sent_time[:64],
+            now=now,
+        )
+    except services.JudgmentRefused as refused:
+        return _refusal(participant, refused, entry_id)
+    return _go(study.name, "done" if recorded.batch_completed else "item")
+
+
+def _refusal(participant: Participant, refused: services.JudgmentRefused, entry_id: int | None):
+    if refused.code in ("invalid", "bad_key"):
+        return refused.problems, ""
+    finished = refused.code == "complete" or (
+        refused.code == "no_assignment"
+        and has_completed_batch(participant)
+        and not _holds_lease(participant)
+    )
+    if finished:
+        return _go(participant.study.name, "done")
+    if refused.code == "key_conflict":
+        return [], "key_conflict"
+    if refused.code == "no_assignment":
+        return [], "lease"
+    judged = entry_id is not None and (
+        Judgment.objects.filter(participant=participant, entry_id=entry_id).exists()
+    )
+    return [], "already_saved" if judged else "out_of_date"
+
+
+def _item_page(
+    request: HttpRequest,
+    participant: Participant,
+    form: JudgmentForm,
+    now: datetime,
+    errors: list[str],
+    notice: str,
+) -> HttpResponse:
+    """The item the server expects next (after a refused submit, with its notice)."""
+    study = participant.study
     live = live_assignment(participant, now)
     if live is None:
         if not errors and has_completed_batch(participant):
