@@ -7,6 +7,7 @@ Judgments are append-only facts tied to the assignment they were made in.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -18,6 +19,7 @@ class Study(models.Model):
     Protocol = models.TextChoices("Protocol", [(p.name, p.value) for p in vocabulary.Protocol])
 
     class Status(models.TextChoices):
+        DRAFT = "draft"  # being edited in the console; annotators are told it is not open yet
         OPEN = "open"  # annotators get work
         PAUSED = "paused"  # no new batches; annotators holding one may finish it
         CLOSED = "closed"  # no work at all; a finished annotator still sees their code
@@ -43,6 +45,38 @@ class Study(models.Model):
     @property
     def dimensions(self) -> list[dict]:
         return self.spec["dimensions"]
+
+
+class StudySpecVersion(models.Model):
+    """One saved state of a study's spec while it was a draft: kept for every change (the
+    spec is frozen once the study is opened), with who saved it and when."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="spec_versions")
+    number = models.PositiveIntegerField(help_text="1 for the spec the study was created with")
+    spec = models.JSONField(help_text="the normalised spec")
+    spec_hash = models.CharField(max_length=64)
+    spec_source = models.TextField(blank=True, help_text="the spec as written")
+    data_digests = models.JSONField(
+        default=dict, blank=True, help_text="sha256 of each data file, by its path in the spec"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="who saved it (empty: a command, or the account is gone)",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "number"], name="spec_version_unique_number")
+        ]
+        ordering = ["study_id", "number"]
+
+    def __str__(self) -> str:
+        return f"{self.study.name} spec v{self.number}"
 
 
 class Item(models.Model):

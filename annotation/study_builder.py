@@ -59,57 +59,121 @@ def build_study_from_spec(
     *,
     progress: Callable[[str], None] | None = None,
     generation_timeout: float | None = None,
+    status: str = Study.Status.OPEN,
 ) -> BuiltStudy:
-    data = spec.to_dict()
-    name = data["name"]
+    """Create the spec's study with its items, batches and slots (``status``: open, as
+    ``create_study`` makes it, or draft, as the console's editor does)."""
+    name = spec.name
     if Study.objects.filter(name=name).exists():
         raise StudyBuildError(f"name: a study named {name!r} already exists; choose another name")
-
-    contexts_path = spec.contexts_path
-    records = spec_module.load_contexts(contexts_path)
-    by_id = {r.id: r for r in records}
-    chosen_ids = spec.sample(records)
-    design = spec.make_design(chosen_ids)
-    design_spec = data["design"]
-
-    def stored_contexts() -> dict[str, Context]:
-        dataset, _ = Dataset.objects.get_or_create(
-            name=f"{name}-contexts", defaults={"format": "jsonl", "source_path": str(contexts_path)}
-        )
-        return _store_contexts(dataset, [by_id[c] for c in chosen_ids])
-
-    generated = None
-    if any(s.needs_generation for s in spec.systems):
-        # Configs are validated before `stored_contexts` runs: an invalid one writes nothing.
-        generated = _ensure_candidates(
-            spec, stored_contexts, progress=progress, timeout=generation_timeout
-        )
-
+    plan = _plan(spec, progress=progress, generation_timeout=generation_timeout)
     with transaction.atomic():
-        context_rows = stored_contexts()
-        candidates = _store_candidates(spec, context_rows, by_id, generated)
-        attention = _store_attention_checks(spec)
-        study = Study.objects.create(
-            name=name,
-            title=data.get("title") or name,
-            protocol=data["protocol"],
-            spec=data,
-            spec_hash=spec.spec_hash(),
-            spec_source=source,
-            lease_minutes=data.get("lease_minutes", 60),
-            overlap=design_spec["overlap"],
-            design_report={
-                "report": design.report,
-                "text": design_module.design_report_text(design.report),
-                "data_digests": spec.data_digests(),
-            },
-        )
-        _store_batches(study, design, context_rows, candidates, attention)
+        context_rows, candidates, attention = _store_data(spec, plan, refresh=False)
+        study = Study.objects.create(**_study_fields(spec, source, plan.design), status=status)
+        _store_batches(study, plan.design, context_rows, candidates, attention)
     return BuiltStudy(study, study.design_report["text"])
 
 
-def _store_contexts(dataset: Dataset, records) -> dict[str, Context]:
+def rebuild_draft(
+    study: Study,
+    spec,
+    source: str = "",
+    *,
+    progress: Callable[[str], None] | None = None,
+    generation_timeout: float | None = None,
+) -> BuiltStudy:
+    """Design a draft study again from its changed spec: its items, batches and slots are
+    replaced, and the texts of its contexts and file/reference responses brought up to date
+    with the data files. Only a draft (nobody has seen it) may change; its name stays."""
+    if spec.name != study.name:
+        raise StudyBuildError(
+            f"name: a draft keeps its name ({study.name!r}); create a new study for {spec.name!r}"
+        )
+    plan = _plan(spec, progress=progress, generation_timeout=generation_timeout)
+    with transaction.atomic():
+        locked = Study.objects.select_for_update().get(pk=study.pk)
+        if locked.status != Study.Status.DRAFT or locked.participants.exists():
+            raise StudyBuildError(
+                f"status: the study is {locked.status}, and its spec is frozen once it is opened"
+            )
+        context_rows, candidates, attention = _store_data(spec, plan, refresh=True)
+        Batch.objects.filter(study=locked).delete()  # their entries and slots with them
+        Item.objects.filter(study=locked).delete()
+        for field, value in _study_fields(spec, source, plan.design).items():
+            setattr(locked, field, value)
+        locked.save()
+        _store_batches(locked, plan.design, context_rows, candidates, attention)
+    return BuiltStudy(locked, locked.design_report["text"])
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a study is built from, worked out before its transaction: the sampled
+    contexts, the design, and the generated candidates (generation runs outside it)."""
+
+    records: dict[str, Any]
+    chosen_ids: list[str]
+    design: Any
+    generated: dict[str, dict[str, Candidate]] | None
+
+
+def _plan(spec, *, progress, generation_timeout) -> _Plan:
+    records = spec_module.load_contexts(spec.contexts_path)
+    by_id = {r.id: r for r in records}
+    chosen_ids = spec.sample(records)
+    design = spec.make_design(chosen_ids)
+    generated = None
+    if any(s.needs_generation for s in spec.systems):
+        # Configs are validated before the contexts are stored: an invalid one writes nothing.
+        generated = _ensure_candidates(
+            spec,
+            lambda: _stored_contexts(spec, by_id, chosen_ids, refresh=False),
+            progress=progress,
+            timeout=generation_timeout,
+        )
+    return _Plan(by_id, chosen_ids, design, generated)
+
+
+def _stored_contexts(spec, by_id, chosen_ids, *, refresh: bool) -> dict[str, Context]:
+    dataset, _ = Dataset.objects.get_or_create(
+        name=f"{spec.name}-contexts",
+        defaults={"format": "jsonl", "source_path": str(spec.contexts_path)},
+    )
+    return _store_contexts(dataset, [by_id[c] for c in chosen_ids], refresh=refresh)
+
+
+def _store_data(spec, plan: _Plan, *, refresh: bool):
+    """(context rows, candidates, attention checks) of the study, stored."""
+    context_rows = _stored_contexts(spec, plan.records, plan.chosen_ids, refresh=refresh)
+    candidates = _store_candidates(spec, context_rows, plan.records, plan.generated, refresh)
+    return context_rows, candidates, _store_attention_checks(spec)
+
+
+def _study_fields(spec, source: str, design) -> dict[str, Any]:
+    data = spec.to_dict()
+    return {
+        "name": data["name"],
+        "title": data.get("title") or data["name"],
+        "protocol": data["protocol"],
+        "spec": data,
+        "spec_hash": spec.spec_hash(),
+        "spec_source": source,
+        "lease_minutes": data.get("lease_minutes", 60),
+        "overlap": data["design"]["overlap"],
+        "design_report": {
+            "report": design.report,
+            "text": design_module.design_report_text(design.report),
+            "data_digests": spec.data_digests(),
+        },
+    }
+
+
+def _store_contexts(dataset: Dataset, records, refresh: bool = False) -> dict[str, Context]:
+    """The records' contexts in ``dataset``: missing ones created; with ``refresh`` (a
+    draft designed again) stored ones whose text changed in the file are updated."""
     existing = {c.external_id: c for c in Context.objects.filter(dataset=dataset)}
+    if refresh:
+        _refresh_contexts(existing, records)
     new = [
         Context(
             dataset=dataset,
@@ -126,6 +190,20 @@ def _store_contexts(dataset: Dataset, records) -> dict[str, Context]:
     return {r.id: rows[r.id] for r in records}
 
 
+def _refresh_contexts(existing: dict[str, Context], records) -> None:
+    changed = []
+    for r in records:
+        row = existing.get(r.id)
+        if row is None:
+            continue
+        turns = [{"speaker": t["speaker"], "text": t["text"]} for t in _turn_dicts(r.turns)]
+        metadata = dict(r.metadata or {})
+        if (row.turns, row.reference_response, row.metadata) != (turns, r.reference, metadata):
+            row.turns, row.reference_response, row.metadata = turns, r.reference, metadata
+            changed.append(row)
+    Context.objects.bulk_update(changed, ["turns", "reference_response", "metadata"])
+
+
 def _turn_dicts(turns) -> list[dict]:
     out = []
     for t in turns:
@@ -137,12 +215,14 @@ def _turn_dicts(turns) -> list[dict]:
 
 
 def _store_candidates(
-    spec, context_rows, records, generated=None
+    spec, context_rows, records, generated=None, refresh: bool = False
 ) -> dict[tuple[str, str], Candidate]:
     """One candidate per (system, sampled context), keyed for the designer's ids.
 
     `generated`: {system name: {context id: Candidate}} from `generate_missing_candidates`.
+    `refresh` (a draft designed again): file and reference texts are brought up to date.
     """
+    store = Candidate.objects.update_or_create if refresh else Candidate.objects.get_or_create
     study_name = spec.name
     result: dict[tuple[str, str], Candidate] = {}
     for system_spec in spec.to_dict()["systems"]:
@@ -189,7 +269,7 @@ def _store_candidates(
                 + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             )
         for cid, text in texts.items():
-            candidate, _ = Candidate.objects.get_or_create(
+            candidate, _ = store(
                 source_key=fit_key(f"{key_prefix}:{cid}", SOURCE_KEY_CHARS),
                 defaults={
                     "system": system,
