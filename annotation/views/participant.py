@@ -101,8 +101,9 @@ def _holds_lease(participant: Participant) -> bool:
 
 
 def _closed_to(study: Study, holds_lease: bool) -> bool:
-    """A closed study serves no work; a paused one lets a lease holder finish the batch."""
-    return study.status == Study.Status.CLOSED or (
+    """A closed or draft (not yet opened) study serves no work; a paused one lets a lease
+    holder finish the batch."""
+    return study.status in (Study.Status.CLOSED, Study.Status.DRAFT) or (
         study.status == Study.Status.PAUSED and not holds_lease
     )
 
