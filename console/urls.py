@@ -1,9 +1,19 @@
 from django.urls import path
 
-from . import views
+from . import auth_views, member_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # The researcher's account (outside console/, where a segment can be a study's name).
+    path("accounts/login/", auth_views.login, name="login"),
+    path("accounts/logout/", auth_views.logout, name="logout"),
+    path("accounts/password/", auth_views.password_change, name="password_change"),
+    path("accounts/password/done/", auth_views.password_change_done, name="password_change_done"),
+    path(
+        "accounts/invitations/<str:token>/",
+        member_views.accept_invitation,
+        name="console-invitation",
+    ),
     path("console/", views.study_list, name="console"),
     path("console/generation/", views.generation_jobs, name="console-generation"),
     path("console/<slug:study_name>/", views.study_detail, name="console-study"),
@@ -18,4 +28,31 @@ urlpatterns = [
         name="console-judgments",
     ),
     path("console/<slug:study_name>/results.zip", views.study_results_zip, name="console-results"),
+    # A study's members (changes: owners only, POST).
+    path("console/<slug:study_name>/members/", member_views.study_members, name="console-members"),
+    path(
+        "console/<slug:study_name>/members/add/",
+        member_views.add_member,
+        name="console-member-add",
+    ),
+    path(
+        "console/<slug:study_name>/members/<int:user_id>/role/",
+        member_views.change_role,
+        name="console-member-role",
+    ),
+    path(
+        "console/<slug:study_name>/members/<int:user_id>/remove/",
+        member_views.remove_member,
+        name="console-member-remove",
+    ),
+    path(
+        "console/<slug:study_name>/invitations/",
+        member_views.create_invitation,
+        name="console-invitation-create",
+    ),
+    path(
+        "console/<slug:study_name>/invitations/<int:invitation_id>/revoke/",
+        member_views.revoke_invitation,
+        name="console-invitation-revoke",
+    ),
 ]

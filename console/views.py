@@ -10,9 +10,9 @@ import zipfile
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,6 +20,8 @@ from annotation.export import judgment_rows, write_rows
 from annotation.links import study_link
 from annotation.models import Assignment, Judgment, Study
 from annotation.selectors import study_progress
+
+from .access import can_watch_jobs, role_of, study_for, visible_studies
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect(reverse("console"))
 
 
-@staff_member_required
+@login_required
 def study_list(request: HttpRequest) -> HttpResponse:
     studies = [
         {
@@ -39,14 +41,14 @@ def study_list(request: HttpRequest) -> HttpResponse:
             "progress": study_progress(s),
             "link": study_link(s.name, request),
         }
-        for s in Study.objects.order_by("-created_at")
+        for s in visible_studies(request.user)
     ]
     return render(request, "console/study_list.html", {"studies": studies})
 
 
-@staff_member_required
+@login_required
 def study_detail(request: HttpRequest, study_name: str) -> HttpResponse:
-    study = get_object_or_404(Study, name=study_name)
+    study = study_for(request, study_name, "view")
     leases = (
         Assignment.objects.filter(participant__study=study, status=Assignment.Status.ACTIVE)
         .select_related("participant", "slot__batch")
@@ -70,6 +72,7 @@ def study_detail(request: HttpRequest, study_name: str) -> HttpResponse:
                 for a in leases[:50]
             ],
             "so_far": _quality_so_far(study),
+            "my_role": role_of(request.user, study),
         },
     )
 
@@ -118,9 +121,11 @@ def _display(table) -> dict:
     }
 
 
-@staff_member_required
+@login_required
 def generation_jobs(request: HttpRequest) -> HttpResponse:
     """Generation jobs with their progress, updated live over WebSockets."""
+    if not can_watch_jobs(request.user):
+        raise Http404("No generation jobs")
     from generation.models import GenerationJob
     from generation.selectors import job_progress
 
@@ -131,9 +136,9 @@ def generation_jobs(request: HttpRequest) -> HttpResponse:
     return render(request, "console/generation_jobs.html", {"jobs": jobs})
 
 
-@staff_member_required
+@login_required
 def study_progress_json(request: HttpRequest, study_name: str) -> JsonResponse:
-    study = get_object_or_404(Study, name=study_name)
+    study = study_for(request, study_name, "view")
     return JsonResponse(study_progress(study))
 
 
@@ -141,12 +146,12 @@ def study_progress_json(request: HttpRequest, study_name: str) -> JsonResponse:
 FALSE_WORDS = {"0", "false", "no", "off"}
 
 
-@staff_member_required
+@login_required
 def study_judgments_csv(request: HttpRequest, study_name: str) -> HttpResponse:
     """The long-format export (pseudonymised), as `export_judgments` writes it: formula
     cells escaped for spreadsheets, unless `?formula_escape=0` (text as stored, for
     analysis pipelines; like `export_judgments --no-formula-escape`)."""
-    study = get_object_or_404(Study, name=study_name)
+    study = study_for(request, study_name, "view")
     escape = request.GET.get("formula_escape", "1").strip().lower() not in FALSE_WORDS
     out = io.StringIO()
     rows = judgment_rows(study, salt=settings.EXPORT_PSEUDONYM_SALT)
@@ -156,10 +161,10 @@ def study_judgments_csv(request: HttpRequest, study_name: str) -> HttpResponse:
     return response
 
 
-@staff_member_required
+@login_required
 def study_results_zip(request: HttpRequest, study_name: str) -> HttpResponse:
     """The full results bundle (`manage.py analyze` with default options) as a zip file."""
-    study = get_object_or_404(Study, name=study_name)
+    study = study_for(request, study_name, "view")
     from analysis.api import analyze_study
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,9 +1,8 @@
 from django.urls import path
 
-from annotation.consumers import StudyProgressConsumer
-from generation.consumers import GenerationJobConsumer
+from console.consumers import JobProgressConsumer, StudyProgressConsumer
 
 websocket_urlpatterns = [
     path("ws/studies/<slug:study_name>/progress/", StudyProgressConsumer.as_asgi()),
-    path("ws/generation/<int:job_id>/progress/", GenerationJobConsumer.as_asgi()),
+    path("ws/generation/<int:job_id>/progress/", JobProgressConsumer.as_asgi()),
 ]

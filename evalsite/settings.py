@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "csp",
+    "rules",  # per-study roles as object permissions (console/access.py)
     "annotation",
     "generation",
     "analysis",
@@ -196,7 +197,15 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True  # works before collectstatic, e.g. in tests
-LOGIN_URL = "/admin/login/"
+# The console's own sign-in pages (console/auth_views.py); per-study roles are django-rules
+# object permissions, checked by its backend before Django's own (console/access.py).
+AUTHENTICATION_BACKENDS = [
+    "rules.permissions.ObjectPermissionBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/console/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- Content-Security-Policy (django-csp): scripts only from this site or inline with the
 # request's nonce, nothing framed, no plugins, forms post only here. Styles may be inline

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 def test_every_model_of_our_apps_is_registered_and_its_pages_load(admin_client):
     make_study()
-    for app_label in ("annotation", "generation", "analysis"):
+    for app_label in ("annotation", "generation", "analysis", "console"):
         for model in apps.get_app_config(app_label).get_models():
             assert admin.site.is_registered(model), f"{model.__name__} is not in the admin"
             url = reverse(f"admin:{app_label}_{model._meta.model_name}_changelist")
