@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from django.db import connections
 
 from annotation.models import Judgment
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -39,7 +41,6 @@ def phone_page():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing on CI: scripts/test.sh should have installed it")
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the test's own ORM calls, as there
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -48,6 +49,25 @@ def phone_page():
         page.set_default_timeout(15000)
         yield page
         browser.close()
+
+
+def _orm(query, *args):
+    """`query` in a thread of its own, its connection closed after. Playwright's sync API
+    runs an event loop in the test's thread, where Django would keep a connection per async
+    context that nothing closes (and the test database could not be dropped)."""
+
+    def run():
+        try:
+            return query(*args)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
+def _judgments(study):
+    return list(Judgment.objects.filter(study=study))
 
 
 def _wait_until_busy(url: str, deadline_s: float = 20) -> None:
@@ -64,7 +84,7 @@ def test_the_busy_page_reads_well_and_resends_the_judgment_by_itself(phone_page,
     page = phone_page
     from axe_playwright_python.sync_playwright import Axe
 
-    study = make_study(n_batches=1, slots=1, batch_length=3)
+    study = _orm(lambda: make_study(n_batches=1, slots=1, batch_length=3))
     server = ProductionServer(
         workers=1, env=ONE_SLOT, settings_module="tests.serving.server_settings"
     )
@@ -94,11 +114,11 @@ def test_the_busy_page_reads_well_and_resends_the_judgment_by_itself(phone_page,
             violations = Axe().run(page).response["violations"]
             bad = [v for v in violations if v.get("impact") in ("serious", "critical")]
             assert not bad, [(v["id"], v["help"]) for v in bad]
-            assert Judgment.objects.filter(study=study).count() == 0
+            assert _orm(_judgments, study) == []
             # The page's own retries (it backs off while the slot stays taken).
             page.wait_for_selector("#progress-text", timeout=30000)
         finally:
             holder.join(timeout=30)
         assert page.inner_text("#progress-text") == "2 of 3"
-    judgment = Judgment.objects.get(study=study)
+    (judgment,) = _orm(_judgments, study)
     assert 60 <= judgment.values["empathy"] <= 80
