@@ -108,6 +108,13 @@ def _busy_headers(retry_seconds: int) -> dict[str, str]:
 # --- Django: a view that finds no connection -------------------------------------------------
 
 
+def _csp_nonce(request: HttpRequest) -> str:
+    """The request's Content-Security-Policy nonce (django-csp), made now so that the header
+    allows the busy page's script; "" without CSP. (Its lazy object is falsy until used.)"""
+    nonce = getattr(request, "csp_nonce", None)
+    return str(nonce) if nonce is not None else ""
+
+
 def busy_response(request: HttpRequest) -> HttpResponse:
     """The busy page (or JSON) for a Django request; a POST's form fields go back into it."""
     fields: list[tuple[str, str]] | None = None
@@ -121,7 +128,7 @@ def busy_response(request: HttpRequest) -> HttpResponse:
         fields=fields,
         as_json=wants_json(request.path, request.headers.get("Accept", "")),
         retry_seconds=settings.BUSY_RETRY_SECONDS,
-        csp_nonce=str(getattr(request, "csp_nonce", "") or ""),
+        csp_nonce=_csp_nonce(request),
     )
     response = HttpResponse(body, content_type=content_type, status=503)
     for name, value in _busy_headers(settings.BUSY_RETRY_SECONDS).items():

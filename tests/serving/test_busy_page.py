@@ -10,6 +10,7 @@ the judgment once, with the values the annotator gave.
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from urllib.parse import urljoin
@@ -83,6 +84,11 @@ def test_an_exhausted_pool_shows_the_busy_page_and_its_retry_stores_the_judgment
         assert busy.status_code == 503, busy.text[:500]
         assert busy.headers["Retry-After"] == "3"
         assert "try again" in busy.text.lower()
+        # Its retry script runs under the site's Content-Security-Policy (when one is set).
+        policy = busy.headers.get("Content-Security-Policy", "")
+        if "script-src" in policy:
+            nonce = re.search(r"'nonce-([^']+)'", policy).group(1)
+            assert f'<script nonce="{nonce}">' in busy.text
         assert Judgment.objects.filter(study=study).count() == 0
         replay = post_form(busy.text).fill(random.Random(2))  # hidden fields only: as sent
         assert replay == answers  # the CSRF token and the idempotency key among them

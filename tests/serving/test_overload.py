@@ -193,3 +193,16 @@ def test_a_websocket_finding_no_connection_is_closed_try_again_later():
     assert async_to_sync(run)(consumer) == [{"type": "websocket.close", "code": 1013}]
     with pytest.raises(RuntimeError):
         async_to_sync(run)(broken)
+
+
+def test_the_busy_pages_script_carries_the_requests_csp_nonce():
+    from csp.middleware import CSPMiddleware
+
+    request = RequestFactory().get("/a/s/item/")
+    CSPMiddleware(lambda r: None).process_request(request)  # a lazy nonce, made when used
+    response = OverloadMiddleware(lambda r: None).process_exception(
+        request, OperationalError("FATAL: sorry, too many clients already")
+    )
+    assert (
+        request._csp_nonce and f'<script nonce="{request._csp_nonce}">' in response.content.decode()
+    )
