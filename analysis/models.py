@@ -55,3 +55,46 @@ class ImportedJudgment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study.name}:{self.line}:{self.dimension}"
+
+
+class StudyResults(models.Model):
+    """The full analysis of a study for one choice of options at one judgment count,
+    computed by a task (``analysis.tasks``) and kept so that pages read it instead of
+    computing (``analysis.results_cache``). A new judgment makes a new count, so the next
+    request computes a new row; older rows of the same options are pruned once it is ready.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # dispatched, not started
+        RUNNING = "running"
+        READY = "ready"
+        FAILED = "failed"  # ``error`` says why (e.g. too few judgments)
+
+    study = models.ForeignKey(
+        "annotation.Study", on_delete=models.CASCADE, related_name="cached_results"
+    )
+    options_key = models.CharField(max_length=64, help_text="sha256 of the options' JSON")
+    options = models.JSONField(help_text="the analysis options (analysis.api.options_from)")
+    judgment_count = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    data = models.JSONField(
+        null=True, blank=True, help_text="tables (machine and readable), info, methods, plots"
+    )
+    bundle_zip = models.BinaryField(null=True, blank=True, help_text="the results bundle")
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True, help_text="how long the analysis took")
+
+    class Meta:
+        verbose_name_plural = "study results"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "options_key", "judgment_count"], name="one_result_per_count"
+            )
+        ]
+        indexes = [models.Index(fields=["study", "options_key", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.study_id}:{self.options_key[:8]}:{self.judgment_count}:{self.status}"

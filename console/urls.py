@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import auth_views, member_views, views
+from . import auth_views, member_views, results, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -27,7 +27,18 @@ urlpatterns = [
         views.study_judgments_csv,
         name="console-judgments",
     ),
+    path(
+        "console/<slug:study_name>/judgments.jsonl",
+        views.study_judgments_jsonl,
+        name="console-judgments-jsonl",
+    ),
     path("console/<slug:study_name>/results.zip", views.study_results_zip, name="console-results"),
+    path("console/<slug:study_name>/results/", results.study_results, name="console-study-results"),
+    path(
+        "console/<slug:study_name>/results/status.json",
+        results.study_results_status,
+        name="console-results-status",
+    ),
     # A study's members (changes: owners only, POST).
     path("console/<slug:study_name>/members/", member_views.study_members, name="console-members"),
     path(

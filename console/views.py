@@ -4,24 +4,28 @@ downloads of the raw judgments and of the results bundle."""
 from __future__ import annotations
 
 import io
+import itertools
 import logging
-import tempfile
-import zipfile
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.core.handlers.asgi import ASGIRequest
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from analysis.models import StudyResults
+from analysis.tasks import request_results
 from annotation.export import judgment_rows, write_rows
 from annotation.links import study_link
 from annotation.models import Assignment, Judgment, Study
 from annotation.selectors import study_progress
 
 from .access import can_watch_jobs, role_of, study_for, visible_studies
+from .results import options_query, page_options
 
 log = logging.getLogger(__name__)
 
@@ -144,44 +148,86 @@ def study_progress_json(request: HttpRequest, study_name: str) -> JsonResponse:
 
 # what turns a download's yes/no query parameter off (`?formula_escape=0`)
 FALSE_WORDS = {"0", "false", "no", "off"}
+# judgments × dimensions rows written per chunk of a streamed download
+ROWS_PER_CHUNK = 1000
+JUDGMENT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 
 
 @login_required
-def study_judgments_csv(request: HttpRequest, study_name: str) -> HttpResponse:
-    """The long-format export (pseudonymised), as `export_judgments` writes it: formula
-    cells escaped for spreadsheets, unless `?formula_escape=0` (text as stored, for
+def study_judgments_csv(request: HttpRequest, study_name: str) -> StreamingHttpResponse:
+    """The long-format export (pseudonymised), as `export_judgments` writes it, streamed:
+    formula cells escaped for spreadsheets, unless `?formula_escape=0` (text as stored, for
     analysis pipelines; like `export_judgments --no-formula-escape`)."""
+    return _judgments_download(request, study_name, "csv")
+
+
+@login_required
+def study_judgments_jsonl(request: HttpRequest, study_name: str) -> StreamingHttpResponse:
+    """The long-format export as JSON lines (never formula-escaped), streamed."""
+    return _judgments_download(request, study_name, "jsonl")
+
+
+def _judgments_download(request: HttpRequest, study_name: str, fmt: str) -> StreamingHttpResponse:
     study = study_for(request, study_name, "view")
     escape = request.GET.get("formula_escape", "1").strip().lower() not in FALSE_WORDS
-    out = io.StringIO()
-    rows = judgment_rows(study, salt=settings.EXPORT_PSEUDONYM_SALT)
-    write_rows(rows, out, "csv", escape_formulas=escape)
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{study.name}-judgments.csv"'
+    chunks = judgment_chunks(study, fmt, escape_formulas=escape)
+    response = StreamingHttpResponse(
+        _async_chunks(chunks) if isinstance(request, ASGIRequest) else chunks,
+        content_type=JUDGMENT_FORMATS[fmt],
+    )
+    response["Content-Disposition"] = f'attachment; filename="{study.name}-judgments.{fmt}"'
     return response
+
+
+def judgment_chunks(study: Study, fmt: str, *, escape_formulas: bool = True) -> Iterator[str]:
+    """The export file of `study` in pieces of ROWS_PER_CHUNK rows, each written by
+    `annotation.export.write_rows` (its formula escaping, its JSON), the CSV header once,
+    read from the database as it is sent (`judgment_rows` streams)."""
+    rows = judgment_rows(study, salt=settings.EXPORT_PSEUDONYM_SALT)
+    started = False
+    while (chunk := list(itertools.islice(rows, ROWS_PER_CHUNK))) or not started:
+        out = io.StringIO()
+        write_rows(chunk, out, fmt, escape_formulas=escape_formulas)
+        text = out.getvalue()
+        if fmt == "csv" and started:
+            text = text.split("\n", 1)[1]  # the header line (column names hold no newline)
+        started = True
+        if text:
+            yield text
+
+
+async def _async_chunks(chunks: Iterator[str]) -> AsyncIterator[str]:
+    """The chunks for an ASGI server, each read in the sync thread the ORM runs in (a sync
+    iterator would be read whole into memory before the first byte is sent)."""
+    step = sync_to_async(next, thread_sensitive=True)
+    while (text := await step(chunks, None)) is not None:
+        yield text
 
 
 @login_required
 def study_results_zip(request: HttpRequest, study_name: str) -> HttpResponse:
-    """The full results bundle (`manage.py analyze` with default options) as a zip file."""
+    """The results bundle of the full analysis (`manage.py analyze` with the options of the
+    results page: `?alternative=`, `?family=`, `?exclude_flagged=`) as a zip file, from the
+    cached results. Computed now when there are none (in this process without a broker);
+    with a broker, a bundle not ready yet sends the browser to the results page, which
+    says so and reloads when it is."""
     study = study_for(request, study_name, "view")
-    from analysis.api import analyze_study
-
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            analyze_study(study, Path(tmp) / "results")
-        except ValueError as error:
-            return HttpResponse(
-                f"cannot analyse {study.name} yet: {error}",
-                status=409,
-                content_type="text/plain; charset=utf-8",
-            )
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            root = Path(tmp) / "results"
-            for path in sorted(root.rglob("*")):
-                if path.is_file():
-                    archive.write(path, f"{study.name}-results/{path.relative_to(root)}")
-    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    form, options = page_options(request)
+    if options is None:
+        return HttpResponse(
+            "; ".join(form.problems()), status=400, content_type="text/plain; charset=utf-8"
+        )
+    row = request_results(study, options)
+    if row.status == StudyResults.Status.FAILED:
+        return HttpResponse(
+            f"cannot analyse {study.name} yet: {row.error}",
+            status=409,
+            content_type="text/plain; charset=utf-8",
+        )
+    if row.status != StudyResults.Status.READY:
+        page = reverse("console-study-results", args=[study.name])
+        query = options_query(options)
+        return redirect(f"{page}?{query}" if query else page)
+    response = HttpResponse(bytes(row.bundle_zip), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{study.name}-results.zip"'
     return response

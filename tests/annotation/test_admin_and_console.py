@@ -162,7 +162,7 @@ def test_downloads_of_judgments_and_results_bundle(admin_client, client):
     study = _demo_with_judgments()
     assert client.get(f"/console/{study.name}/results.zip").status_code == 302  # staff only
     response = admin_client.get(f"/console/{study.name}/judgments.csv")
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows and len(rows) == study.judgments.count() * len(study.dimensions)
     archive = zipfile.ZipFile(
         io.BytesIO(admin_client.get(f"/console/{study.name}/results.zip").content)
