@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -200,6 +201,46 @@ async def send_busy(scope: Scope, receive: Receive, send: Send, retry_seconds: i
     await send({"type": "http.response.body", "body": content})
 
 
+class RequestSlots:
+    """`limit` slots handed out first come, first served, on one event loop.
+
+    A released slot goes straight to the longest waiter; a waiter whose time is up gets
+    none. (Plain futures and a timer rather than asyncio.wait_for over a Semaphore: on
+    Python 3.11 a timeout racing a hand-over can lose the slot.)"""
+
+    def __init__(self, limit: int):
+        self.free = limit
+        self._waiters: deque[asyncio.Future[bool]] = deque()
+
+    async def enter(self, wait_seconds: float) -> bool:
+        """True with a slot (leave() it after), False when none came within wait_seconds."""
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return True
+        loop = asyncio.get_running_loop()
+        handed: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(handed)
+        timer = loop.call_later(wait_seconds, lambda: handed.done() or handed.set_result(False))
+        try:
+            return await asyncio.shield(handed)
+        except asyncio.CancelledError:
+            if handed.done() and handed.result():
+                self.leave()  # handed a slot as the request went away: pass it on
+            else:
+                handed.cancel()
+            raise
+        finally:
+            timer.cancel()
+
+    def leave(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # not timed out, not gone
+                waiter.set_result(True)
+                return
+        self.free += 1
+
+
 class RequestCap:
     """At most `limit` HTTP requests inside `app` at once; the rest wait up to `wait_seconds`
     (in order of arrival), then get the busy page. `limit` 0 turns the cap off."""
@@ -209,14 +250,13 @@ class RequestCap:
         self.limit = limit
         self.wait_seconds = wait_seconds
         self.retry_seconds = retry_seconds
-        self._semaphore: asyncio.Semaphore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots_by_loop: dict[asyncio.AbstractEventLoop, RequestSlots] = {}
 
-    def _slots(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        if self._semaphore is None or self._loop is not loop:  # one per event loop (tests)
-            self._semaphore, self._loop = asyncio.Semaphore(self.limit), loop
-        return self._semaphore
+    def _slots(self) -> RequestSlots:
+        loop = asyncio.get_running_loop()  # one event loop per worker; tests make several
+        if loop not in self._slots_by_loop:
+            self._slots_by_loop = {loop: RequestSlots(self.limit)}
+        return self._slots_by_loop[loop]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -226,9 +266,7 @@ class RequestCap:
         ):
             return await self.app(scope, receive, send)
         slots = self._slots()
-        try:
-            await asyncio.wait_for(slots.acquire(), self.wait_seconds)
-        except TimeoutError:
+        if not await slots.enter(self.wait_seconds):
             logger.warning(
                 "busy: %s %s waited %.1f s for one of %d request slots",
                 scope.get("method"),
@@ -240,7 +278,7 @@ class RequestCap:
         try:
             await self.app(scope, receive, send)
         finally:
-            slots.release()
+            slots.leave()
 
 
 class CloseWebSocketOnOverload:

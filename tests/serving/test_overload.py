@@ -21,6 +21,7 @@ from evalsite.overload import (
     CloseWebSocketOnOverload,
     OverloadMiddleware,
     RequestCap,
+    RequestSlots,
     is_overload,
 )
 
@@ -94,6 +95,23 @@ def test_without_the_cap_everything_runs_at_once():
 
     async_to_sync(burst)()
     assert state["most"] == 40
+
+
+def test_no_slot_is_lost_to_a_waiter_that_timed_out_or_went_away():
+    async def scenario():
+        slots = RequestSlots(1)
+        assert await slots.enter(1)  # A holds the only slot
+        assert not await slots.enter(0.01)  # B gives up
+        gone = asyncio.ensure_future(slots.enter(60))  # C goes away while waiting
+        late = asyncio.ensure_future(slots.enter(60))  # D waits its turn
+        await asyncio.sleep(0)
+        gone.cancel()
+        slots.leave()  # A leaves: the slot skips B and C and goes to D
+        assert await late
+        slots.leave()
+        return slots.free
+
+    assert async_to_sync(scenario)() == 1
 
 
 def _blocked_app():
