@@ -56,14 +56,6 @@ def add_member(study: Study, username: str, role: str, *, by=None) -> StudyMembe
         return StudyMembership.objects.create(study=study, user=user, role=role, added_by=by)
 
 
-def make_owner(study: Study, user) -> StudyMembership:
-    """`user` owns `study` (commands: create_study --owner, setup_demo)."""
-    membership, _ = StudyMembership.objects.update_or_create(
-        study=study, user=user, defaults={"role": Role.OWNER}
-    )
-    return membership
-
-
 def change_role(study: Study, user_id: int, role: str) -> StudyMembership:
     role = _role(role)
     with transaction.atomic():

@@ -12,11 +12,16 @@ from annotation.models import Study
 from annotation.spec import load_spec
 from annotation.study_builder import build_study
 
+from .create_study import make_owner
+
 DEMO_SPECS = ["examples/demo_rating.yaml", "examples/demo_pairwise.yaml"]
 
 
 class Command(BaseCommand):
-    help = "Migrate, create the researcher account and load the demo studies (idempotent)."
+    help = (
+        "Migrate, create the researcher account and load the demo studies, which it owns "
+        "(idempotent)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -29,13 +34,16 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0, interactive=False)
         password_file = Path(settings.VAR_DIR) / "researcher-password.txt"
         user_model = get_user_model()
-        if not user_model.objects.filter(username="researcher").exists():
+        researcher = user_model.objects.filter(username="researcher").first()
+        if researcher is None:
             password = secrets.token_urlsafe(12)
             researcher = user_model(username="researcher", email="researcher@example.org")
             validate_password(
                 password, researcher
             )  # 16 random characters pass AUTH_PASSWORD_VALIDATORS
-            user_model.objects.create_superuser(researcher.username, researcher.email, password)
+            researcher = user_model.objects.create_superuser(
+                researcher.username, researcher.email, password
+            )
             password_file.write_text(password + "\n")
         password = (
             password_file.read_text().strip()
@@ -49,6 +57,7 @@ class Command(BaseCommand):
             if not Study.objects.filter(name=name).exists():
                 built = build_study(path)
                 self.stdout.write(f"loaded {relative}: study {built.study.name!r}")
+            make_owner(Study.objects.get(name=name), researcher)
         self.stdout.write("")
         self.stdout.write(
             f"researcher console: {base}/console/  (user: researcher, password: {password})"
