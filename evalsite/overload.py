@@ -117,9 +117,10 @@ def _csp_nonce(request: HttpRequest) -> str:
 
 
 def busy_response(request: HttpRequest) -> HttpResponse:
-    """The busy page (or JSON) for a Django request; a POST's form fields go back into it."""
+    """The busy page (or JSON) for a Django request; a form POST's fields go back into it
+    (a multipart one is not re-sent: its files could not be)."""
     fields: list[tuple[str, str]] | None = None
-    if request.method == "POST":
+    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
         try:
             fields = [(key, value) for key, values in request.POST.lists() for value in values]
         except Exception:  # noqa: BLE001 - an unreadable body is simply not re-sent

@@ -178,15 +178,19 @@ def test_no_connection_from_the_pool_or_postgresql_counts_as_overload():
 
 
 def test_a_view_finding_no_connection_answers_busy_with_the_post_kept():
-    request = RequestFactory().post("/a/s/item/", dict(FORM))
+    form = "application/x-www-form-urlencoded"
+    request = RequestFactory().post("/a/s/item/", urlencode(FORM), content_type=form)
     middleware = OverloadMiddleware(lambda r: None)
-    response = middleware.process_exception(
-        request, OperationalError("FATAL: sorry, too many clients already")
-    )
+    full = OperationalError("FATAL: sorry, too many clients already")
+    response = middleware.process_exception(request, full)
     assert response.status_code == 503 and response["Retry-After"]
     page = response.content.decode()
     assert '<input type="hidden" name="idempotency_key" value="k-1">' in page
     assert middleware.process_exception(request, OperationalError("syntax error")) is None
+    # A multipart POST (files) cannot be sent again by the page: it says to go back.
+    upload = RequestFactory().post("/console/upload/", dict(FORM))
+    page = middleware.process_exception(upload, full).content.decode()
+    assert 'id="busy-retry"' not in page and "go back and send it again" in page
 
 
 def test_a_websocket_finding_no_connection_is_closed_try_again_later():
