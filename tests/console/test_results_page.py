@@ -60,15 +60,14 @@ def _judge(
             done += 1
 
 
-@pytest.fixture
-def rating_study() -> Study:
+def judged_rating_study() -> Study:
+    """The rating demo, three batches judged."""
     study = build_study(EXAMPLES / "demo_rating.yaml").study
     _judge(study, 3)
     return study
 
 
-@pytest.fixture
-def pairwise_study(tmp_path) -> Study:
+def judged_pairwise_study(tmp_path: Path) -> Study:
     """The pairwise demo with a third system (the contexts' reference replies), so that
     Bradley–Terry strengths are estimated."""
     shutil.copytree(EXAMPLES / "data", tmp_path / "data")
@@ -83,6 +82,16 @@ def pairwise_study(tmp_path) -> Study:
     study = build_study(tmp_path / "pairwise3.yaml").study
     _judge(study, 6)
     return study
+
+
+@pytest.fixture
+def rating_study() -> Study:
+    return judged_rating_study()
+
+
+@pytest.fixture
+def pairwise_study(tmp_path) -> Study:
+    return judged_pairwise_study(tmp_path)
 
 
 @pytest.fixture
@@ -136,7 +145,7 @@ def test_rating_results_show_every_table_figure_and_the_methods(admin_client, ra
         assert len(rows) - 1 == len(subset)
         assert set(_column(rows, "Design")) <= {"paired", "Welch"}
         assert all(cell.removeprefix("–^") in notes for r in rows for cell in r if "–" in cell)
-    assert "z-scored ratings" in page
+    assert "(ratings z-scored within each annotator)" in page
 
     # agreement: every missing value with its reason
     rows, notes = _console_table(page, "agreement")
