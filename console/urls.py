@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import auth_views, member_views, results, views
+from . import auth_views, editor, member_views, results, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +15,8 @@ urlpatterns = [
         name="console-invitation",
     ),
     path("console/", views.study_list, name="console"),
+    # Outside console/<study_name>/, where "new" could be a study's name.
+    path("studies/new/", editor.new_study, name="console-new-study"),
     path("console/generation/", views.generation_jobs, name="console-generation"),
     path("console/<slug:study_name>/", views.study_detail, name="console-study"),
     path(
@@ -66,4 +68,18 @@ urlpatterns = [
         member_views.revoke_invitation,
         name="console-invitation-revoke",
     ),
+    # The study editor: the spec while draft, the design, an item as annotators see it.
+    path("console/<slug:study_name>/edit/", editor.editor, name="console-editor"),
+    path(
+        "console/<slug:study_name>/edit/validate.json",
+        editor.validate,
+        name="console-editor-validate",
+    ),
+    path(
+        "console/<slug:study_name>/preview/<int:position>/",
+        editor.preview_item,
+        name="console-preview-item",
+    ),
+    path("console/<slug:study_name>/spec.yaml", editor.spec_source, name="console-spec-source"),
+    path("console/<slug:study_name>/status/", editor.change_status, name="console-study-status"),
 ]
