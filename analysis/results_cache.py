@@ -49,7 +49,7 @@ STALE_AFTER = dt.timedelta(hours=1)
 # The tables a results page shows, in its order; comparisons come split by variant.
 RESULT_TABLES = ("summary", "comparisons", "winrates", "bradley_terry", "agreement")
 DIAGNOSTIC_TABLES = ("length_bias", "position_effects", "annotator_quality", "exclusion_effect")
-COMPARISON_VARIANTS = {"raw": "raw ratings", "z": "z-scored ratings (per annotator)"}
+COMPARISON_VARIANTS = {"raw": "raw ratings", "z": "ratings z-scored within each annotator"}
 
 
 def options_key(options: Mapping[str, Any]) -> str:

@@ -65,6 +65,9 @@ class ResultsOptionsForm(forms.Form):
         widget=forms.CheckboxInput(check_test=lambda v: str(v).lower() in YES_WORDS),
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, label_suffix="", **kwargs)
+
     def clean_alternative(self) -> str:
         return self.cleaned_data["alternative"] or "two-sided"
 
