@@ -87,6 +87,8 @@ INSTALLED_APPS = [
     "generation",
     "analysis",
     "console",
+    "ninja",  # django-ninja: its docs page's templates and static files (no CDN)
+    "api",  # the REST API at /api/ (api/urls.py)
 ]
 
 MIDDLEWARE = [

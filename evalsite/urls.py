@@ -5,6 +5,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.decorators.cache import cache_control
 
+from api.urls import token_urlpatterns
+
 FAVICON = (Path(__file__).parent / "templates" / "evalsite" / "favicon.svg").read_bytes()
 
 
@@ -18,6 +20,8 @@ urlpatterns = [
     path("favicon.svg", favicon, name="favicon"),
     path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),  # the REST API and its docs (api/urls.py)
+    path("accounts/tokens/", include(token_urlpatterns)),  # a researcher's API tokens
     path("", include("console.urls")),
     path("", include("annotation.urls")),
 ]
