@@ -136,8 +136,9 @@ class ProductionServer:
             os.environ,
             DATABASE_URL=_database_url(),
             DJANGO_SETTINGS_MODULE=self.settings_module,
-            **self.extra_env,
+            EVALSITE_DB_POOL="1",  # as in production (the test process itself runs without)
         )
+        env.update(self.extra_env)
         with open(self._log_path, "ab") as log:  # appended to: a restart keeps the first log
             self.process = subprocess.Popen(
                 self.command(),

@@ -19,4 +19,9 @@ for _limit in (
 ):
     os.environ.setdefault(_limit, "off")
 
+# The test process runs without the connection pool: the concurrency tests give each of
+# their 100 threads a connection of its own, racing for real (a pool of 8 would queue them).
+# The production servers the tests start turn it on (tests/live_server.py).
+os.environ.setdefault("EVALSITE_DB_POOL", "0")
+
 from evalsite.settings import *  # noqa: E402, F403

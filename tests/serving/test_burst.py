@@ -46,7 +46,9 @@ async def _arrive_together(base: str, study: str) -> list:
 
 def test_300_simultaneous_arrivals_get_no_5xx_and_all_reach_the_instructions():
     study = make_study(n_batches=100, slots=3, batch_length=1)  # a batch for everyone
-    with ProductionServer(workers=2) as server:
+    # The queue wait (30 s by default) is raised so that a loaded CI machine does not turn
+    # a slow queue into busy pages: the burst must queue, and the pool must not run dry.
+    with ProductionServer(workers=2, env={"EVALSITE_REQUEST_QUEUE_SECONDS": "120"}) as server:
         # A bound on a hang, not a timing requirement.
         outcomes = asyncio.run(asyncio.wait_for(_arrive_together(server.url, study.name), 240))
         log = server.output(kill=False)
