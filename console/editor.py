@@ -320,8 +320,8 @@ def save_draft(
 
 def frozen_reason(study: Study) -> str:
     return (
-        f"the study is {study.status}: its spec was frozen when it was opened, so it can no "
-        "longer change (create a new study to change it)"
+        f"the study is {study.status}, and a study's spec is frozen once it is opened "
+        "(create a new study to change it)"
     )
 
 

@@ -254,23 +254,26 @@ def test_a_spec_uploaded_with_its_files_becomes_a_draft(client, var_dir):
 
 
 def test_the_spec_is_frozen_once_the_study_is_opened(client):
-    create(client, "dexperts-ab", "frozen")
-    study = Study.objects.get(name="frozen")
-    status_url = reverse("console-study-status", args=["frozen"])
+    create(client, "dexperts-ab", "opened-once")
+    study = Study.objects.get(name="opened-once")
+    status_url = reverse("console-study-status", args=["opened-once"])
     assert client.post(status_url, {"action": "open"}).status_code == 302
     before = state_of(study)
     assert before[2] == Study.Status.OPEN
 
     changed = study.spec_source.replace("overlap: 2", "overlap: 1")
-    refused = save(client, "frozen", changed)
+    refused = save(client, "opened-once", changed)
     assert refused.status_code == 409
-    assert "frozen" in refused.content.decode()
+    assert "spec is frozen once it is opened" in refused.content.decode()
     assert state_of(study) == before
-    assert "frozen" in validate(client, "frozen", changed)["problems"][0]["reason"]
-    page = client.get(editor_url("frozen")).content.decode()
+    first = validate(client, "opened-once", changed)["problems"][0]
+    assert first["field"] == "status" and "frozen once it is opened" in first["reason"]
+    page = client.get(editor_url("opened-once")).content.decode()
     assert 'id="frozen-note"' in page and "readonly" in page.split('id="spec-source"')[1][:300]
-    with pytest.raises(StudyBuildError, match="frozen"):
-        rebuild_draft(study, editor.load_source(changed, editor.study_folder("frozen")), changed)
+    with pytest.raises(StudyBuildError, match="frozen once it is opened"):
+        rebuild_draft(
+            study, editor.load_source(changed, editor.study_folder("opened-once")), changed
+        )
     assert state_of(study) == before
 
 
