@@ -1,6 +1,15 @@
 from django.urls import path
 
-from . import auth_views, editor, member_views, results, views
+from . import (
+    auth_views,
+    datasets,
+    editor,
+    generation_views,
+    member_views,
+    results,
+    systems,
+    views,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,6 +27,22 @@ urlpatterns = [
     # Outside console/<study_name>/, where "new" could be a study's name.
     path("studies/new/", editor.new_study, name="console-new-study"),
     path("console/generation/", views.generation_jobs, name="console-generation"),
+    # The lab's datasets, systems and generation jobs (outside console/<study_name>/; by id).
+    path("datasets/", datasets.dataset_list, name="console-datasets"),
+    path("datasets/upload/", datasets.dataset_upload, name="console-dataset-upload"),
+    path("datasets/<int:dataset_id>/", datasets.dataset_detail, name="console-dataset"),
+    path("systems/", systems.system_list, name="console-systems"),
+    path("systems/register/", systems.system_register, name="console-system-register"),
+    path("systems/<int:system_id>/", systems.system_detail, name="console-system"),
+    path("generation/launch/", generation_views.launch_job, name="console-job-launch"),
+    path("generation/<int:job_id>/", generation_views.job_detail, name="console-job"),
+    path(
+        "generation/<int:job_id>/progress.json",
+        generation_views.job_progress_json,
+        name="console-job-progress",
+    ),
+    path("generation/<int:job_id>/cancel/", generation_views.cancel_job, name="console-job-cancel"),
+    path("generation/<int:job_id>/resume/", generation_views.resume_job, name="console-job-resume"),
     path("console/<slug:study_name>/", views.study_detail, name="console-study"),
     path(
         "console/<slug:study_name>/progress.json",

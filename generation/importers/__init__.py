@@ -40,6 +40,7 @@ __all__ = [
     "Turn",
     "importer_options",
     "iter_dataset",
+    "located_problems",
     "parse_options",
     "read_map",
     "run_import",
@@ -201,3 +202,37 @@ def run_import(
             handle(context)
         report.contexts += 1
     return report
+
+
+def located_problems(
+    format: str,
+    path: str | os.PathLike[str],
+    *,
+    limit: int = 50,
+    **options: Any,
+) -> tuple[list[ImportProblem], int]:
+    """Every problem of a file, each with its line, read without stopping at the first:
+    (the first ``limit`` problems, how many there are). Writes nothing.
+
+    For a page that shows all that is wrong with an upload at once (an import stops at the
+    first bad row). A fatal problem (wrong format, broken JSON array, no contexts at all)
+    ends the list, as it ends the reading.
+    """
+    problems: list[ImportProblem] = []
+    total = 0
+
+    def on_skip(problem: ImportProblem) -> None:
+        nonlocal total
+        total += 1
+        if len(problems) < limit:
+            problems.append(problem)
+
+    try:
+        for _context in iter_dataset(format, path, skip_bad=True, on_skip=on_skip, **options):
+            pass
+    except ImportProblem as fatal:
+        if not (total and str(fatal.reason).startswith("no contexts found")):
+            total += 1
+            if len(problems) < limit:
+                problems.append(fatal)
+    return problems, total
