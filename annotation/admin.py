@@ -10,7 +10,17 @@ its status (open / closed) can be changed here.
 
 from django.contrib import admin
 
-from .models import Assignment, Batch, BatchEntry, BatchSlot, Item, Judgment, Participant, Study
+from .models import (
+    Assignment,
+    Batch,
+    BatchEntry,
+    BatchSlot,
+    Item,
+    Judgment,
+    Participant,
+    Study,
+    StudySpecVersion,
+)
 
 CREATE_STUDY_NOTE = (
     "A study is created from a spec, not here: "
@@ -177,3 +187,17 @@ class JudgmentAdmin(NotAddedByHand, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # judgments are append-only facts
+
+
+@admin.register(StudySpecVersion)
+class StudySpecVersionAdmin(NotAddedByHand, admin.ModelAdmin):
+    add_note = (
+        "A spec version is kept by the console's study editor each time a draft's spec is "
+        "saved; the versions of a study are its history and do not change."
+    )
+    list_display = ("study", "number", "spec_hash", "created_by", "created_at")
+    list_filter = ("study",)
+    readonly_fields = [f.name for f in StudySpecVersion._meta.fields]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a kept version is history
