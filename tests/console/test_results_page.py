@@ -378,3 +378,74 @@ def test_results_are_for_members_only(client, django_user_model, rating_study, c
 def test_the_study_page_links_to_the_results(admin_client, rating_study):
     page = admin_client.get(f"/console/{rating_study.name}/").content.decode()
     assert f'href="/console/{rating_study.name}/results/"' in page
+
+
+@pytest.mark.skipif(
+    not __import__("os").environ.get("EVALSITE_MEASURE"),
+    reason="a measurement, not a test: EVALSITE_MEASURE=1 to run it (prints, asserts nothing)",
+)
+def test_measure_the_task_at_the_empo_size(tmp_path, admin_client, computed):
+    """EmPO's size: 135 contexts × 5 systems × 3 ratings = 2,025 judgments (four sliders
+    and a checkbox), batches of 15 items in blocks of 5. Prints how long the task takes."""
+    import time
+
+    rows = [json.loads(line) for line in (EXAMPLES / "data/empathy_contexts.jsonl").open()]
+    data = tmp_path / "data"
+    data.mkdir()
+    systems = ["baseline", "sft", "dpo", "length"]
+    with (data / "contexts.jsonl").open("w") as out:
+        for i in range(135):
+            row = dict(rows[i % len(rows)], id=f"ctx-{i:03d}")
+            out.write(json.dumps(row) + "\n")
+    for s, name in enumerate(systems):
+        with (data / f"{name}.jsonl").open("w") as out:
+            for i in range(135):
+                words = " ".join(["word"] * (5 + (7 * i + 11 * s) % 50))
+                out.write(json.dumps({"context_id": f"ctx-{i:03d}", "response": words}) + "\n")
+    spec = (EXAMPLES / "demo_rating.yaml").read_text(encoding="utf-8")
+    head, _, _ = spec.partition("systems:\n")
+    _, _, tail = spec.partition("attention_checks:\n")
+    spec = (
+        head
+        + "systems:\n"
+        + "".join(
+            f"  - name: {n}\n    kind: imported\n    responses: data/{n}.jsonl\n" for n in systems
+        )
+        + "  - name: human\n    kind: reference\n"
+        + "contexts:\n  file: data/contexts.jsonl\n"
+        + "sampling:\n  n_contexts: 135\n  seed: 7\n"
+        + "design:\n  batch_size: 15\n  block_size: 5\n  overlap: 3\n  ordering: latin_square\n"
+        + "attention_checks:\n"
+        + tail
+    )
+    (tmp_path / "empo.yaml").write_text(spec, encoding="utf-8")
+    study = build_study(tmp_path / "empo.yaml").study
+    clock = time.perf_counter()
+    _judge(study, 135)
+    judged = time.perf_counter() - clock
+    real = study.judgments.filter(item__attention_check_id="").count()
+    clock = time.perf_counter()
+    _page(admin_client, study)
+    first = time.perf_counter() - clock
+    clock = time.perf_counter()
+    _page(admin_client, study)
+    cached = time.perf_counter() - clock
+    row = StudyResults.objects.get()
+    from analysis.api import analyze_study
+
+    parts = {}
+    for what, out, plots in (("analysis", None, False), ("+ bundle", tmp_path / "b1", False)):
+        clock = time.perf_counter()
+        analyze_study(study, out, plots=plots)
+        parts[what] = time.perf_counter() - clock
+    print(
+        f"\nof which: analysis alone {parts['analysis']:.2f} s, with the bundle's tables "
+        f"{parts['+ bundle']:.2f} s (the rest: figures, zip, readable tables)"
+    )
+    print(
+        f"\nEmPO size: {real} judgments (+ {study.judgments.count() - real} attention checks); "
+        f"judging them took {judged:.1f} s; the task {row.seconds:.2f} s; first visit "
+        f"(eager: the task inside it) {first:.2f} s; a cached visit {cached:.3f} s; "
+        f"stored: {len(bytes(row.bundle_zip)) / 1e6:.2f} MB zip, "
+        f"{len(json.dumps(row.data)) / 1e6:.2f} MB data"
+    )
