@@ -8,6 +8,7 @@ import base64
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import zipfile
@@ -449,3 +450,53 @@ def test_measure_the_task_at_the_empo_size(tmp_path, admin_client, computed):
         f"stored: {len(bytes(row.bundle_zip)) / 1e6:.2f} MB zip, "
         f"{len(json.dumps(row.data)) / 1e6:.2f} MB data"
     )
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_computes_the_results_on_the_default_queue(
+    admin_client, monkeypatch, tmp_path
+):
+    """With a broker the page dispatches the task and waits; a Celery worker (a subprocess on
+    the default queue, Redis) computes it into the test database; the page then shows it.
+    PostgreSQL runs only: an in-memory SQLite database cannot be shared with a worker."""
+    import time
+
+    from celery import Celery
+
+    from analysis import tasks
+    from tests.generation import test_celery_worker as real
+
+    url = real.this_test_database_url()
+    if not real.redis_answers(real.BROKER):
+        pytest.skip(f"Redis does not answer at {real.BROKER}; CI runs this test with Redis")
+    env = dict(os.environ, DATABASE_URL=url, CELERY_BROKER_URL=real.BROKER)
+    env.update(CELERY_RESULT_BACKEND=real.BROKER, DJANGO_SETTINGS_MODULE="evalsite.settings")
+    env.pop("CHANNEL_LAYER_URL", None)
+    study = judged_rating_study()
+    client = Celery("evalsite-test-client", broker=real.BROKER, set_as_current=False)
+    sent: list[tuple] = []
+
+    def send(args: tuple) -> None:  # what apply_async does with a broker, by the task's name
+        sent.append(args)
+        client.send_task(tasks.compute_study_results.name, args=args)
+
+    monkeypatch.setattr(tasks, "is_eager", lambda: False)
+    monkeypatch.setattr(tasks.compute_study_results, "apply_async", send)
+    worker = real.Worker(env, tmp_path / "worker.log", "analysis")
+    try:
+        worker.wait_ready()
+        page = _page(admin_client, study)
+        assert 'id="results-computing"' in page and len(sent) == 1
+        deadline = time.monotonic() + 300
+        status = "pending"
+        while status in ("pending", "running") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            status = admin_client.get(f"/console/{study.name}/results/status.json").json()["status"]
+        assert status == "ready", worker.log()[-5000:]
+        page = _page(admin_client, study)
+        assert 'id="summary"' in page and 'id="comparisons-raw"' in page and len(sent) == 1
+        assert "analysis.tasks.compute_study_results" in worker.log()
+    finally:
+        worker.stop()
+        client.close()
