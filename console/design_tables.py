@@ -21,13 +21,20 @@ def _table(table_id: str, title: str, columns: Sequence[str], rows: Sequence[Seq
     }
 
 
-def _positions(table_id: str, title: str, data: Mapping[str, Sequence[int]], label: str):
-    width = max((len(v) for v in data.values()), default=0)
+def _in_order(data: Mapping[str, Any], order: Sequence[str]) -> list[tuple[str, Any]]:
+    """The items of ``data`` in the spec's order (a report read back from PostgreSQL's
+    jsonb has its keys in jsonb's own order), any others after."""
+    known = [k for k in order if k in data]
+    return [(k, data[k]) for k in known] + [(k, v) for k, v in data.items() if k not in known]
+
+
+def _positions(table_id: str, title: str, data: Sequence[tuple[str, Sequence[int]]], label: str):
+    width = max((len(v) for _, v in data), default=0)
     if width > MAX_POSITION_COLUMNS:
-        rows = [[k, min(v), max(v), sum(v)] for k, v in data.items()]
+        rows = [[k, min(v), max(v), sum(v)] for k, v in data]
         return _table(table_id, f"{title} (over positions)", ["", "min", "max", "total"], rows)
     columns = [""] + [f"{label}{i + 1}" for i in range(width)]
-    return _table(table_id, title, columns, [[k, *v] for k, v in data.items()])
+    return _table(table_id, title, columns, [[k, *v] for k, v in data])
 
 
 def summary(report: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -76,6 +83,9 @@ def balance(report: Mapping[str, Any]) -> list[tuple[str, str]]:
 def tables(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every table of the report, in the order the text report prints them."""
     r = report
+    systems = r["systems"]
+    pairs = [f"{a} vs {b}" for a, b in r.get("pairs") or ()]
+    per_output = sorted(r["judgments_per_output"].items(), key=lambda kv: int(kv[0]))
     out = [
         _table(
             "design-batches",
@@ -87,23 +97,31 @@ def tables(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             "design-per-output",
             "Judgments per output",
             ["judgments", "outputs"],
-            list(r["judgments_per_output"].items()),
+            per_output,
         ),
         _table(
             "design-per-system",
             "Judgments per system",
             ["system", "judgments"],
-            list(r["judgments_per_system"].items()),
+            _in_order(r["judgments_per_system"], systems),
         ),
     ]
     if r["protocol"] == "rating":
         out.append(
             _positions(
-                "design-block-position", "System × block position", r["system_block_position"], "b"
+                "design-block-position",
+                "System × block position",
+                _in_order(r["system_block_position"], systems),
+                "b",
             )
         )
         out.append(
-            _positions("design-position", "System × position in batch", r["system_position"], "p")
+            _positions(
+                "design-position",
+                "System × position in batch",
+                _in_order(r["system_position"], systems),
+                "p",
+            )
         )
         if r.get("block_orders"):
             out.append(
@@ -111,20 +129,31 @@ def tables(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "design-block-orders",
                     "Block orders (annotator slots)",
                     ["order", "slots"],
-                    list(r["block_orders"].items()),
+                    sorted(r["block_orders"].items()),
                 )
             )
     else:
+        # first left / second left: the pair's systems in the spec's order
+        by_name = {f"{a} vs {b}": (a, b) for a, b in r["pairs"]}
+        sides = [
+            [name, *(counts[s] for s in by_name.get(name, tuple(counts)))]
+            for name, counts in _in_order(r["pair_sides"], pairs)
+        ]
         out.append(
             _table(
                 "design-sides",
                 "Pair sides (times each system is shown on the left)",
                 ["pair", "first left", "second left"],
-                [[k, *v.values()] for k, v in r["pair_sides"].items()],
+                sides,
             )
         )
         out.append(
-            _positions("design-position", "Pair × position in batch", r["pair_position"], "p")
+            _positions(
+                "design-position",
+                "Pair × position in batch",
+                _in_order(r["pair_position"], pairs),
+                "p",
+            )
         )
     attention = r.get("attention")
     if attention and attention.get("per_batch"):

@@ -392,3 +392,29 @@ def test_the_spec_source_and_its_versions_are_readable(client):
         client.get(reverse("console-spec-source", args=["sources"]) + "?version=9").status_code
         == 404
     )
+
+
+def _keys_reversed(value):
+    """The same data with every mapping's keys in reverse order (as jsonb may give them)."""
+    if isinstance(value, dict):
+        return {k: _keys_reversed(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [_keys_reversed(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("template", ["empo-rating", "prosocial-pairwise"])
+def test_design_tables_keep_the_spec_order_whatever_the_stored_key_order(template):
+    from annotation.spec import load_contexts, load_spec
+    from console.design_tables import design_view
+
+    spec = load_spec(TEMPLATES / template / "spec.yaml")
+    report = spec.make_design(spec.sample(load_contexts(spec.contexts_path))).report
+    view = design_view(report)
+    assert design_view(_keys_reversed(report)) == view
+    first_column = {t["id"]: [row[0] for row in t["rows"]] for t in view["tables"]}
+    if spec.protocol == "rating":
+        assert first_column["design-per-system"] == [s.name for s in spec.systems]
+    else:
+        [sides] = [t for t in view["tables"] if t["id"] == "design-sides"]
+        assert sides["rows"] == [["guided vs vanilla", "8", "8"]]
