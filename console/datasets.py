@@ -10,6 +10,7 @@ bound on a request's size belongs to the proxy in front, e.g. nginx's client_max
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import uuid
@@ -108,16 +109,25 @@ def safe_file_name(name: str) -> str:
 
 
 def _format_help() -> list[dict]:
-    return [
-        {
-            "name": name,
-            "label": FORMAT_LABELS.get(name, name),
-            "options": ", ".join(
-                f"{k}={_shown_default(v)}" for k, v in importer_options(name).items()
-            ),
-        }
-        for name in IMPORTERS
-    ]
+    """Per format: the columns a mapping may name and the settings, with their defaults."""
+    rows = []
+    for name in IMPORTERS:
+        options = importer_options(name)
+        columns = [
+            c + (" (required)" if c == "turns" else "") for c in COLUMN_OPTIONS if c in options
+        ]
+        settings_ = [
+            f"{k}={_shown_default(v)}" for k, v in options.items() if k not in COLUMN_OPTIONS
+        ]
+        rows.append(
+            {
+                "name": name,
+                "label": FORMAT_LABELS.get(name, name),
+                "columns": ", ".join(columns),
+                "settings": ", ".join(settings_),
+            }
+        )
+    return rows
 
 
 def _shown_default(value) -> str:
@@ -230,6 +240,14 @@ def _imported(request: HttpRequest, outcome) -> HttpResponse:
 # --------------------------------------------------------------------------- pages
 
 
+def metadata_items(metadata: dict) -> list[tuple[str, str]]:
+    """A context's metadata as (key, text) pairs: text as it is, other values as JSON."""
+    return [
+        (str(key), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        for key, value in (metadata or {}).items()
+    ]
+
+
 @researcher_required
 def dataset_list(request: HttpRequest) -> HttpResponse:
     datasets = Dataset.objects.annotate(n_contexts=Count("contexts")).order_by("-created_at", "-id")
@@ -255,6 +273,7 @@ def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
             "dataset": dataset,
             "counts": counts,
             "page": page,
+            "rows": [{"context": c, "metadata": metadata_items(c.metadata)} for c in page],
             "first_number": page.start_index(),
             "jobs": GenerationJob.objects.filter(dataset=dataset).select_related("system")[:20],
             "systems": generated_systems(),

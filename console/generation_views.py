@@ -90,7 +90,7 @@ def launch_job(request: HttpRequest) -> HttpResponse:
     try:
         job = services.create_job(system, list(contexts[:limit] if limit else contexts))
     except JobError as error:
-        messages.error(request, f"not launched: {error}")
+        messages.error(request, f"Not launched: {error}")
         return _back(request)
     _run(request, job, services.dispatch_job)
     return redirect(reverse("console-job", args=[job.pk]))
@@ -107,7 +107,7 @@ def _run(request: HttpRequest, job: GenerationJob, send) -> None:
         log.warning("generation job %s failed while running in the request", job.pk, exc_info=True)
         job.refresh_from_db()
         if not job.error:
-            messages.error(request, f"job {job.pk} failed: {error}")
+            messages.error(request, f"Job {job.pk} failed: {error}")
 
 
 @jobs_required
@@ -143,10 +143,10 @@ def cancel_job(request: HttpRequest, job_id: int) -> HttpResponse:
     if (refused := _post_only(request)) is not None:
         return refused
     if job.is_finished:
-        messages.info(request, f"job {job.pk} is already {job.status}")
+        messages.info(request, f"Job {job.pk} is already {job.status}.")
     else:
         services.cancel_job(job)
-        messages.success(request, f"job {job.pk} cancelled; its stored candidates are kept")
+        messages.success(request, f"Job {job.pk} cancelled; its stored candidates are kept.")
     return redirect(reverse("console-job", args=[job.pk]))
 
 
@@ -162,5 +162,5 @@ def resume_job(request: HttpRequest, job_id: int) -> HttpResponse:
     elif job.status in (GenerationJob.Status.FAILED, GenerationJob.Status.CANCELLED):
         _run(request, job, services.resume_job)
     else:
-        messages.info(request, f"job {job.pk} is {job.status}: nothing to resume")
+        messages.info(request, f"Job {job.pk} is {job.status}: nothing to resume.")
     return redirect(reverse("console-job", args=[job.pk]))

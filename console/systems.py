@@ -14,6 +14,7 @@ import json
 
 import yaml
 from django import forms
+from django.contrib import messages
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -137,6 +138,7 @@ def system_register(request: HttpRequest) -> HttpResponse:
         except SystemConfigError as error:
             form.show(error.problems)
         else:
+            messages.success(request, f"Registered system {system.name} ({system.kind}).")
             return redirect(reverse("console-system", args=[system.pk]))
     return render(
         request, "console/system_register.html", {"form": form}, status=400 if posted else 200
