@@ -99,3 +99,14 @@ def visible_studies(user) -> QuerySet[Study]:
 
 def can_watch_jobs(user) -> bool:
     return is_researcher(user)
+
+
+def study_created(user, study: Study) -> StudyMembership | None:
+    """Whoever creates a study in the console or the API owns it (staff too, so the study is
+    theirs when their staff flag goes); an anonymous `user` (a command) owns nothing."""
+    if not is_researcher(user):
+        return None
+    membership, _ = StudyMembership.objects.get_or_create(
+        study=study, user=user, defaults={"role": Role.OWNER, "added_by": user}
+    )
+    return membership
