@@ -165,10 +165,8 @@ def _record(outcome: Outcome, response: httpx.Response) -> None:
     outcome.statuses.append(response.status_code)
 
 
-async def _send(client: httpx.AsyncClient, method: str, url: str, data=None) -> httpx.Response:
-    if method == "post":
-        return await client.post(url, data=data, headers={"Referer": url})
-    return await client.get(url)
+async def _post(client: httpx.AsyncClient, url: str, data: dict[str, list[str]]) -> httpx.Response:
+    return await client.post(url, data=data, headers={"Referer": url})
 
 
 async def annotate(
@@ -211,7 +209,7 @@ async def annotate(
             url = urljoin(str(response.url), form.action)
             is_submit = "idempotency_key" in data
             started = time.perf_counter()
-            response = await _send(client, "post", url, data)
+            response = await _post(client, url, data)
             if is_submit and response.status_code < 400:
                 ended = time.perf_counter()
                 outcome.submit_seconds.append(ended - started)

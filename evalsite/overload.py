@@ -221,7 +221,12 @@ class RequestSlots:
         loop = asyncio.get_running_loop()
         handed: asyncio.Future[bool] = loop.create_future()
         self._waiters.append(handed)
-        timer = loop.call_later(wait_seconds, lambda: handed.done() or handed.set_result(False))
+
+        def time_up() -> None:
+            if not handed.done():
+                handed.set_result(False)
+
+        timer = loop.call_later(wait_seconds, time_up)
         try:
             return await asyncio.shield(handed)
         except asyncio.CancelledError:
