@@ -83,11 +83,8 @@ def study_folder(name: str) -> Path:
 
 
 def _study_created(user, study: Study) -> None:
-    """The one call site that makes the creator the study's owner: per-study roles are
-    console.access's (``study_created``); until it has them, staff see every study."""
-    made_owner = getattr(access, "study_created", None)
-    if made_owner is not None:
-        made_owner(user, study)
+    """The one call site that makes the creator the study's owner (console.access)."""
+    access.study_created(user, study)
 
 
 # --------------------------------------------------------------------------- folders

@@ -59,7 +59,7 @@ def log_in(page, base: str, next_path: str) -> None:
 
 
 def test_a_researcher_edits_previews_and_opens_a_study(browser, live_server, axe, shots):
-    get_user_model().objects.create_user("rita", "r@example.org", PASSWORD, is_staff=True)
+    get_user_model().objects.create_user("rita", "r@example.org", PASSWORD)
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     page.set_default_timeout(15000)
@@ -155,7 +155,7 @@ def test_a_researcher_edits_previews_and_opens_a_study(browser, live_server, axe
 
 
 def test_the_editor_reads_on_a_phone(browser, live_server, axe, shots):
-    get_user_model().objects.create_user("rita", "r@example.org", PASSWORD, is_staff=True)
+    get_user_model().objects.create_user("rita", "r@example.org", PASSWORD)
     context = browser.new_context(viewport=PHONE)
     page = context.new_page()
     page.set_default_timeout(15000)
