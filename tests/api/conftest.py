@@ -32,3 +32,10 @@ def rita(db):
 @pytest.fixture
 def api(rita) -> Client:
     return token_client(rita)
+
+
+@pytest.fixture
+def eager(settings):
+    """Tasks run in this process, now, as on the embedded default (also when the session
+    runs with a broker: no worker is started for these tests)."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True

@@ -112,7 +112,7 @@ def test_a_system_with_a_bad_config_is_a_400_and_nothing_is_registered(api):
 
 
 def test_results_are_202_while_computed_with_a_broker(
-    api, rita, monkeypatch, django_capture_on_commit_callbacks
+    api, rita, monkeypatch, django_capture_on_commit_callbacks, eager
 ):
     from analysis import tasks
 

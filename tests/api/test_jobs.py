@@ -40,7 +40,7 @@ def gpt2(tiny_gpt2):
     )
 
 
-def test_a_job_is_created_run_cancelled_and_resumed(api, dataset, gpt2):
+def test_a_job_is_created_run_cancelled_and_resumed(api, dataset, gpt2, eager):
     made = api.post(
         "/api/jobs",
         {"system": "tiny-gpt2", "dataset": "jobs-api", "context_ids": ["c0", "c2"]},

@@ -124,7 +124,7 @@ def annotate_a_batch(study_name: str, annotator: str) -> int:
     return judged
 
 
-def test_a_study_from_spec_to_results_through_the_api(api, rita):
+def test_a_study_from_spec_to_results_through_the_api(api, rita, eager):
     # 1. a dataset, uploaded in the EmpatheticDialogues format
     uploaded = api.post(
         "/api/datasets",
