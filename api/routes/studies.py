@@ -24,7 +24,6 @@ from annotation.models import Study
 from annotation.selectors import study_progress
 from console import access
 from console.editor import create_draft, next_status
-from console.models import Role, StudyMembership
 from console.results import page_options
 from console.spec_editing import EditorProblem, check_source, data_paths, parse_source
 from console.views import JUDGMENT_FORMATS, _async_chunks, judgment_chunks
@@ -146,16 +145,6 @@ def _context_lines(dataset: Dataset) -> Iterator[str]:
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
 
-def make_owner(user, study: Study) -> None:
-    """The creator owns the study (console.access.study_created when it has one)."""
-    made_owner = getattr(access, "study_created", None)
-    if made_owner is not None:
-        made_owner(user, study)
-    StudyMembership.objects.get_or_create(
-        study=study, user=user, defaults={"role": Role.OWNER, "added_by": user}
-    )
-
-
 @router.post(
     "/studies",
     response={201: StudyOut, 400: Problems},
@@ -169,7 +158,8 @@ def create_study(
 ):
     """The spec (YAML or JSON text) and the data files it names (multipart), or
     ``dataset``: an imported dataset whose contexts fill the spec's ``contexts.file``. The
-    study is a draft until opened; you are its owner. Nothing is created on a problem."""
+    study is a draft until opened; you are its owner (console.editor.create_draft, as in
+    the console). Nothing is created on a problem."""
     uploads = list(files or [])
     if dataset:
         extra, problems = _contexts_upload(dataset, spec)
@@ -179,7 +169,6 @@ def create_study(
     study, problems = create_draft(request.user, spec, uploads)
     if study is None:
         return Status(400, {"problems": problem_dicts(problems)})
-    make_owner(request.user, study)
     return Status(201, study_out(study, request.user))
 
 
