@@ -119,25 +119,29 @@ def invitation_from_token(token: str) -> StudyInvitation:
 
 
 def accept_invitation(token: str, user) -> StudyMembership:
-    """`user` joins the invitation's study with its role; the link is then used up."""
+    """`user` joins the invitation's study with its role; the link is then used up. The
+    claim is one conditional UPDATE, so of two researchers opening it at once one joins."""
     invitation = invitation_from_token(token)
     with transaction.atomic():
         _locked(invitation.study)
-        invitation = StudyInvitation.objects.select_for_update().get(pk=invitation.pk)
-        if invitation.state != "pending":  # used by someone else meanwhile
-            raise MembershipError("this invitation link was already used; ask for a new one")
         existing = StudyMembership.objects.filter(study=invitation.study, user=user).first()
         if existing is not None:
             raise MembershipError(
                 f"you are already a member of {invitation.study.name} ({existing.role}); "
                 "an owner can change your role"
             )
-        membership = StudyMembership.objects.create(
+        now = timezone.now()
+        claimed = StudyInvitation.objects.filter(
+            pk=invitation.pk,
+            used_at=None,
+            revoked_at=None,
+            created_at__gt=now - INVITATION_LIFETIME,
+        ).update(used_by=user, used_at=now)
+        if not claimed:  # used or withdrawn meanwhile
+            raise MembershipError("this invitation link was already used; ask for a new one")
+        return StudyMembership.objects.create(
             study=invitation.study, user=user, role=invitation.role, added_by=invitation.created_by
         )
-        invitation.used_by, invitation.used_at = user, timezone.now()
-        invitation.save(update_fields=["used_by", "used_at"])
-        return membership
 
 
 def revoke_invitation(study: Study, invitation_id: int) -> None:
