@@ -196,17 +196,19 @@ def locked_live_assignment(participant: Participant) -> Assignment | None:
     ).select_related("slot")
     if connection.features.has_select_for_update:
         queryset = queryset.select_for_update(of=("slot",))
-    return queryset.first()
+    found = list(queryset[:1])  # at most one (one_active_assignment); no ORDER BY to compile
+    return found[0] if found else None
 
 
 def live_assignment(participant: Participant, now: datetime) -> Assignment | None:
     """The participant's assignment if its lease is live now (a read, no lock): the next-item
     page of someone in the middle of a batch needs nothing of request_work's locking."""
-    live = (
-        Assignment.objects.filter(participant=participant, status=Assignment.Status.ACTIVE)
-        .select_related("slot")
-        .first()
-    )
+    found = list(
+        Assignment.objects.filter(
+            participant=participant, status=Assignment.Status.ACTIVE
+        ).select_related("slot")[:1]
+    )  # at most one (one_active_assignment)
+    live = found[0] if found else None
     return live if live is not None and live.lease_expires_at > now else None
 
 

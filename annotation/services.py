@@ -33,25 +33,28 @@ class RecordedJudgment:
     batch_completed: bool
 
 
-def next_entries(assignment: Assignment, limit: int = 1) -> list[BatchEntry]:
+def next_entries(
+    assignment: Assignment, limit: int = 1, *, for_display: bool = True
+) -> list[BatchEntry]:
     """The entries the server expects next, in order: those of the batch without a judgment
-    in this assignment. One query, with each entry's item, context and candidates, and the
-    batch's length as ``entry.batch_length``."""
+    in this assignment. One query; `for_display` adds each entry's item, context and
+    candidates and the batch's length as ``entry.batch_length`` (a submit needs neither)."""
     judged = Judgment.objects.filter(assignment_id=assignment.id).values("entry_id")
-    length = (
-        BatchEntry.objects.filter(batch_id=OuterRef("batch_id"))
-        .order_by()
-        .values("batch_id")
-        .annotate(n=Count("id"))
-        .values("n")
+    entries = BatchEntry.objects.filter(batch_id=assignment.slot.batch_id).exclude(
+        id__in=Subquery(judged)
     )
-    return list(
-        BatchEntry.objects.filter(batch_id=assignment.slot.batch_id)
-        .exclude(id__in=Subquery(judged))
-        .annotate(batch_length=Subquery(length))
-        .select_related("item__context", "item__candidate", "item__candidate_b")
-        .order_by("position")[:limit]
-    )
+    if for_display:
+        length = (
+            BatchEntry.objects.filter(batch_id=OuterRef("batch_id"))
+            .order_by()
+            .values("batch_id")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        entries = entries.annotate(batch_length=Subquery(length)).select_related(
+            "item__context", "item__candidate", "item__candidate_b"
+        )
+    return list(entries.order_by("position")[:limit])
 
 
 def next_entry(assignment: Assignment) -> BatchEntry | None:
@@ -153,7 +156,7 @@ def _record(
             ["you hold no batch at the moment (the lease may have expired): reload the page"],
             "no_assignment",
         )
-    upcoming = next_entries(live, limit=2)
+    upcoming = next_entries(live, limit=2, for_display=False)
     if not upcoming:
         raise JudgmentRefused(["this batch is already complete"], "complete")
     expected = upcoming[0]
