@@ -6,6 +6,7 @@ never computes. While the task runs the page says so and reloads itself when it 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from typing import Any
 
 from django import forms
@@ -13,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 
 from analysis import formatting as fmt
@@ -24,6 +26,8 @@ from annotation.models import Study
 from .access import study_for
 
 Status = StudyResults.Status
+# a task still pending after this long suggests no worker listens on the default queue
+NO_WORKER_AFTER = dt.timedelta(minutes=2)
 
 # what a query parameter may say for yes / no
 YES_WORDS = {"1", "on", "true", "yes"}
@@ -150,6 +154,10 @@ def study_results(request: HttpRequest, study_name: str) -> HttpResponse:
         context["results"] = results_context(row)
     elif row.status in (Status.PENDING, Status.RUNNING):
         context["computing"] = True
+        # no worker has taken it for a while: say what runs these tasks
+        context["unstarted"] = row.status == Status.PENDING and (
+            timezone.now() - row.requested_at > NO_WORKER_AFTER
+        )
         previous = results_cache.previous_ready(row)
         if previous is not None:
             context["previous"] = previous

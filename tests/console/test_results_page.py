@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -280,7 +281,10 @@ def test_with_a_broker_the_task_is_sent_on_commit_and_the_page_waits(
     assert row.status == StudyResults.Status.PENDING
     assert 'id="results-computing"' in page and "reloads by itself" in page
     assert re.search(r'<script nonce="[^"]+">', page) and "status.json" in page
-    assert 'id="summary"' not in page
+    assert 'id="summary"' not in page and "No worker has started it" not in page
+    StudyResults.objects.update(requested_at=row.requested_at - dt.timedelta(minutes=5))
+    page = _page(admin_client, rating_study)  # still pending: say what should run it
+    assert "No worker has started it yet" in page and "-Q celery" in page
     status = admin_client.get(f"/console/{rating_study.name}/results/status.json").json()
     assert status == {"status": "pending"}
     # the bundle is not ready: the download sends the browser to the page that says so
