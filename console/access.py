@@ -13,6 +13,10 @@ researcher cannot learn which studies exist. A WebSocket feed of a study closes 
 `SOCKET_NOT_FOUND` (4404) for a study its user may not see, and with `SOCKET_LOGIN_REQUIRED`
 (4403) for a visitor who is not logged in.
 
+Whoever creates a study in the browser or the API owns it (`study_created`); a study made
+by `create_study --owner USERNAME` is that researcher's. Members are changed in
+console/members.py (the last owner stays).
+
 Generation jobs, datasets and systems are the lab's shared resources (they have no owner):
 any logged-in researcher may watch the jobs (`can_watch_jobs`).
 """
