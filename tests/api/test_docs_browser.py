@@ -3,15 +3,39 @@ Swagger UI draws every operation, and the browser reports no blocked script or r
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from tests.browser.conftest import browser  # noqa: F401 - the package's Chromium fixture
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_docs_page_works_under_the_csp_without_the_network(browser, live_server):  # noqa: F811
-    context = browser.new_context(offline=False)
+@pytest.fixture
+def browser():
+    """Chromium for this test only: Playwright's event loop must not outlive it (later tests
+    call async_to_sync), so it is not the browser tests' package-wide one."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as playwright:
+            launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            yield launched
+            launched.close()
+    finally:
+        if before is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+
+
+def test_the_docs_page_works_under_the_csp_without_the_network(browser, live_server):
+    context = browser.new_context()
     # nothing but this site: a request elsewhere (a CDN) fails and is recorded
     outside = []
 
