@@ -59,6 +59,12 @@ ELSEWHERE = [
         "tests/generation/test_celery_worker.py",
         '"celery", "-A", "evalsite", "worker", "-Q", "gpu',
     ),
+    (
+        # the default queue (the results page's analyses): the same worker, both queues
+        r"\.venv/bin/celery -A evalsite worker -Q celery --concurrency 2",
+        "tests/generation/test_celery_worker.py",
+        '"gpu,celery"',
+    ),
 ]
 
 # What a command must print, where the README promises it (a later command relies on it).
