@@ -27,6 +27,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -36,8 +37,10 @@ from annotation.models import Study, StudySpecVersion
 from annotation.spec import SpecError
 from annotation.study_builder import StudyBuildError, build_study_from_spec, rebuild_draft
 from annotation.views.preview import render_item_preview
+from generation.models import Dataset
 
 from . import access, design_tables
+from .dataset_contexts import contexts_upload, without_systems
 from .spec_editing import (
     SAFE_PART,
     EditorProblem,
@@ -227,19 +230,79 @@ def create_draft(
     return built.study, []
 
 
+def _template_source(template: str) -> str:
+    return (_template_folder(template) / SPEC_FILE).read_text(encoding="utf-8")
+
+
+def imported_responses(source: str) -> dict[str, str]:
+    """{system name: the file name of its responses} for the spec's imported systems."""
+    data, _ = parse_source(source)
+    systems = data.get("systems") if isinstance(data, dict) else None
+    return {
+        s["name"]: PurePosixPath(s["responses"]).name
+        for s in systems or []
+        if isinstance(s, dict)
+        and s.get("kind") == "imported"
+        and isinstance(s.get("responses"), str)
+    }
+
+
+def from_dataset(
+    source: str, dataset: str, files: Sequence[UploadedFile]
+) -> tuple[str, list[UploadedFile], str, list[EditorProblem]]:
+    """A template's spec with its contexts from an imported dataset: (the spec text, the
+    files to upload, a note for the researcher, problems).
+
+    The template's example responses answer its example conversations, not the dataset's,
+    so an imported system is kept only when its responses file (keyed by the dataset's
+    context ids) is uploaded with it; the others are left out of the spec, and the note
+    says so. A reference system is met by the dataset's reference responses."""
+    uploaded = {Path(f.name or "").name for f in files}
+    imported = imported_responses(source)
+    left_out = [n for n, file in imported.items() if file not in uploaded]
+    data, _ = parse_source(source)
+    if isinstance(data, dict) and len(left_out) == len(data.get("systems") or []):
+        needed = ", ".join(sorted(imported.values()))
+        reason = (
+            f"the template's systems are all imported: upload their responses files "
+            f"({needed}, keyed by {dataset}'s context ids) with the dataset"
+        )
+        return source, list(files), "", [EditorProblem("files", reason, None, "files")]
+    source = without_systems(source, left_out)
+    contexts, problems = contexts_upload(dataset, source)
+    note = ""
+    if left_out:
+        note = (
+            f"Left out the template's system{'s' if len(left_out) > 1 else ''} "
+            f"{', '.join(left_out)}: {'their' if len(left_out) > 1 else 'its'} example "
+            f"responses answer the template's example conversations, not {dataset}'s. "
+            "Add a system with its responses file (keyed by the dataset's context ids) here."
+        )
+    return source, [*files, *contexts], note, problems
+
+
 def _new_page(request, problems=(), chosen: str | None = None, status=200) -> HttpResponse:
     templates = [
-        {"id": key, "title": title, "about": about, "name": key}
+        {
+            "id": key,
+            "title": title,
+            "about": about,
+            "name": key,
+            "responses": sorted(imported_responses(_template_source(key)).values()),
+        }
         for key, (title, about) in STUDY_TEMPLATES.items()
     ]
+    datasets = Dataset.objects.annotate(n_contexts=Count("contexts")).order_by("name")
     return render(
         request,
         "console/editor_new.html",
         {
             "templates": templates,
+            "datasets": datasets,
             "problems": [p.to_dict() for p in problems],
             "chosen": chosen,
             "posted_name": request.POST.get("name", ""),
+            "posted_dataset": request.POST.get("dataset", ""),
         },
         status=status,
     )
@@ -253,13 +316,19 @@ def new_study(request: HttpRequest) -> HttpResponse:
         return _new_page(request)
     template = request.POST.get("template", "")
     files = request.FILES.getlist("files")
+    note = ""
     if template:
         if template not in STUDY_TEMPLATES:
             return _new_page(request, [EditorProblem("template", "no such template")], status=400)
-        text = (_template_folder(template) / SPEC_FILE).read_text(encoding="utf-8")
+        text = _template_source(template)
         name = request.POST.get("name", "").strip() or template
         # A name that is no plain word is quoted: the spec's check then says what is wrong.
         source = with_name(text, name if SAFE_PART.match(name) else json.dumps(name))
+        if dataset := request.POST.get("dataset", ""):
+            source, files, note, problems = from_dataset(source, dataset, files)
+            if problems:
+                return _new_page(request, problems, chosen=template, status=400)
+            template = ""  # the template's example files are not the dataset's
     else:
         spec_file = request.FILES.get("spec")
         if spec_file is None:
@@ -272,8 +341,11 @@ def new_study(request: HttpRequest) -> HttpResponse:
             return _new_page(request, [bad], status=400)
     study, problems = create_draft(request.user, source, files, template or None)
     if study is None:
-        return _new_page(request, problems, chosen=template or "upload", status=400)
+        chosen = request.POST.get("template", "") or "upload"
+        return _new_page(request, problems, chosen=chosen, status=400)
     messages.success(request, f"Created the draft study {study.name}: edit, preview, then open it.")
+    if note:
+        messages.info(request, note)
     return redirect(reverse("console-editor", args=[study.name]))
 
 

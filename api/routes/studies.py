@@ -8,11 +8,9 @@ is not a member of is a 404 — never a 403, which would say it exists.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from pathlib import PurePosixPath
+from collections.abc import Iterable
 from typing import Any, Literal
 
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.handlers.asgi import ASGIRequest
 from django.db import transaction
 from django.http import HttpRequest, StreamingHttpResponse
@@ -23,12 +21,12 @@ from analysis.tasks import request_results
 from annotation.models import Study
 from annotation.selectors import study_progress
 from console import access
+from console.dataset_contexts import contexts_upload
 from console.editor import create_draft, next_status
 from console.results import page_options
-from console.spec_editing import EditorProblem, check_source, data_paths, parse_source
+from console.spec_editing import EditorProblem, check_source
 from console.views import JUDGMENT_FORMATS, _async_chunks, judgment_chunks
 from core.problems import Problem
-from generation.models import Dataset
 
 from ..schemas import (
     SPEC_REF,
@@ -120,31 +118,6 @@ def validate_spec(request: HttpRequest):
     return {"valid": not problems, "problems": problem_dicts(problems)}
 
 
-def _contexts_upload(dataset_name: str, source: str) -> tuple[list, list[EditorProblem]]:
-    """An imported dataset's contexts as the contexts file the spec names (JSONL, one
-    context a line as annotation.spec.data_files reads it), to be uploaded with it."""
-    dataset = Dataset.objects.filter(name=dataset_name).first()
-    if dataset is None:
-        return [], [EditorProblem("dataset", f"no dataset named {dataset_name!r}")]
-    data, _ = parse_source(source)
-    path = data_paths(data).get("contexts.file")
-    if not isinstance(path, str) or not path:
-        return [], [EditorProblem("contexts.file", "name the contexts file the dataset fills")]
-    lines = "".join(_context_lines(dataset)).encode("utf-8")
-    return [SimpleUploadedFile(PurePosixPath(path).name, lines)], []
-
-
-def _context_lines(dataset: Dataset) -> Iterator[str]:
-    for context in dataset.contexts.order_by("id").iterator():
-        record = {
-            "id": context.external_id,
-            "turns": context.turns,
-            "reference": context.reference_response,
-            "metadata": context.metadata or {},
-        }
-        yield json.dumps(record, ensure_ascii=False) + "\n"
-
-
 @router.post(
     "/studies",
     response={201: StudyOut, 400: Problems},
@@ -162,7 +135,7 @@ def create_study(
     the console). Nothing is created on a problem."""
     uploads = list(files or [])
     if dataset:
-        extra, problems = _contexts_upload(dataset, spec)
+        extra, problems = contexts_upload(dataset, spec)
         if problems:
             return Status(400, {"problems": problem_dicts(problems)})
         uploads += extra
