@@ -31,6 +31,7 @@ from django.urls import reverse
 
 from core.limits import DATASET_NAME
 from core.source_map import MapError
+from generation.datasets import PROBLEMS_SHOWN, import_uploaded_dataset
 from generation.importers import (
     COLUMN_OPTIONS,
     IMPORTERS,
@@ -40,7 +41,6 @@ from generation.importers import (
     read_map,
 )
 from generation.models import Dataset, GenerationJob
-from generation.services import PROBLEMS_SHOWN, import_uploaded_dataset
 
 from .access import is_researcher
 from .generation_views import generated_systems

@@ -1,6 +1,6 @@
 """Datasets: the lab's shared contexts, imported from a file in a named format.
 
-An upload is imported atomically (generation.services.import_dataset): a bad row is a 400
+An upload is imported atomically (generation.datasets.import_dataset): a bad row is a 400
 naming the file and its line, and nothing is imported. The file is kept on the server only
 while it is imported.
 """
@@ -22,9 +22,9 @@ from ninja import File, Form, Router, Status, UploadedFile
 from core.limits import DATASET_NAME
 from core.problems import Problem
 from core.source_map import MapError
+from generation.datasets import DatasetExists, import_dataset
 from generation.importers import IMPORTERS, DatasetImportError, parse_options, read_map
 from generation.models import Dataset
-from generation.services import DatasetExists, import_dataset
 
 from ..schemas import DatasetImported, DatasetOut, Problems
 from .studies import problem_dicts

@@ -7,6 +7,7 @@ from tqdm import tqdm
 
 from core.limits import DATASET_NAME
 from core.source_map import MapError
+from generation.datasets import DatasetExists, import_dataset
 from generation.importers import (
     COLUMN_OPTIONS,
     IMPORTERS,
@@ -16,7 +17,6 @@ from generation.importers import (
     read_map,
 )
 from generation.importers.base import clip
-from generation.services import DatasetExists, import_dataset
 
 SLUG = re.compile(r"^[-a-zA-Z0-9_]+\Z")  # as Django's SlugField validates it
 
