@@ -181,9 +181,11 @@ def annotate_a_batch(page, study: Study) -> int:
             for index, _ in enumerate(study.dimensions):
                 page.keyboard.press("abt"[(index + position) % 3])
         else:
-            for slider in page.locator("input[type=range]").all():
-                slider.focus()
+            for index, slider in enumerate(page.locator("input[type=range]").all()):
+                slider.focus()  # moved, then a varying distance: not one constant rating
                 page.keyboard.press("ArrowRight")
+                for _ in range((3 * index + position) % 5):
+                    page.keyboard.press("PageDown")
             page.locator("fieldset.dimension input[type=checkbox]").first.check()
         with page.expect_navigation():
             page.click("#submit")
@@ -334,5 +336,26 @@ def test_pairwise_walk_over_a_prosocial_dialog_json(browser, server, axe, shots,
         browser, server, axe, shots, tmp_path, prefix="pairwise",
         dataset=("prosocial-walk", "prosocial_dialog", json_path),
         template="prosocial-pairwise", study_name="walk-pairwise", responses=responses,
-        tables=("summary", "winrates", "bradley-terry", "agreement"), note=None,
+        tables=("summary", "winrates", "bradley-terry-empty", "agreement"), note=None,
     )  # fmt: skip
+
+
+def test_a_template_whose_systems_are_all_imported_asks_for_their_responses(
+    client, settings, tmp_path
+):
+    """With a dataset and no responses files, the pairwise template (two imported systems)
+    has no system left: the page says which files to upload; nothing is created. (The
+    test client, not the browser: a page's problem, not its looks.)"""
+    from generation.datasets import import_dataset
+
+    settings.VAR_DIR = tmp_path / "var"
+    import_dataset("prosocial_dialog", write_prosocial_json(tmp_path / "p.json", 4), "pd")
+    user = get_user_model().objects.create_user("rita", "rita@lab.org", PASSWORD)
+    client.force_login(user)
+    data = {"template": "prosocial-pairwise", "name": "no-responses", "dataset": "pd"}
+    response = client.post("/studies/new/", data)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "upload their responses files (guided.jsonl, vanilla.jsonl" in page
+    assert 'value="pd" selected' in page  # the choice kept
+    assert not Study.objects.exists()
