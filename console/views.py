@@ -24,6 +24,7 @@ from annotation.links import study_link
 from annotation.models import Assignment, Judgment, Study
 from annotation.selectors import study_progress
 
+from . import design_tables
 from .access import can_watch_jobs, role_of, study_for, visible_studies
 from .results import options_query, page_options
 
@@ -63,6 +64,7 @@ def study_detail(request: HttpRequest, study_name: str) -> HttpResponse:
         "console/study_detail.html",
         {
             "study": study,
+            "design": design_tables.design_view((study.design_report or {}).get("report")),
             "progress": study_progress(study),
             "link": study_link(study.name, request),
             "leases": [
