@@ -414,23 +414,15 @@ def _item_page(
     entry_row = services.next_entry(live)
     if entry_row is None:  # pragma: no cover - a completed assignment is never active
         return _go(study.name, "done")
-    total = entry_row.batch_length
-    wording = presentation.wording(study.spec)
-    turns = entry_row.item.context.turns
-    context = {
-        "entry": entry_row,
-        "item": entry_row.item,
-        "turns": presentation.shown_turns(turns, wording),
-        "response_speaker": presentation.response_speaker(turns, wording),
-        "position": entry_row.position + 1,
-        "total": total,
-        "percent": round(100 * entry_row.position / total) if total else 0,
-        "dimensions": JudgmentForm(study.dimensions).rows() if notice else form.rows(),
-        "errors": errors,
-        "notice": REFUSAL_NOTICES.get(notice, ""),
-        "idempotency_key": request.POST.get("idempotency_key") if errors else uuid.uuid4().hex,
-        "pairwise": study.protocol == Study.Protocol.PAIRWISE,
-    }
+    context = presentation.item_context(
+        study,
+        entry_row,
+        entry_row.batch_length,
+        JudgmentForm(study.dimensions).rows() if notice else form.rows(),
+        errors=errors,
+        notice=REFUSAL_NOTICES.get(notice, ""),
+        idempotency_key=request.POST.get("idempotency_key") if errors else uuid.uuid4().hex,
+    )
     status = 400 if errors else 409 if notice else 200
     return _page(request, study, "item.html", context, status=status)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from core.vocabulary import Protocol
+
 from ..dimensions import dimension_of
 
 
@@ -63,4 +65,34 @@ def solved_example(spec: Mapping[str, Any]) -> dict | None:
         "response_b": example.get("response_b"),
         "answers": shown_answers,
         "explanation": example.get("explanation"),
+    }
+
+
+def item_context(
+    study: Any,
+    entry: Any,
+    total: int,
+    dimensions: list[dict[str, Any]],
+    *,
+    errors: Sequence[str] = (),
+    notice: str = "",
+    idempotency_key: str = "",
+) -> dict[str, Any]:
+    """What ``annotation/item.html`` is given for one batch entry: the annotator's item view
+    and the researcher's preview of it draw the same page from this."""
+    words = wording(study.spec)
+    turns = entry.item.context.turns
+    return {
+        "entry": entry,
+        "item": entry.item,
+        "turns": shown_turns(turns, words),
+        "response_speaker": response_speaker(turns, words),
+        "position": entry.position + 1,
+        "total": total,
+        "percent": round(100 * entry.position / total) if total else 0,
+        "dimensions": dimensions,
+        "errors": list(errors),
+        "notice": notice,
+        "idempotency_key": idempotency_key,
+        "pairwise": study.protocol == Protocol.PAIRWISE,
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -22,17 +22,9 @@ from .forms import JudgmentForm
 
 def first_batch_entries(study: Study) -> list[BatchEntry]:
     """The entries of the study's first batch, in the order an annotator meets them."""
-    length = (
-        BatchEntry.objects.filter(batch_id=OuterRef("batch_id"))
-        .order_by()
-        .values("batch_id")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
     first = study.batches.order_by("index").values("id")[:1]
     return list(
         BatchEntry.objects.filter(batch_id__in=Subquery(first))
-        .annotate(batch_length=Subquery(length))
         .select_related("item__context", "item__candidate", "item__candidate_b")
         .order_by("position")
     )
@@ -40,24 +32,14 @@ def first_batch_entries(study: Study) -> list[BatchEntry]:
 
 def item_page_context(study: Study, entry: BatchEntry, total: int) -> dict[str, Any]:
     """What ``annotation/item.html`` is given for ``entry``, with an empty form."""
-    wording = presentation.wording(study.spec)
-    turns = entry.item.context.turns
+    context = presentation.item_context(
+        study, entry, total, JudgmentForm(study.dimensions).rows(), idempotency_key="preview"
+    )
     return {
         "study": study,
         "spec": study.spec,
-        "wording": wording,
-        "entry": entry,
-        "item": entry.item,
-        "turns": presentation.shown_turns(turns, wording),
-        "response_speaker": presentation.response_speaker(turns, wording),
-        "position": entry.position + 1,
-        "total": total,
-        "percent": round(100 * entry.position / total) if total else 0,
-        "dimensions": JudgmentForm(study.dimensions).rows(),
-        "errors": [],
-        "notice": "",
-        "idempotency_key": "preview",
-        "pairwise": study.protocol == Study.Protocol.PAIRWISE,
+        "wording": presentation.wording(study.spec),
+        **context,
     }
 
 
