@@ -49,3 +49,19 @@ def page(browser):
     page.set_default_timeout(15000)
     yield page
     context.close()
+
+
+# Shared by the browser tests: where screenshots are kept (looked at by whoever changes a
+# page), and one axe-core per module.
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("EVALSITE_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def axe():
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe()

@@ -8,7 +8,6 @@ critical violation is allowed.
 from __future__ import annotations
 
 import io
-import os
 import re
 from pathlib import Path
 
@@ -30,20 +29,6 @@ EXAMPLES = Path(settings.BASE_DIR) / "examples"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 ACCENT = (36, 87, 197)  # the slider's thumb and fill colour (#2457c5)
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("EVALSITE_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 def look(page, axe, shots: Path, name: str) -> None:

@@ -6,7 +6,6 @@ $EVALSITE_SCREENSHOTS)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -23,20 +22,6 @@ BASE = Path(settings.BASE_DIR)
 ED_EXAMPLE = BASE / "examples" / "datasets" / "empathetic_dialogues.csv"
 ED_BAD = BASE / "tests" / "generation" / "fixtures" / "ed_bad.csv"
 DESKTOP = {"width": 1280, "height": 900}
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("EVALSITE_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ is screenshotted (the test's folder, or $EVALSITE_SCREENSHOTS) and checked with 
 from __future__ import annotations
 
 import json
-import os
 import time
 import zipfile
 from collections.abc import Iterator
@@ -40,20 +39,6 @@ EMOTIONS = [
     "nostalgic", "anxious", "grateful", "proud", "lonely", "excited", "afraid",
     "disappointed", "joyful", "embarrassed", "hopeful", "sad",
 ]  # fmt: skip
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("EVALSITE_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ critical violation. Screenshots go to the test's folder (or $EVALSITE_SCREENSHOT
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -29,20 +26,6 @@ def rating_study() -> Study:
 @pytest.fixture
 def pairwise_study(tmp_path) -> Study:
     return judged_pairwise_study(tmp_path)
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("EVALSITE_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ $EVALSITE_SCREENSHOTS) and checked with axe-core: no serious or critical violati
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -25,20 +24,6 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture(autouse=True)
 def var_dir(settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("EVALSITE_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def axe():
-    from axe_playwright_python.sync_playwright import Axe
-
-    return Axe()
 
 
 def look(page, axe, shots: Path, name: str) -> None:
