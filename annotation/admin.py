@@ -4,8 +4,9 @@ A study, its items, batches, entries and slots are made by `create_study` from o
 (annotation/study_builder.py), assignments by the assignment service, judgments by the
 annotator pages. None of them can be made by hand in a form that would work: the admin does
 not offer to add them (a direct visit to the add page answers 403), and says on the list
-page where they come from. A study's fields that come from its spec are read-only; only
-its status (open / closed) can be changed here.
+page where they come from. Items, batches, entries, slots and leases are shown read-only.
+A study's fields that come from its spec are read-only; only its status (open / paused /
+closed; never back to draft) can be changed here.
 """
 
 from django.contrib import admin
@@ -41,6 +42,18 @@ class NotAddedByHand:
         return super().changelist_view(
             request, {"subtitle": self.add_note, **(extra_context or {})}
         )
+
+
+class ReadOnlyRecord(NotAddedByHand):
+    """Rows the design or the assignment service keeps consistent (items, batches, entries,
+    slots, leases): shown, never edited here — a changed slot state or lease would break
+    the guarantee that no item gets more judgments than the spec asks for."""
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 # The study's columns that create_study fills from the spec (and its design).
@@ -84,9 +97,18 @@ class StudyAdmin(NotAddedByHand, admin.ModelAdmin):
         ("Spec and design", {"fields": ("spec_hash", "spec_source", "spec", "design_report")}),
     )
 
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        # A study goes back to draft only by being created again: a draft's design is remade
+        # from its spec, which would drop the work of a study that has been open.
+        if db_field.name == "status":
+            kwargs["choices"] = [
+                (value, label) for value, label in db_field.choices if value != Study.Status.DRAFT
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
 
 @admin.register(Item)
-class ItemAdmin(NotAddedByHand, admin.ModelAdmin):
+class ItemAdmin(ReadOnlyRecord, admin.ModelAdmin):
     add_note = "Items are made by create_study from the study's spec. " + CREATE_STUDY_NOTE
     list_display = (
         "id",
@@ -121,7 +143,7 @@ class BatchSlotInline(DesignInline):
 
 
 @admin.register(Batch)
-class BatchAdmin(NotAddedByHand, admin.ModelAdmin):
+class BatchAdmin(ReadOnlyRecord, admin.ModelAdmin):
     add_note = "Batches are designed by create_study from the study's spec. " + CREATE_STUDY_NOTE
     list_display = ("study", "index", "kind", "ordering", "slots")
     list_filter = ("study", "kind")
@@ -129,7 +151,7 @@ class BatchAdmin(NotAddedByHand, admin.ModelAdmin):
 
 
 @admin.register(BatchEntry)
-class BatchEntryAdmin(NotAddedByHand, admin.ModelAdmin):
+class BatchEntryAdmin(ReadOnlyRecord, admin.ModelAdmin):
     add_note = (
         "Batch entries are designed by create_study from the study's spec. " + CREATE_STUDY_NOTE
     )
@@ -139,7 +161,7 @@ class BatchEntryAdmin(NotAddedByHand, admin.ModelAdmin):
 
 
 @admin.register(BatchSlot)
-class BatchSlotAdmin(NotAddedByHand, admin.ModelAdmin):
+class BatchSlotAdmin(ReadOnlyRecord, admin.ModelAdmin):
     add_note = (
         "Each batch gets its slots (the study's overlap) from create_study; another "
         "slot would give its items more judgments than the spec asks for. " + CREATE_STUDY_NOTE
@@ -157,7 +179,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(NotAddedByHand, admin.ModelAdmin):
+class AssignmentAdmin(ReadOnlyRecord, admin.ModelAdmin):
     add_note = (
         "Assignments (leases) are handed out by the annotator pages when an annotator "
         "asks for work (annotation/assignment.py)."

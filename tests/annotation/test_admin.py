@@ -165,3 +165,27 @@ def test_a_batch_page_offers_no_new_entries_or_slots(admin_client):
     inlines = page.context["inline_admin_formsets"]
     assert {i.opts.model for i in inlines} == {BatchEntry, BatchSlot}
     assert all(not i.has_add_permission for i in inlines)
+
+
+def test_design_rows_and_leases_are_shown_read_only(admin_client):
+    """Items, batches, entries, slots and leases keep the design's guarantees: their change
+    pages show them, a POST changes nothing, and nothing is deleted from the admin."""
+    from annotation.assignment import request_work
+    from annotation.services import get_or_create_participant
+
+    study = make_study(n_batches=1, slots=1)
+    request_work(get_or_create_participant(study, "p", "prolific"))
+    for model in (Item, Batch, BatchEntry, BatchSlot, Assignment):
+        row = model.objects.first()
+        url = _url(model, "change", row.pk)
+        assert admin_client.get(url).status_code == 200, model.__name__
+        assert admin_client.post(url, {}).status_code == 403, model.__name__
+        assert admin_client.post(_url(model, "delete", row.pk), {"post": "yes"}).status_code == 403
+    slot = BatchSlot.objects.get()
+    assert slot.state == BatchSlot.State.LEASED
+
+
+def test_a_study_cannot_be_set_back_to_draft_in_the_admin(admin_client):
+    study = make_study()
+    page = admin_client.get(_url(Study, "change", study.pk)).content.decode()
+    assert 'value="open"' in page and 'value="draft"' not in page
