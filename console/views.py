@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analysis.models import StudyResults
+from analysis.results_cache import display_table
 from analysis.tasks import request_results
 from annotation.export import judgment_rows, write_rows
 from annotation.links import study_link
@@ -100,30 +101,10 @@ def _quality_so_far(study: Study) -> dict:
         return {"error": f"not enough data for an analysis yet ({error})"}
     context = TableContext.from_result(run.result)
     return {
-        "agreement": _display(readable("agreement", run.result.agreement, context)),
-        "quality": _display(readable("annotator_quality", run.result.annotator_quality, context)),
-    }
-
-
-def _display(table) -> dict:
-    """Headers, rows of {text, marker} and footnotes of a readable table, for a template
-    (a missing value is "–" with the marker of the footnote that says why)."""
-    reasons = dict(table.notes)
-    return {
-        "columns": table.headers,
-        "rows": [
-            [
-                {
-                    "text": "–" if c.text is None else c.text,
-                    "marker": c.marker or "",
-                    "why": reasons.get(c.marker, ""),
-                }
-                for c in row
-            ]
-            for row in table.rows
-        ],
-        "notes": [{"marker": m, "text": why} for m, why in table.notes],
-        "remarks": table.remarks,
+        "agreement": display_table(readable("agreement", run.result.agreement, context)),
+        "quality": display_table(
+            readable("annotator_quality", run.result.annotator_quality, context)
+        ),
     }
 
 
@@ -172,7 +153,14 @@ def study_judgments_jsonl(request: HttpRequest, study_name: str) -> StreamingHtt
 def _judgments_download(request: HttpRequest, study_name: str, fmt: str) -> StreamingHttpResponse:
     study = study_for(request, study_name, "view")
     escape = request.GET.get("formula_escape", "1").strip().lower() not in FALSE_WORDS
-    chunks = judgment_chunks(study, fmt, escape_formulas=escape)
+    return judgments_response(request, study, fmt, escape_formulas=escape)
+
+
+def judgments_response(
+    request: HttpRequest, study: Study, fmt: str, *, escape_formulas: bool = True
+) -> StreamingHttpResponse:
+    """The judgments file of `study` as a streamed download (the console's and the API's)."""
+    chunks = judgment_chunks(study, fmt, escape_formulas=escape_formulas)
     response = StreamingHttpResponse(
         _async_chunks(chunks) if isinstance(request, ASGIRequest) else chunks,
         content_type=JUDGMENT_FORMATS[fmt],

@@ -11,9 +11,8 @@ import json
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from django.core.handlers.asgi import ASGIRequest
 from django.db import transaction
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest
 from ninja import File, Form, Router, Status, UploadedFile
 
 from analysis.models import StudyResults
@@ -25,7 +24,7 @@ from console.dataset_contexts import contexts_upload
 from console.editor import create_draft, next_status
 from console.results import page_options
 from console.spec_editing import EditorProblem, check_source
-from console.views import JUDGMENT_FORMATS, _async_chunks, judgment_chunks
+from console.views import judgments_response
 from core.problems import Problem
 
 from ..schemas import (
@@ -201,13 +200,7 @@ def export_judgments(
     console's download, unless ``formula_escape=false`` (text as stored, for analysis
     pipelines). JSON lines are never escaped."""
     study = access.study_for(request, name, "view")
-    chunks = judgment_chunks(study, format, escape_formulas=formula_escape)
-    response = StreamingHttpResponse(
-        _async_chunks(chunks) if isinstance(request, ASGIRequest) else chunks,
-        content_type=JUDGMENT_FORMATS[format],
-    )
-    response["Content-Disposition"] = f'attachment; filename="{study.name}-judgments.{format}"'
-    return response
+    return judgments_response(request, study, format, escape_formulas=formula_escape)
 
 
 @router.get(
