@@ -92,3 +92,7 @@ class StudyInvitation(models.Model):
         if timezone.now() >= self.expires_at:
             return "expired"
         return "pending"
+
+
+# A study's Prolific link (its own module, console/platforms/): imported here so Django finds it.
+from .platforms.models import ProlificLink  # noqa: E402, F401

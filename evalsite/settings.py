@@ -59,6 +59,9 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=DEPLOYMENT)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=DEPLOYMENT)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=DEPLOYMENT)
+# MTurk frames the annotator pages on its own site, where a Lax CSRF cookie is not sent; the
+# CSRF check itself (the form's token and its Origin) does not rest on SameSite.
+CSRF_COOKIE_SAMESITE = "None" if CSRF_COOKIE_SECURE else "Lax"
 SECURE_HSTS_SECONDS = env.int(
     "DJANGO_SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if DEPLOYMENT else 0
 )
@@ -105,6 +108,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Inside the two above: MTurk's worker sites may frame an MTurk visitor's pages.
+    "annotation.views.mturk.MTurkFramingMiddleware",
     # Innermost, so it sees a view's exceptions first: "no database connection now" (pool
     # timeout, "too many clients") becomes the "busy, retrying" page, not a 500.
     "evalsite.overload.OverloadMiddleware",
@@ -226,7 +231,8 @@ _csp = {
         "font-src": [SELF],
         "object-src": [NONE],
         "base-uri": [SELF],
-        "form-action": [SELF],
+        # MTurk: the last page posts the assignment to MTurk's externalSubmit (mturk.py)
+        "form-action": [SELF, "https://www.mturk.com", "https://workersandbox.mturk.com"],
         "frame-ancestors": [NONE],
     }
 }
@@ -264,6 +270,20 @@ if DEPLOYMENT and not EVALSITE_SITE_URL:
     if "*" in _host:
         raise missing_in_deployment("EVALSITE_SITE_URL", "https://eval.example.org")
     EVALSITE_SITE_URL = f"https://{_host}"
+
+# --- Crowd platforms (console/platforms/, annotation/mturk.py) ---------------------------
+# Prolific's API (a study's researcher gives their own token in the console or the command).
+PROLIFIC_API_URL = env.str("EVALSITE_PROLIFIC_API_URL", default="https://api.prolific.com")
+# Where an MTurk HIT's last page may post its assignment (turkSubmitTo): MTurk's two hosts.
+# Tests add a local fake; a deployment never needs to change it.
+MTURK_SUBMIT_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com")
+# MTurk shows an ExternalQuestion in a frame on its worker sites: those may frame the
+# annotator pages of an MTurk visitor (annotation/mturk.py), nobody else may.
+MTURK_FRAME_ANCESTORS = (
+    "https://worker.mturk.com",
+    "https://www.mturk.com",
+    "https://workersandbox.mturk.com",
+)
 
 # Key of the pseudonyms in exports (annotator ids are keyed hashes). A deployment must set
 # its own, apart from the secret key: whoever knows the key and a Prolific id can recompute

@@ -28,9 +28,10 @@ COOKIE_MAX_AGE = 60 * 60 * 24 * 30  # a crowd study is done within days; a month
 @dataclass(frozen=True)
 class Visitor:
     external_id: str
-    source: str  # prolific | invite | cookie
-    platform_study_id: str = ""
-    platform_session_id: str = ""
+    source: str  # prolific | mturk | invite | cookie
+    platform_study_id: str = ""  # Prolific's STUDY_ID, MTurk's hitId
+    platform_session_id: str = ""  # Prolific's SESSION_ID, MTurk's assignmentId
+    platform_submit_to: str = ""  # MTurk: the checked turkSubmitTo origin (views/mturk.py)
     warning_acknowledged_at: str = ""  # ISO time, before registration
 
     def acknowledged_warning(self, at: str) -> Visitor:
@@ -60,7 +61,11 @@ def remember(response: HttpResponse, study_name: str, visitor: Visitor) -> HttpR
         salt=COOKIE_SALT,
         max_age=COOKIE_MAX_AGE,
         httponly=True,
-        samesite="Lax",
+        # MTurk shows the pages in a frame on its own site, where only a SameSite=None
+        # cookie (which must be Secure) is sent.
+        samesite="None"
+        if visitor.source == "mturk" and settings.PARTICIPANT_COOKIE_SECURE
+        else "Lax",
         secure=settings.PARTICIPANT_COOKIE_SECURE,
     )
     return response

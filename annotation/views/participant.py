@@ -29,8 +29,10 @@ from .. import services
 from ..assignment import live_assignment, request_work, work_available, work_left_for_newcomers
 from ..invitations import InvalidInvitation, read_invitation
 from ..models import Assignment, Judgment, Participant, Study
+from ..mturk import MTurkLinkError
 from ..selectors import has_completed_batch
 from . import identity, limits, presentation
+from . import mturk as mturk_views
 from .forms import JudgmentForm
 from .identity import Visitor
 
@@ -137,6 +139,11 @@ def _blocked_before_work(
 def _visitor_from_link(request: HttpRequest, study: Study, known: Visitor | None):
     """(visitor, None) named by the link's parameters (or the cookie, or a new id), or
     (None, the page that refuses the link)."""
+    if mturk_views.in_link(request):  # MTurk's ExternalQuestion parameters (views/mturk.py)
+        try:
+            return mturk_views.visitor_from_link(request, known), None
+        except MTurkLinkError as error:
+            return None, _bad_link(request, study, str(error))
     prolific_id = request.GET.get("PROLIFIC_PID", "").strip()
     invitation = request.GET.get("invite", "").strip()
     if invitation:
@@ -179,6 +186,10 @@ def entry(request: HttpRequest, study_name: str) -> HttpResponse:
     study = _open_study(study_name)
     if limits.limited(request, study.name, "EVALSITE_ENTRY_RATE_PER_IP"):
         return _too_many(request, study)
+    if mturk_views.is_preview(request):  # a HIT previewed, not accepted: record nothing
+        if study.status != Study.Status.OPEN:
+            return _status_page(request, study)
+        return mturk_views.preview_page(request, study)
     visitor, refused = _visitor_from_link(request, study, identity.read(request, study.name))
     if refused is not None:
         return refused
@@ -444,6 +455,7 @@ def done(request: HttpRequest, study_name: str) -> HttpResponse:
             "code": completion.get("code"),
             "redirect_url": completion.get("redirect_url"),
             "redirect_seconds": REDIRECT_SECONDS,
+            **mturk_views.submit_context(request, participant),
         },
     )
 
