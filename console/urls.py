@@ -10,6 +10,7 @@ from . import (
     systems,
     views,
 )
+from .platforms import views as prolific_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -68,6 +69,9 @@ urlpatterns = [
     ),
     # A study's members (changes: owners only, POST).
     path("console/<slug:study_name>/members/", member_views.study_members, name="console-members"),
+    path(
+        "console/<slug:study_name>/prolific/", prolific_views.prolific_page, name="console-prolific"
+    ),
     path(
         "console/<slug:study_name>/members/add/",
         member_views.add_member,

@@ -203,3 +203,28 @@ def test_the_token_is_stored_encrypted_and_shown_only_by_its_end(tmp_path, capsy
 def test_a_rejection_message_meets_prolifics_minimum():
     assert len(core.rejection_message("too fast")) >= core.MIN_REJECTION_MESSAGE
     assert len(core.rejection_message("")) >= core.MIN_REJECTION_MESSAGE
+
+
+def test_the_console_page_creates_the_draft_and_syncs_without_showing_the_token(fake, client):
+    from console.models import Role
+    from tests.console.conftest import PASSWORD, member
+
+    study = make_study(n_batches=1, slots=2)
+    owner = member(study, "olivia", Role.OWNER)
+    viewer = member(study, "victor", Role.VIEWER)
+    url = f"/console/{study.name}/prolific/"
+    client.login(username=viewer.username, password=PASSWORD)
+    assert client.post(url, {"action": "token", "token": TOKEN}).status_code == 404
+    assert not ProlificLink.objects.exists()
+    client.login(username=owner.username, password=PASSWORD)
+    page = client.post(url, {"action": "token", "token": TOKEN}, follow=True).content.decode()
+    assert TOKEN not in page and "…cdef" in page
+    page = client.post(
+        url, {"action": "create_draft", "reward_cents": "120", "minutes": "6"}, follow=True
+    ).content.decode()
+    (created,) = fake.studies.values()
+    assert created["total_available_places"] == 2 and created["estimated_completion_time"] == 6
+    assert created["id"] in page and TOKEN not in page
+    fake.add_submission(created["id"], "gone", "TIMED-OUT")
+    page = client.post(url, {"action": "sync"}, follow=True).content.decode()
+    assert "Synced with Prolific: release 1" in page
