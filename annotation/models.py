@@ -94,6 +94,9 @@ class Item(models.Model):
     by many batches, so assignment's "never the same output twice" rule ignores it, and so
     do coverage counts and every statistic. `attention_expect` holds its right answers in
     screen terms (see `answers.attention_passed`).
+
+    `control_kind` says which quality control an item is ("" for a real item, "attention",
+    "gold" or "degraded"; see `ControlKind`); `control_of` is a degraded copy's original.
     """
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
@@ -125,6 +128,25 @@ class Item(models.Model):
         help_text="the check's right answers as shown on screen (pairwise: a = left)",
     )
 
+    control_kind = models.CharField(
+        max_length=20,
+        blank=True,
+        default="",
+        db_index=True,
+        help_text=(
+            "quality control: blank for a real item, else attention | gold | degraded; "
+            "controls never enter coverage, k or any statistic"
+        ),
+    )
+    control_of = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="degraded_copies",
+        help_text="degraded copies: the real item this one degrades",
+    )
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -138,6 +160,10 @@ class Item(models.Model):
     @property
     def is_attention_check(self) -> bool:
         return bool(self.attention_check_id)
+
+    @property
+    def is_control(self) -> bool:
+        return bool(self.control_kind)
 
 
 class Batch(models.Model):

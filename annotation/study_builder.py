@@ -395,6 +395,7 @@ def _attention_item(study: Study, designed, attention: dict[str, dict[str, Any]]
         output_key=f"attention:{designed.attention_check}",
         attention_check_id=designed.attention_check,
         attention_expect=expect,
+        control_kind="attention",
     )
 
 
