@@ -27,6 +27,7 @@ from generation.services import CandidatesUnavailable, SystemRequest, ensure_can
 from . import design as design_module
 from . import spec as spec_module
 from .answers import swap_sides
+from .controls import degraded_items
 from .models import Batch, BatchEntry, BatchSlot, Item, Study
 
 # Keys joined from several names can outgrow their columns (each name fits its own):
@@ -400,6 +401,8 @@ def _attention_item(study: Study, designed, attention: dict[str, dict[str, Any]]
 
 
 def _item_key(designed) -> tuple:
+    if designed.degradation is not None:
+        return ("degraded", designed.context_id, tuple(designed.systems), designed.degradation)
     if designed.attention_check is not None:
         return ("attention", designed.attention_check, tuple(designed.systems))
     return (designed.context_id, tuple(designed.systems))
@@ -419,6 +422,8 @@ def _store_batches(study: Study, design, context_rows, candidates, attention=Non
             if designed.attention_check is not None:
                 items[key] = _attention_item(study, designed, attention or {})
                 continue
+            if designed.degradation is not None:
+                continue  # stored after the real items (degraded_items)
             cid, systems = designed.context_id, tuple(designed.systems)
             if len(systems) == 1:
                 output_key = f"{cid}|{systems[0]}"
@@ -434,6 +439,8 @@ def _store_batches(study: Study, design, context_rows, candidates, attention=Non
                 output_key=fit_key(output_key, OUTPUT_KEY_CHARS),
             )
     Item.objects.bulk_create(list(items.values()))
+    # Degraded copies point at their originals, which now have ids.
+    items.update(degraded_items(study, design, items, candidates, _item_key))
     batch_rows = Batch.objects.bulk_create(
         [
             Batch(

@@ -28,6 +28,7 @@ from .checks import (
     check_sampling_parameters,
     default_block_systems,
 )
+from .degraded import DEGRADED_SIDE, degrade_text, insert_degraded_copies, original_of
 from .pairwise import design_pairwise_batches
 from .rating import design_rating_batches
 from .report import design_report_text, output_counts
@@ -45,6 +46,10 @@ from .types import (
 )
 
 __all__ = [
+    "DEGRADED_SIDE",
+    "degrade_text",
+    "insert_degraded_copies",
+    "original_of",
     "BLOCK_RANDOMISED",
     "ORDERINGS",
     "PAIRWISE",

@@ -24,7 +24,7 @@ def output_counts(
     counts: Counter = Counter()
     for batch in batches:
         for it in batch.items:
-            if it.attention_check is not None:
+            if it.is_control:  # attention checks and degraded copies are not outputs
                 continue
             key = tuple(sorted(it.systems)) if batch.kind == PAIRWISE else it.systems
             counts[(it.context_id, key)] += batch.slots
@@ -206,6 +206,7 @@ def design_report_text(report: Mapping[str, Any]) -> str:
             f"positions {ok[r['balanced']['positions']]}"
         )
     lines += _attention_text(r.get("attention"))
+    lines += _degraded_text(r.get("degraded"))
     return "\n".join(lines)
 
 
@@ -224,3 +225,13 @@ def _attention_text(a: Mapping[str, Any] | None) -> list[str]:
             sides = a["response_a_left"][row[0]]
             row.append(f"{sides['left']} / {sides['right']}")
     return lines + _table(header, rows)
+
+
+def _degraded_text(d: Mapping[str, Any] | None) -> list[str]:
+    if not d:
+        return []
+    return [
+        f"Degraded controls: {d['n_items']} copies ({d['share']:.0%} of each batch's real items; "
+        f"{', '.join(d['kinds'])}), {d['n_judgments']} control judgments; "
+        "never counted as outputs or in any statistic"
+    ]

@@ -55,6 +55,14 @@ class DesignedItem(NamedTuple):
     # responses in screen order: ("response",), or ("response_a", "response_b") / the
     # reverse for pairwise checks.
     attention_check: str | None = None
+    # Degraded copies (``insert_degraded_copies``): the degradation, else None. The copy
+    # keeps its original's ``context_id``; rating: ``systems`` is the original's; pairwise:
+    # the original's system and ``DEGRADED_SIDE`` in screen order.
+    degradation: str | None = None
+
+    @property
+    def is_control(self) -> bool:
+        return self.attention_check is not None or self.degradation is not None
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,8 @@ def _item_dict(it: DesignedItem) -> dict[str, Any]:
     }
     if it.attention_check is not None:
         d["attention_check"] = it.attention_check
+    if it.degradation is not None:
+        d["degradation"] = it.degradation
     return d
 
 

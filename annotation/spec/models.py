@@ -39,6 +39,7 @@ from annotation.spec.parts import (
     WordingSpec,
     list_of,
 )
+from annotation.spec.quality_control import QualityControlSpec
 from annotation.spec_fields import Flag, Markdown, SpecModel, Text, located
 from core import limits
 from core.problems import Problem
@@ -96,6 +97,7 @@ class StudySpec(SpecModel):
     attention_checks: Annotated[
         tuple[AttentionCheckSpec, ...], BeforeValidator(list_of("a list of checks"))
     ] = ()
+    quality_control: QualityControlSpec | None = None
     lease_minutes: Minutes = 60
     allow_back: Annotated[Flag, AfterValidator(_no_going_back)] = False
     completion: CompletionSpec
@@ -151,6 +153,12 @@ class StudySpec(SpecModel):
             "lease_minutes": self.lease_minutes,
             "allow_back": self.allow_back,
             "completion": self.completion.to_dict(),
+            # only when given, so the hashes of specs without it stay what they were
+            **(
+                {"quality_control": self.quality_control.to_dict(self.protocol)}
+                if self.quality_control is not None
+                else {}
+            ),
         }
 
     def spec_hash(self) -> str:
@@ -258,6 +266,11 @@ class StudySpec(SpecModel):
         if self.attention_checks and per_batch:
             design = _design.insert_attention_checks(
                 design, [a.id for a in self.attention_checks], per_batch, self.design.seed or 0
+            )
+        qc = self.quality_control
+        if qc is not None and qc.degraded is not None:
+            design = _design.insert_degraded_copies(
+                design, qc.degraded.share, qc.degraded.kinds, self.design.seed or 0
             )
         return design
 

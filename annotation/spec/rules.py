@@ -7,6 +7,7 @@ depends on other parts (block size, orders, pairs, attention checks per batch, s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from typing import Protocol as Shape
 
@@ -166,11 +167,31 @@ def _system_problems(spec: Parts) -> list[Problem]:
 
 
 def _attention_problems(spec: Parts, dims_ok: bool) -> list[Problem]:
+    found, first = _known_answer_problems(spec, spec.attention_checks, "attention_checks", dims_ok)
+    qc = getattr(spec, "quality_control", None)
+    if qc is not None and qc.gold is not None:
+        found += _known_answer_problems(spec, qc.gold.items, "quality_control.gold.items", dims_ok)[
+            0
+        ]
+    per_batch = spec.design.attention_checks_per_batch
+    if per_batch is not None:
+        found += [
+            (_design.name_of(p, DESIGN_FIELDS), r)
+            for p, r in _design.check_attention_parameters(list(first), per_batch, DESIGN_FIELDS)
+        ]
+    return found
+
+
+def _known_answer_problems(
+    spec: Parts, checks: Sequence[AttentionCheckSpec], where: str, dims_ok: bool
+) -> tuple[list[Problem], dict[str, int]]:
+    """Attention checks and gold items: responses of the protocol, conditions the
+    dimensions accept, ids used once. Returns the problems and {id: first index}."""
     found: list[Problem] = []
     first: dict[str, int] = {}
     by_key = {d.key: d for d in spec.dimensions}
-    for i, check in enumerate(spec.attention_checks):
-        path = f"attention_checks[{i}]"
+    for i, check in enumerate(checks):
+        path = f"{where}[{i}]"
         found += _response_problems(spec, check, path, "check")
         if dims_ok:
             for key, cond in check.expect.items():
@@ -190,18 +211,12 @@ def _attention_problems(spec: Parts, dims_ok: bool) -> list[Problem]:
             found.append(
                 (
                     f"{path}.id",
-                    f"{check.id!r} is already used by attention_checks[{first[check.id]}]",
+                    f"{check.id!r} is already used by {where}[{first[check.id]}]",
                 )
             )
             continue
         first[check.id] = i
-    per_batch = spec.design.attention_checks_per_batch
-    if per_batch is not None:
-        found += [
-            (_design.name_of(p, DESIGN_FIELDS), r)
-            for p, r in _design.check_attention_parameters(list(first), per_batch, DESIGN_FIELDS)
-        ]
-    return found
+    return found, first
 
 
 def _design_field_problems(spec: Parts) -> list[Problem]:
