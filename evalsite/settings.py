@@ -231,8 +231,9 @@ _csp = {
         "font-src": [SELF],
         "object-src": [NONE],
         "base-uri": [SELF],
-        # MTurk: the last page posts the assignment to MTurk's externalSubmit (mturk.py)
-        "form-action": [SELF, "https://www.mturk.com", "https://workersandbox.mturk.com"],
+        # An MTurk visitor's pages may also post to MTURK_SUBMIT_HOSTS (and be framed by
+        # MTURK_FRAME_ANCESTORS): annotation/views/mturk.py widens the policy for them only.
+        "form-action": [SELF],
         "frame-ancestors": [NONE],
     }
 }

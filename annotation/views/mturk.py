@@ -70,7 +70,8 @@ def submit_context(request: HttpRequest, participant: Participant) -> dict:
 
 class MTurkFramingMiddleware:
     """Lets MTurk's worker sites frame the annotator pages of an MTurk visitor (a link with
-    MTurk's parameters, or the cookie of one); every other page stays unframable."""
+    MTurk's parameters, or the cookie of one), and those pages post to MTurk's submit
+    hosts; every other page stays unframable and posts only to this site."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -82,7 +83,11 @@ class MTurkFramingMiddleware:
             return response
         if in_link(request) or _cookie_source(request, match.kwargs["study_name"]) == "mturk":
             response.xframe_options_exempt = True
-            response._csp_replace = {"frame-ancestors": list(settings.MTURK_FRAME_ANCESTORS)}
+            response._csp_replace = {
+                "frame-ancestors": list(settings.MTURK_FRAME_ANCESTORS),
+                # the last page posts the assignment to MTurk (and nowhere else)
+                "form-action": ["'self'", *settings.MTURK_SUBMIT_HOSTS],
+            }
         return response
 
 

@@ -63,11 +63,13 @@ def test_a_preview_shows_an_example_item_and_records_nothing():
     assert "frame-ancestors https://worker.mturk.com" in response.headers["Content-Security-Policy"]
 
 
-def test_other_annotator_pages_stay_unframable():
+def test_other_annotator_pages_stay_unframable_and_post_only_here():
     study = make_study(n_batches=1, slots=1)
     response = Client().get(f"/a/{study.name}/?PROLIFIC_PID=p1&STUDY_ID=s&SESSION_ID=x")
     assert response.headers["X-Frame-Options"] == "DENY"
-    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    policy = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy and "form-action 'self';" in policy + ";"
+    assert "mturk" not in policy
 
 
 def test_the_last_page_posts_the_assignment_to_the_sandbox():
