@@ -6,11 +6,11 @@ from . import (
     editor,
     generation_views,
     member_views,
+    prolific_views,
     results,
     systems,
     views,
 )
-from .platforms import views as prolific_views
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -11,12 +11,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from ..access import can, study_for
-from . import prolific_sync
-from .models import ProlificLink
-from .prolific import ProlificError
-from .prolific_core import DraftProblem
-from .token_store import TokenUnreadable
+from .access import can, study_for
+from .platforms import prolific_sync
+from .platforms.models import ProlificLink
+from .platforms.prolific import ProlificError
+from .platforms.prolific_core import DraftProblem
+from .platforms.token_store import TokenUnreadable
 
 ACTIONS = ("token", "create_draft", "sync")
 
@@ -44,7 +44,7 @@ def prolific_page(request: HttpRequest, study_name: str) -> HttpResponse:
 
 
 def _median_minutes(seconds: list[float]) -> int | None:
-    from .prolific_core import estimated_minutes
+    from .platforms.prolific_core import estimated_minutes
 
     return estimated_minutes(seconds) if seconds else None
 
