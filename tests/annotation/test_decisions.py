@@ -142,3 +142,49 @@ def test_careful_annotator_passes_and_random_clicker_fails(test: str) -> None:
         for e in (_simulate(False, 2000 + seed) for seed in range(40))
     ]
     assert sum(d.outcome == "review" for d in alone) >= 30
+
+
+# ------------------------------------------------------------- the Django shell
+
+
+@pytest.mark.django_db
+def test_decisions_for_a_study_follow_attention_checks_and_the_rules() -> None:
+    from django.conf import settings
+
+    from annotation.assignment import request_work
+    from annotation.completion import completion_for
+    from annotation.quality_control import decision_for, decisions_for_study
+    from annotation.services import get_or_create_participant
+    from annotation.study_builder import build_study
+    from tests.annotation.test_attention_checks import finish_batch
+
+    study = build_study(settings.BASE_DIR / "examples" / "demo_rating.yaml").study
+    good = get_or_create_participant(study, "good", "prolific")
+    finish_batch(study, good, request_work(good).assignment)
+    bad = get_or_create_participant(study, "bad", "prolific")
+    finish_batch(study, bad, request_work(bad).assignment, attention_ok=False)
+
+    decisions = decisions_for_study(study)
+    assert decisions[good.id].outcome == "approve"
+    assert decisions[bad.id].outcome == "review"  # one failed check: review by default
+    assert decision_for(bad) == decisions[bad.id]
+
+    # the rules change, the decision follows (nothing stored)
+    study.spec = {**study.spec, "quality_control": {"decision": {"attention_reject_at": 1}}}
+    study.save(update_fields=["spec"])
+    bad.study.refresh_from_db()
+    assert decision_for(bad).outcome == "reject"
+    assert "attention" in decision_for(bad).reject_reason
+
+    # completion codes: the old single code stays the default, codes per outcome win
+    code = study.spec["completion"].get("code")
+    assert completion_for(good, "completed")[0] == code
+    assert completion_for(good, "failed_checks")[0] == code
+    study.spec["completion"] = {
+        **study.spec["completion"],
+        "codes": {"failed_checks": {"code": "FAILED1", "redirect_url": None}},
+    }
+    good.study.spec = study.spec
+    assert completion_for(good, "failed_checks") == ("FAILED1", None)
+    with pytest.raises(ValueError):
+        completion_for(good, "paid")

@@ -1,0 +1,31 @@
+"""The completion code and redirect for a participant's outcome.
+
+Outcomes: "completed" (finished and passed quality control), "failed_checks" (finished,
+failed it), "screened_out" (failed the qualification), "no_work" (no work available).
+The spec's ``completion.codes.<outcome>`` ({code, redirect_url}) wins; without it the
+existing ``completion.code`` / ``redirect_url`` serve completed and failed_checks (so a
+study with one code keeps working) and ``completion.no_work_code`` serves no_work.
+"""
+
+from __future__ import annotations
+
+from .models import Participant
+
+__all__ = ["OUTCOMES", "completion_for"]
+
+OUTCOMES = ("completed", "failed_checks", "screened_out", "no_work")
+
+
+def completion_for(participant: Participant, outcome: str) -> tuple[str | None, str | None]:
+    """(code, redirect_url) for ``outcome``; either may be None."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown completion outcome {outcome!r}; one of {', '.join(OUTCOMES)}")
+    completion = participant.study.spec.get("completion") or {}
+    given = (completion.get("codes") or {}).get(outcome)
+    if given:
+        return given.get("code"), given.get("redirect_url")
+    if outcome == "no_work":
+        return completion.get("no_work_code"), None
+    if outcome == "screened_out":
+        return None, None
+    return completion.get("code"), completion.get("redirect_url")
