@@ -3,6 +3,7 @@ from django.urls import path
 from . import (
     auth_views,
     datasets,
+    decisions,
     editor,
     generation_views,
     member_views,
@@ -71,6 +72,11 @@ urlpatterns = [
     path("console/<slug:study_name>/members/", member_views.study_members, name="console-members"),
     path(
         "console/<slug:study_name>/prolific/", prolific_views.prolific_page, name="console-prolific"
+    ),
+    path(
+        "console/<slug:study_name>/decisions/",
+        decisions.decisions_page,
+        name="console-decisions",
     ),
     path(
         "console/<slug:study_name>/members/add/",
