@@ -42,3 +42,15 @@ def test_an_outsider_or_anonymous_visitor_gets_no_access(study, stranger) -> Non
     assert _client(stranger).get(f"/console/{study.name}/decisions/").status_code in (403, 404)
     anonymous = Client().get(f"/console/{study.name}/decisions/?format=csv")
     assert anonymous.status_code == 302
+
+
+def test_export_decisions_command(study, tmp_path) -> None:
+    from django.core.management import CommandError, call_command
+
+    get_or_create_participant(study, "calm", "prolific")
+    out = tmp_path / "d.csv"
+    call_command("export_decisions", study.name, "--out", str(out))
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["annotator"], r["outcome"]) for r in rows] == [("calm", "approve")]
+    with pytest.raises(CommandError):
+        call_command("export_decisions", "no-such-study")
