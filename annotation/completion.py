@@ -10,8 +10,9 @@ study with one code keeps working) and ``completion.no_work_code`` serves no_wor
 from __future__ import annotations
 
 from .models import Participant
+from .quality_control import decision_for
 
-__all__ = ["OUTCOMES", "completion_for"]
+__all__ = ["OUTCOMES", "completion_for", "finished_outcome"]
 
 OUTCOMES = ("completed", "failed_checks", "screened_out", "no_work")
 
@@ -29,3 +30,10 @@ def completion_for(participant: Participant, outcome: str) -> tuple[str | None, 
     if outcome == "screened_out":
         return None, None
     return completion.get("code"), completion.get("redirect_url")
+
+
+def finished_outcome(participant: Participant) -> str:
+    """The completion outcome of a participant who finished: "failed_checks" when their
+    quality-control decision is reject, else "completed" (review is the researcher's call,
+    after the annotator has left)."""
+    return "failed_checks" if decision_for(participant).outcome == "reject" else "completed"

@@ -152,7 +152,7 @@ def test_decisions_for_a_study_follow_attention_checks_and_the_rules() -> None:
     from django.conf import settings
 
     from annotation.assignment import request_work
-    from annotation.completion import completion_for
+    from annotation.completion import completion_for, finished_outcome
     from annotation.quality_control import decision_for, decisions_for_study
     from annotation.services import get_or_create_participant
     from annotation.study_builder import build_study
@@ -175,6 +175,8 @@ def test_decisions_for_a_study_follow_attention_checks_and_the_rules() -> None:
     bad.study.refresh_from_db()
     assert decision_for(bad).outcome == "reject"
     assert "attention" in decision_for(bad).reject_reason
+    assert finished_outcome(bad) == "failed_checks"
+    assert finished_outcome(good) == "completed"
 
     # completion codes: the old single code stays the default, codes per outcome win
     code = study.spec["completion"].get("code")
