@@ -311,6 +311,14 @@ class TextSystem:
     def release(self) -> None:
         """Free per-batch caches, static caches and captured graphs (the model stays loaded)."""
 
+    def _penalised_ids(self, packed: PackedBatch) -> list[tuple[int, ...]]:
+        """The ids the repetition penalty starts from, per row, as transformers' processor sees
+        them: a decoder-only model's prompt (padding excluded); an encoder-decoder's decoder
+        input, i.e. its start token (the encoder prompt is not penalised)."""
+        if self.is_encoder_decoder:
+            return [(self._decoder_start_token_id(),)] * len(packed.row_ids)
+        return packed.row_ids
+
     def _decode_batch(
         self, items: list[WorkItem], params: DecodingParameters, prompts: Sequence[str]
     ):
@@ -329,7 +337,7 @@ class TextSystem:
                 else None
             )
             seen = (
-                seen_mask(packed.row_ids, vocab, self.device)
+                seen_mask(self._penalised_ids(packed), vocab, self.device)
                 if params.repetition_penalty not in (None, 1.0)
                 else None
             )
