@@ -19,7 +19,7 @@ from analysis.formatting import comma_list
 from annotation.dimensions import TYPES as DIMENSION_TYPES
 from core.vocabulary import Choice, DimensionType, Protocol, values
 
-from .options import AnalysisOptions
+from .options import ZSCORE_CONVENTIONS, AnalysisOptions
 
 __all__ = [
     "CATEGORICAL_TYPES",
@@ -84,7 +84,7 @@ def prepare_frame(
     frame, info["n_rows_partial"] = _without_partial_batches(frame, options)
     frame, attention = _split_attention(frame)
     if protocol == Protocol.RATING:
-        frame = _rating_values(frame)
+        frame = _rating_values(frame, options)
         present = list(dict.fromkeys(sorted(frame["system"].unique())))
     else:
         frame = _pairwise_choices(frame)
@@ -216,13 +216,20 @@ def _normalised_choices(choices: pd.Series) -> pd.Series:
     return choice
 
 
-def _rating_values(frame: pd.DataFrame) -> pd.DataFrame:
+def _rating_values(frame: pd.DataFrame, options: AnalysisOptions) -> pd.DataFrame:
     """Numeric values, unanswered rows dropped, and ``value_z``: per-annotator z-scores per
-    dimension, over everything the annotator rated."""
+    dimension, over everything the annotator rated, in the convention ``options.zscore``."""
     frame["value"] = _numeric_values(frame["value"])
     frame = frame.loc[frame["value"].notna()]
+    ddof, zero_sd, _ = ZSCORE_CONVENTIONS[options.zscore]
     return st.per_annotator_zscores(
-        frame, "annotator", "value", by="dimension", ddof=0, zero_sd="nan", out_col="value_z"
+        frame,
+        "annotator",
+        "value",
+        by="dimension",
+        ddof=ddof,
+        zero_sd=zero_sd,
+        out_col="value_z",
     )
 
 

@@ -15,7 +15,7 @@ from analysis import stats as st
 from analysis.formatting import comma_list, plural
 from core.vocabulary import Protocol
 
-from .options import ALTERNATIVE_WORDS, AnalysisOptions
+from .options import ALTERNATIVE_WORDS, ZSCORE_CONVENTIONS, AnalysisOptions
 
 __all__ = ["methods_text"]
 
@@ -37,6 +37,13 @@ def methods_text(
     if protocol == Protocol.RATING:
         return out + _rating_sentences(options, dims, systems, main["meta"])
     return out + _pairwise_sentences(options, systems, main["meta"]["permutation_labels"], bt_notes)
+
+
+def _two_sided_rule(o: AnalysisOptions) -> str:
+    """The two-sided permutation p-value rule, when the tests are two-sided."""
+    if o.alternative != "two-sided":
+        return ""
+    return f" Two-sided rule: permutation_two_sided={o.permutation_two_sided}."
 
 
 def _family(o: AnalysisOptions) -> str:
@@ -137,9 +144,8 @@ def _rating_sentences(
         "confidence interval of the item means; mean_z is the mean of item means of "
         "per-annotator z-scores.",
         "Variants side by side: raw ratings and per-annotator z-scores (each annotator's "
-        "ratings in a dimension minus their mean, divided by their population SD; "
-        "annotators with constant ratings in a dimension get no z-score). Each variant is "
-        "a separate correction family.",
+        f"ratings in a dimension minus their mean, {ZSCORE_CONVENTIONS[o.zscore][2]}; "
+        f"zscore={o.zscore}). Each variant is a separate correction family.",
         "Design: a pair of systems gets a paired t-test on the contexts both were rated on "
         f"when those make up at least {o.paired_min_overlap:.0%} of the contexts of each "
         "system, otherwise Welch's unequal-variance t-test on all item means of each "
@@ -158,7 +164,7 @@ def _rating_sentences(
         + "; ".join(meta["permutation_labels"] or ["none computed"])
         + ". Paired comparisons flip the signs of the item-mean differences, Welch "
         "comparisons permute system labels among the item means; all comparisons of the "
-        "same sample size share one resample matrix.",
+        "same sample size share one resample matrix." + _two_sided_rule(o),
         f"Confidence interval of the mean difference (ci_low, ci_high): two-sided {conf} "
         f"percentile bootstrap, {plural(o.n_bootstrap, 'resample')}, seed {o.seed}; paired designs "
         "resample contexts (pairs kept together), Welch designs resample each system's "
@@ -199,7 +205,8 @@ def _pairwise_sentences(
         f"{family.replace(' (and variant)', '').replace(' (per variant)', '')}.",
         f"Permutation test ({plural(o.n_permutations, 'resample')}, seed {o.seed}): "
         + "; ".join(labels or ["none computed"])
-        + ".",
+        + "."
+        + _two_sided_rule(o),
         "Summary: per system and dimension, the expected score over all its comparisons "
         f"(win 1, tie 0.5, loss 0) with SD and t-based {conf} interval.",
         "Agreement per dimension: Krippendorff's alpha (nominal) over items (context x "

@@ -84,6 +84,7 @@ def pairwise_winrates(
             mat,
             alternative=options.alternative,
             n_resamples=options.n_permutations,
+            two_sided=options.permutation_two_sided,
             seed=rng_for(options, TAG_PREF_PERM),
         )
         for row, res in zip(rows, perms, strict=True):

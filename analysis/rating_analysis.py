@@ -230,6 +230,7 @@ def _resample_paired(rows: list[dict], groups: PairedGroups, options: AnalysisOp
             diffs,
             alternative=options.alternative,
             n_resamples=options.n_permutations,
+            two_sided=options.permutation_two_sided,
             seed=rng_for(options, TAG_PAIRED_PERM, n),
         )
         boot = shared_bootstrap_means(
@@ -255,6 +256,7 @@ def _resample_split(rows: list[dict], groups: SplitGroups, options: AnalysisOpti
             b,
             alternative=options.alternative,
             n_resamples=options.n_permutations,
+            two_sided=options.permutation_two_sided,
             seed=rng_for(options, TAG_SPLIT_PERM, na, nb),
         )
         boot_rng = rng_for(options, TAG_BOOT_TWO, na, nb)

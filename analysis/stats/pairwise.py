@@ -14,19 +14,14 @@ from typing import cast
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats as sps
 
 from ._base import (
-    Alternative,
     SeedLike,
     StatResult,
-    check_alternative,
     make_rng,
     seed_label,
 )
 from .significance import (
-    _SIDE,
-    PermutationTestResult,
     preference_scores,
 )
 
@@ -36,8 +31,6 @@ __all__ = [
     "win_tie_loss",
     "bradley_terry",
     "bt_wins_matrix",
-    "preference_permutation_test",
-    "preference_permutation_tests",
 ]
 
 
@@ -92,102 +85,6 @@ def win_tie_loss(
         share_a_excl_ties=share(wa, wa + wb),
         method="win/tie/loss counts; shares over all judgments, ties explicit",
     )
-
-
-def preference_permutation_tests(
-    preferences: ArrayLike,
-    *,
-    alternative: Alternative = "two-sided",
-    n_resamples: int = 10_000,
-    seed: SeedLike = None,
-    exact: bool | None = None,
-) -> list[PermutationTestResult]:
-    """Sign-flip tests for k preference vectors (a (k, n) matrix of +1/0/-1; NaN = missing,
-    dropped per row). See :func:`preference_permutation_test` for the test itself.
-
-    Fast path: with values in {-1, 0, +1}, a random sign flip makes every non-tied value an
-    independent fair +/-1, so the flipped sum is ``2 X - n_nz`` with
-    ``X ~ Binomial(n_nz, 1/2)`` (n_nz = non-tied judgments). Resamples are drawn from that
-    distribution directly (the same null distribution as a sign matrix, O(1) per resample
-    and row); exact mode sums the binomial pmf, which equals enumerating all 2^n flips.
-    """
-    check_alternative(alternative)
-    if int(n_resamples) < 1:
-        raise ValueError("n_resamples must be >= 1")
-    n_resamples = int(n_resamples)
-    p = np.sign(np.asarray(preferences, dtype=np.float64))
-    if p.ndim == 1:
-        p = p[None, :]
-    rng = make_rng(seed)
-    out = []
-    for row in p:
-        v = row[~np.isnan(row)]
-        n = int(v.size)
-        n_nz = int(np.count_nonzero(v))
-        obs = int(v.sum())
-        use_exact = (n <= 30 and 2**n <= n_resamples) if exact is None else bool(exact)
-        if n == 0:
-            pval = math.nan
-            m = 0
-        elif use_exact:
-            support = 2 * np.arange(n_nz + 1) - n_nz
-            pmf = sps.binom.pmf(np.arange(n_nz + 1), n_nz, 0.5)
-            pval = float(pmf[_extreme(support, obs, alternative)].sum())
-            m = 2**n
-        else:
-            null = 2 * rng.binomial(n_nz, 0.5, size=n_resamples) - n_nz
-            b = int(_extreme(null, obs, alternative).sum())
-            pval = (b + 1) / (n_resamples + 1)
-            m = n_resamples
-        how = "exact (binomial null), p=b/M" if use_exact else "Monte Carlo, p=(b+1)/(m+1)"
-        out.append(
-            PermutationTestResult(
-                statistic=obs / n if n else math.nan,
-                p=float(min(1.0, pval)) if not math.isnan(pval) else math.nan,
-                n_resamples=int(m),
-                exact=use_exact,
-                seed=None if use_exact else seed_label(seed),
-                alternative=alternative,
-                n=n,
-                n_a=n,
-                n_b=n,
-                method=(
-                    "preference sign-flip permutation test on the mean preference "
-                    f"(+1 A / 0 tie / -1 B), {_SIDE[alternative]}, {how}"
-                ),
-            )
-        )
-    return out
-
-
-def _extreme(null: np.ndarray, obs: int, alternative: str) -> np.ndarray:
-    if alternative == "greater":
-        return null >= obs
-    if alternative == "less":
-        return null <= obs
-    return np.abs(null) >= abs(obs)
-
-
-def preference_permutation_test(
-    preferences: ArrayLike | Sequence[object],
-    *,
-    alternative: Alternative = "two-sided",
-    n_resamples: int = 10_000,
-    seed: SeedLike = None,
-    exact: bool | None = None,
-) -> PermutationTestResult:
-    """Sign-flip permutation test on preferences coded +1 (A) / 0 (tie) / -1 (B).
-
-    Statistic: mean preference ``(wins_a - wins_b) / n`` with ties kept in n (a flipped tie
-    stays 0). Under H0 A and B are exchangeable, so every judgment's sign is flipped with
-    probability 1/2. ``"greater"`` = A preferred. Missing values are dropped. Conditional
-    on the ties this is the sign test in Monte-Carlo form.
-    """
-    s = preference_scores(preferences)
-    s = s[~np.isnan(s)]
-    return preference_permutation_tests(
-        s[None, :], alternative=alternative, n_resamples=n_resamples, seed=seed, exact=exact
-    )[0]
 
 
 # --------------------------------------------------------------------------------------

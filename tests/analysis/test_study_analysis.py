@@ -750,3 +750,34 @@ def test_attention_rows_of_expired_leases_follow_include_partial(frame):
         options=dataclasses.replace(opts, include_partial=True),
     )
     assert kept.annotator_quality.set_index("annotator").loc["ann3", "flag_attention"]
+
+
+def test_zscore_convention_and_two_sided_rule_are_options(frame):
+    f = frame.copy()
+    f.loc[(f.annotator == "ann3") & (f.dimension == "empathy"), "value"] = 50.0  # constant
+    opts = dict(n_permutations=200, n_bootstrap=50, seed=2)
+    pop = analyze(f, protocol="rating", dimensions=DIMS, options=AnalysisOptions(**opts))
+    wmt = analyze(
+        f,
+        protocol="rating",
+        dimensions=DIMS,
+        options=AnalysisOptions(zscore="wmt", permutation_two_sided="doubled", **opts),
+    )
+    # WMT / Appraise: sample SD (n - 1), z = 0 for the constant annotator
+    g = f.groupby(["annotator", "dimension"])["value"]
+    sd = g.transform(lambda v: v.std(ddof=1))
+    f["z"] = ((f["value"] - g.transform("mean")) / sd).where(sd > 0, 0.0)
+    za, zb = item_means(f, "empathy", "A", "z"), item_means(f, "empathy", "B", "z")
+    r = row(wmt.comparisons, dimension="empathy", system_a="A", system_b="B", variant="z")
+    assert r["t"] == pytest.approx(stats.ttest_rel(za, zb).statistic, rel=1e-9)
+    assert wmt.judgments.loc[wmt.judgments.annotator == "ann3", "value_z"].notna().all()
+    kept = pop.judgments.loc[
+        (pop.judgments.annotator == "ann3") & (pop.judgments.dimension == "empathy")
+    ]
+    assert kept["value_z"].isna().all()
+    text = " ".join(wmt.methods)
+    assert "sample SD (n - 1)" in text and "zscore=wmt" in text
+    assert "permutation_two_sided=doubled" in text and "2 x smaller one-sided p" in text
+    assert "population SD" in " ".join(pop.methods) and "|T*| >= |T|" in " ".join(pop.methods)
+    with pytest.raises(ValueError, match="zscore"):
+        AnalysisOptions(zscore="sample")  # type: ignore[arg-type]
