@@ -1,0 +1,181 @@
+"""analysis.mixed: the REML fit against statsmodels' MixedLM, the slider model's interval
+coverage in a simulation with known variance components, and the model tables."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+from statsmodels.stats.multitest import multipletests
+
+from analysis import mixed
+from analysis.options import AnalysisOptions
+
+SYSTEMS = ["a", "b", "c"]
+N_STUDIES = 20  # simulated studies of the coverage test (bench/analysis.py runs 400)
+
+
+def crossed_study(
+    rng: np.random.Generator,
+    *,
+    n_contexts: int = 12,
+    n_annotators: int = 8,
+    k: int = 3,
+    effects: tuple[float, ...] = (3.0, 0.0, -2.0),
+    sd: tuple[float, float, float, float] = (4.0, 3.0, 2.0, 5.0),
+) -> pd.DataFrame:
+    """Every item (context x system) rated by k distinct annotators drawn at random;
+    sd = (annotator, context, item, residual)."""
+    sd_a, sd_c, sd_i, sd_e = sd
+    u = rng.normal(0, sd_a, n_annotators)
+    v = rng.normal(0, sd_c, n_contexts)
+    rows = []
+    for c in range(n_contexts):
+        for s, eff in enumerate(effects):
+            w = rng.normal(0, sd_i)
+            for a in rng.choice(n_annotators, size=k, replace=False):
+                rows.append(
+                    {
+                        "annotator": f"ann{a}",
+                        "context": f"ctx{c}",
+                        "system": SYSTEMS[s],
+                        "value": 50 + eff + u[a] + v[c] + w + rng.normal(0, sd_e),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_reml_fit_matches_statsmodels_mixedlm():
+    data = crossed_study(np.random.default_rng(7))
+    fit = mixed.slider_model(data, SYSTEMS)
+    data["item"] = data["context"] + ":" + data["system"]
+    data["one"] = 1
+    model = smf.mixedlm(
+        "value ~ 0 + C(system)",
+        data,
+        groups="one",
+        re_formula="0",
+        vc_formula={k: f"0 + C({k})" for k in ("annotator", "context", "item")},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = model.fit(reml=True, method=["lbfgs"])
+    np.testing.assert_allclose(fit.beta, ref.fe_params.to_numpy(), rtol=1e-4)
+    # ours is the GLS covariance (X' V^-1 X)^-1 at the REML estimates (what lme4 reports);
+    # MixedLM inverts the observed information of all parameters: they differ by < 1 %
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.cov_beta)), ref.bse_fe.to_numpy(), rtol=1e-2)
+    np.testing.assert_allclose(fit.sd_residual**2, ref.scale, rtol=2e-3)
+    names = list(ref.model.exog_vc.names)
+    for name, var in zip(names, ref.vcomp, strict=True):
+        assert fit.sd_random[name] ** 2 == pytest.approx(var, rel=5e-3, abs=1e-3 * ref.scale)
+    # the REML criterion is the same function: statsmodels' log-likelihood is -deviance / 2
+    assert -fit.reml_deviance / 2 == pytest.approx(ref.llf, rel=1e-6)
+
+
+def test_slider_interval_covers_known_effect_about_95_percent():
+    """20 simulated studies x 3 contrasts = 60 intervals for known differences. The
+    contrasts of one study are correlated, so the binomial SE at 95 % (0.028 for 60
+    independent intervals) is inflated to ~0.035; 0.85 is ~3 SE below 95 %. A model that
+    ignores the item variance (annotator and context only) covers far less (0.73 with this
+    seed): the test can fail. bench/analysis.py repeats it with 400 studies."""
+    rng = np.random.default_rng(2020)
+    effects = np.array([3.0, 0.0, -2.0])
+    truth = {("a", "b"): 3.0, ("a", "c"): 5.0, ("b", "c"): 2.0}
+    hits = hits_without_item = total = 0
+    for _ in range(N_STUDIES):
+        data = crossed_study(rng, n_contexts=16, effects=tuple(effects), sd=(4, 2, 5, 4))
+        table = mixed.mixed_model_table(
+            data.assign(dimension="s"),
+            [{"key": "s", "type": "slider"}],
+            SYSTEMS,
+            AnalysisOptions(),
+        )
+        no_item = mixed.fit_crossed_lmm(
+            data["value"].to_numpy(),
+            mixed._indicator(data["system"], SYSTEMS),
+            {"annotator": data["annotator"].to_numpy(), "context": data["context"].to_numpy()},
+        )
+        for row in table.itertuples():
+            d = truth[(row.system_a, row.system_b)]
+            hits += row.ci_low <= d <= row.ci_high
+            i, j = SYSTEMS.index(row.system_a), SYSTEMS.index(row.system_b)
+            c = np.zeros(3)
+            c[i], c[j] = 1, -1
+            se = np.sqrt(c @ no_item.cov_beta @ c)
+            hits_without_item += abs(c @ no_item.beta - d) <= 1.96 * se
+            total += 1
+    assert total == 3 * N_STUDIES
+    assert 0.85 <= hits / total <= 1.0
+    assert hits_without_item / total < hits / total - 0.1
+
+
+def test_table_rows_labels_and_corrections():
+    rng = np.random.default_rng(3)
+    data = crossed_study(rng)
+    likert = data.assign(dimension="lik", value=np.clip(np.round(data["value"] / 12), 2, 6))
+    check = data.assign(dimension="ok", value=(data["value"] > 50).astype(float))
+    frame = pd.concat([data.assign(dimension="s"), likert, check], ignore_index=True)
+    dims = [
+        {"key": "s", "type": "slider"},
+        {"key": "lik", "type": "likert"},
+        {"key": "ok", "type": "checkbox"},
+    ]
+    options = AnalysisOptions(alternative="greater")
+    table = mixed.mixed_model_table(frame, dims, SYSTEMS, options)
+    assert list(table.columns) == mixed.MIXED_COLUMNS
+    assert list(table["dimension"]) == ["s"] * 3 + ["lik"] * 3 + ["ok"] * 3
+    assert list(table["system_a"][:3]) == ["a", "a", "b"]
+    assert set(table["model"]) == set(mixed.MODEL_LABELS.values())
+    for _, rows in table.groupby("dimension"):
+        holm = multipletests(rows["p_value"], method="holm")[1]
+        np.testing.assert_allclose(rows["p_holm"], holm, rtol=1e-12)
+    # one-sided greater: p = 1 - Phi(z)
+    from scipy.stats import norm
+
+    np.testing.assert_allclose(table["p_value"], norm.sf(table["statistic"]), rtol=1e-12)
+    assert (table["ci_low"] < table["estimate"]).all()
+    assert mixed.mixed_methods(table, options)[0].startswith("Model-based comparisons (slider")
+
+
+def test_checkbox_gee_balanced_design_gives_log_odds_ratio_of_shares():
+    """With every context rated the same number of times for every system, the GEE's
+    marginal log-odds per system are the logits of the shares of Yes (a closed form)."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for c in range(30):
+        ctx_effect = rng.normal(0, 1)
+        for s, eff in zip(SYSTEMS, (0.8, 0.0, -0.5), strict=True):
+            for r in range(3):
+                p = 1 / (1 + np.exp(-(eff + ctx_effect)))
+                rows.append(
+                    {
+                        "annotator": f"x{r}",
+                        "context": f"c{c}",
+                        "system": s,
+                        "dimension": "ok",
+                        "value": float(rng.random() < p),
+                    }
+                )
+    frame = pd.DataFrame(rows)
+    table = mixed.mixed_model_table(
+        frame, [{"key": "ok", "type": "checkbox"}], SYSTEMS, AnalysisOptions()
+    )
+    share = frame.groupby("system")["value"].mean()
+    logit = np.log(share / (1 - share))
+    want = [logit["a"] - logit["b"], logit["a"] - logit["c"], logit["b"] - logit["c"]]
+    np.testing.assert_allclose(table["estimate"], want, atol=1e-5)
+    # robust SE from statsmodels' own GEE fit with treatment coding agrees for a vs b
+    X = sm.add_constant((frame["system"] == "a").astype(float).to_numpy())
+    sub = frame["system"].isin(["a", "b"]).to_numpy()
+    ref = sm.GEE(
+        frame["value"][sub].to_numpy(),
+        X[sub],
+        groups=frame["context"][sub].to_numpy(),
+        family=sm.families.Binomial(),
+        cov_struct=sm.cov_struct.Exchangeable(),
+    ).fit()
+    assert ref.params[1] == pytest.approx(want[0], abs=1e-5)
