@@ -77,7 +77,9 @@ def insert_degraded_copies(
             spot = rng.randint(at + 2, len(items))  # insert before items[spot]
             if pairwise:
                 side = original.systems[rng.randrange(2)]
-                shown = (side, DEGRADED_SIDE) if rng.random() < 0.5 else (DEGRADED_SIDE, side)
+                shown: tuple[str, ...] = (
+                    (side, DEGRADED_SIDE) if rng.random() < 0.5 else (DEGRADED_SIDE, side)
+                )
             else:
                 shown = original.systems
             copy = DesignedItem(

@@ -30,8 +30,8 @@ __all__ = [
 ]
 
 #: The degradations the designer knows (``annotation.design.degraded``).
-DEGRADATIONS = ("replace_span", "shuffle_words", "unrelated_response")
 Degradation = Literal["replace_span", "shuffle_words", "unrelated_response"]
+DEGRADATIONS: tuple[Degradation, ...] = ("replace_span", "shuffle_words", "unrelated_response")
 
 # Every annotator answers every gold item of a qualification; more is a test, not a screen.
 MAX_GOLD_ITEMS = 200

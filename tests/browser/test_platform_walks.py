@@ -110,9 +110,13 @@ def test_mturk_preview_then_accept_work_and_submit(page, fake_mturk, axe, shots,
     frame.locator("#consent-yes").click()
     frame.locator("#start").click()
     for _ in range(3):
+        entry = frame.locator("input[name=entry_id]").get_attribute("value")
         frame.locator("label:has(input[value='a'])").first.click()
         frame.locator("#submit").click()
-        frame.locator("#mturk-submit-form, #progress-text").first.wait_for()
+        # the next page, not the one just submitted (whose progress text is still there)
+        frame.locator(
+            f"input[name=entry_id]:not([value='{entry}']), #mturk-submit-form"
+        ).first.wait_for(state="attached")
     frame.locator("#mturk-submit-button").wait_for()
     page.screenshot(path=str(shots / "mturk-done.png"), full_page=True)
     worker = Participant.objects.get()
