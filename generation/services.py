@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .backends import DecodingParameters, InvalidParameters
-from .models import Candidate, Context, GenerationJob, System
+from .models import Candidate, Context, Dataset, GenerationJob, System
 from .progress import publish_progress
 from .selectors import (
     TERMINAL,
@@ -47,6 +47,7 @@ from .validation import (
     normalize_config,
     split_config,
 )
+from .worker import render_turns
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,13 @@ def register_system(
     *,
     base_dir: str | Path | None = None,
     replace: bool = False,
+    dataset: str | None = None,
 ) -> System:
     """Validate, then create (or, with `replace`, update) the System; creates nothing on error.
 
     Replacing is refused once the system has candidates: they were made with the old config.
+    `dataset` (a dataset name): its contexts (up to `SAMPLE_CONTEXTS`) are rendered with the
+    system's prompt style too, so a chat template that refuses one of them is reported now.
     """
     problems = []
     if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > 120:
@@ -85,9 +89,10 @@ def register_system(
                 "config under another name",
             )
         )
+    samples = _sample_contexts(dataset, problems)
     if problems:
         raise SystemConfigError(problems)
-    normalized = normalize_config(kind, config, base_dir=base_dir)
+    normalized = normalize_config(kind, config, base_dir=base_dir, sample_contexts=samples)
     with transaction.atomic():
         if existing is not None:
             existing.kind = kind
@@ -95,6 +100,22 @@ def register_system(
             existing.save(update_fields=["kind", "config"])
             return existing
         return System.objects.create(name=name, kind=kind, config=normalized)
+
+
+#: How many of a dataset's contexts `register_system` renders (rendering needs no model).
+SAMPLE_CONTEXTS = 2000
+
+
+def _sample_contexts(
+    dataset: str | None, problems: list[ConfigProblem]
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    if dataset is None:
+        return []
+    if not Dataset.objects.filter(name=dataset).exists():
+        problems.append(ConfigProblem("dataset", f"no dataset named {dataset!r}"))
+        return []
+    rows = Context.objects.filter(dataset__name=dataset).order_by("pk")[:SAMPLE_CONTEXTS]
+    return [(repr(c.external_id), render_turns(c)) for c in rows]
 
 
 # ---------------------------------------------------------------------------------------------

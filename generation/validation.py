@@ -22,7 +22,7 @@ or under ``decoding:``; they are stored under ``decoding`` with every default fi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -39,8 +39,9 @@ from pydantic import (
 from core.problems import InvalidInput, Problem
 from core.vocabulary import GENERATED_SYSTEM_KINDS, SystemKind
 
-from .backends import CheckpointError, DecodingParameters, InvalidParameters
+from .backends import DecodingParameters, InvalidParameters
 from .backends.base import DECODING_FIELDS, field_reasons, rule_error
+from .checkpoints import CHECKPOINT_CHECKS, Samples
 
 #: System kinds that need generation, and the backend (`load_system` kind) of each.
 BACKEND_KINDS: dict[str, str] = {
@@ -73,13 +74,6 @@ FOLDER_ROLES = {
     "antiexpert_path": "anti-expert",
 }
 NAME_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "tokenizer.model",
-    "vocab.json",
-    "spiece.model",
-)
 
 
 #: A config's problems and its error are the located problem and error of every input
@@ -143,6 +137,14 @@ ChatTemplate = Annotated[
 SystemPrompt = Annotated[str | None, Field(description="text or null")]
 ListenerLabel = Annotated[str, AfterValidator(_not_blank), Field(description="non-empty text")]
 Switch = Annotated[bool, Field(description="true or false")]
+# The speaker whose turns are the model's (assistant) turns; null: the last turn is the user's
+# and roles alternate backwards (see backends/prompts.py).
+ModelSpeaker = Annotated[
+    Annotated[str, AfterValidator(_not_blank)] | None,
+    Field(description="a speaker label of the dataset, or null"),
+]
+# Prompts are fitted to this many tokens by dropping their earliest turns.
+MaxPromptTokens = Annotated[int | None, Field(ge=1, description="an integer >= 1 or null")]
 Auto = Annotated[bool | Literal["auto"], Field(description="true, false or auto")]
 
 
@@ -185,6 +187,8 @@ class CausalOptions(_LoadOptions):
     merge_adapter: Switch = False
     static_cache: Auto = "auto"
     cuda_graph: Auto = "auto"
+    model_speaker: ModelSpeaker = None
+    max_prompt_tokens: MaxPromptTokens = None
 
 
 class Seq2SeqOptions(_LoadOptions):
@@ -195,7 +199,8 @@ class Seq2SeqOptions(_LoadOptions):
     chat_template: ChatTemplate = None
     system_prompt: SystemPrompt = None
     listener_label: ListenerLabel = "Listener"
-    max_prompt_tokens: int | None = Field(default=None, ge=1, description="an integer >= 1 or null")
+    max_prompt_tokens: MaxPromptTokens = None
+    model_speaker: ModelSpeaker = None
 
 
 class DExpertsOptions(_LoadOptions):
@@ -208,6 +213,7 @@ class DExpertsOptions(_LoadOptions):
     listener_label: ListenerLabel = "Listener"
     static_cache: Auto = "auto"
     cuda_graph: Auto = "auto"
+    max_prompt_tokens: MaxPromptTokens = None
     alpha: float = Field(default=2.0, description="a number")
     # 0.9 as in the reference implementation; null = the formula of the DExperts paper.
     base_top_p_filter: float | None = Field(
@@ -360,146 +366,6 @@ def _check_decoding(decoding: dict, samples: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# checkpoints: configs and tokenizers loaded (no weights)
-
-
-def _check_causal(problems: list[Problem], load: dict) -> dict:
-    from .backends import validate_causal_checkpoint  # imports torch: only when checking files
-
-    path = load["path"]
-    adapter = load.get("adapter_path")
-    tokenizer = load.get("tokenizer_path")
-    try:
-        info = validate_causal_checkpoint(path, tokenizer_path=tokenizer)
-    except CheckpointError as exc:
-        field = "tokenizer_path" if tokenizer and str(tokenizer) in str(exc) else "path"
-        problems.append(Problem(field, str(exc)))
-        return {}
-    if adapter is not None:
-        try:
-            info = validate_causal_checkpoint(path, adapter, tokenizer_path=tokenizer)
-        except CheckpointError as exc:
-            problems.append(Problem("adapter_path", str(exc)))
-            return {}
-    _check_chat_template(problems, load, info)
-    return _info_dict(info)
-
-
-def _check_seq2seq(problems: list[Problem], load: dict) -> dict:
-    from .backends import validate_seq2seq_checkpoint  # imports torch: only when checking files
-
-    tokenizer = load.get("tokenizer_path")
-    try:
-        info = validate_seq2seq_checkpoint(load["path"], tokenizer_path=tokenizer)
-    except CheckpointError as exc:
-        field = "tokenizer_path" if tokenizer and str(tokenizer) in str(exc) else "path"
-        problems.append(Problem(field, str(exc)))
-        return {}
-    _check_chat_template(problems, load, info)
-    return _info_dict(info)
-
-
-def _check_chat_template(problems: list[Problem], load: dict, info: Any) -> None:
-    if load.get("chat_template") is True and not info.has_chat_template:
-        problems.append(
-            Problem(
-                "chat_template",
-                f"is true but the tokenizer in {info.tokenizer_path!r} has no chat template",
-            )
-        )
-
-
-def _check_dexperts(problems: list[Problem], load: dict) -> dict:
-    """Base: a full causal checkpoint. Expert and anti-expert: causal checkpoints with the base's
-    vocabulary size; when they carry their own tokenizer it must map tokens to the same ids."""
-    from .backends import validate_causal_checkpoint  # imports torch: only when checking files
-
-    base = load["base_path"]
-    try:
-        base_info = validate_causal_checkpoint(base)
-    except CheckpointError as exc:
-        problems.append(Problem("base_path", str(exc)))
-        return {}
-    base_vocab = None
-    out = {"base": _info_dict(base_info)}
-    for field, role in (("expert_path", "expert"), ("antiexpert_path", "anti-expert")):
-        path = Path(load[field])
-        vocab = _config_vocab_size(path)
-        if vocab is not None and vocab != base_info.vocab_size:
-            problems.append(
-                Problem(
-                    field,
-                    f"the {role} in {str(path)!r} has a vocabulary of {vocab} but the base "
-                    f"model's has {base_info.vocab_size}: DExperts needs one vocabulary",
-                )
-            )
-            continue
-        try:
-            info = validate_causal_checkpoint(path, tokenizer_path=base)
-        except CheckpointError as exc:
-            problems.append(Problem(field, str(exc)))
-            continue
-        if any((path / name).exists() for name in TOKENIZER_FILES):
-            if base_vocab is None:
-                base_vocab = _tokenizer_vocab(Path(base))
-            try:
-                own = _tokenizer_vocab(path)
-            except Exception as exc:
-                problems.append(
-                    Problem(field, f"cannot load the {role} tokenizer in {str(path)!r}: {exc}")
-                )
-                continue
-            if own != base_vocab:
-                problems.append(
-                    Problem(
-                        field,
-                        f"the {role} tokenizer in {str(path)!r} maps tokens to other ids than the base "
-                        "tokenizer: DExperts needs one tokenizer",
-                    )
-                )
-                continue
-        out[role.replace("-", "")] = _info_dict(info)
-    return out
-
-
-def _config_vocab_size(path: Path) -> int | None:
-    """The vocabulary size in a model folder's config.json, or None when it cannot be read
-    (the full checkpoint check then reports why)."""
-    try:
-        from transformers import AutoConfig  # heavy: only when checking files
-
-        config = AutoConfig.from_pretrained(str(path))
-        return int(config.get_text_config(decoder=True).vocab_size)
-    except Exception:
-        return None
-
-
-def _tokenizer_vocab(path: Path) -> dict:
-    from transformers import AutoTokenizer  # heavy: only when checking files
-
-    return AutoTokenizer.from_pretrained(str(path)).get_vocab()
-
-
-def _info_dict(info: Any) -> dict:
-    return {
-        "model_type": info.model_type,
-        "vocab_size": info.vocab_size,
-        "tokenizer_size": info.tokenizer_size,
-        "tokenizer_path": info.tokenizer_path,
-        "has_chat_template": info.has_chat_template,
-        "max_positions": info.max_positions,
-        **({"adapter": info.adapter} if info.adapter else {}),
-    }
-
-
-CHECKPOINT_CHECKS: dict[str, Callable[[list[Problem], dict[str, Any]], dict[str, Any]]] = {
-    SystemKind.HF_CAUSAL: _check_causal,
-    SystemKind.HF_SEQ2SEQ: _check_seq2seq,
-    SystemKind.DEXPERTS: _check_dexperts,
-}
-
-
-# ---------------------------------------------------------------------------------------------
 # the entry points
 
 
@@ -509,11 +375,15 @@ def normalize_config(
     *,
     base_dir: str | Path | None = None,
     check_files: bool = True,
+    sample_contexts: Samples = (),
 ) -> dict[str, Any]:
     """The normalised, validated config of a system of `kind`; raises `InvalidInput`.
 
     Relative paths are resolved against `base_dir` (the spec's folder; default: the current
     directory). `check_files=False` skips the checkpoint checks (for tests of the shape only).
+    `sample_contexts` ((name, turns) pairs, e.g. a dataset's) are rendered with the system's
+    prompt style along with built-in dialogue shapes (checkpoints.py); a chat-template rule
+    that no form satisfies is a problem of `chat_template`.
     Every problem is reported at once: unknown keys, then load options, job options and
     decoding parameters; the checkpoints are read only when all of those are fine.
     """
@@ -536,7 +406,7 @@ def normalize_config(
     base = Path(base_dir) if base_dir is not None else None
     load, decoding, job = _checked_options(kind, raw, base, check_files)
     problems: list[Problem] = []
-    checkpoint = CHECKPOINT_CHECKS[kind](problems, load) if check_files else {}
+    checkpoint = CHECKPOINT_CHECKS[kind](problems, load, sample_contexts) if check_files else {}
     if problems:
         raise InvalidInput(problems)
     return {

@@ -164,7 +164,7 @@ def _generate(
         prompts = []
         for context in sub:
             try:
-                prompts.append(system.render_prompt(render_turns(context)))
+                prompts.append(system.prepare_prompt(render_turns(context), params.max_new_tokens))
             except ValueError as exc:
                 raise ValueError(
                     f"context {context.external_id!r} (id {context.pk}): {exc}"
@@ -226,6 +226,8 @@ def _provenance(
         "sample_index": g.sample_index,
         "prompt_tokens": g.prompt_tokens,
         "prompt_truncated_tokens": g.prompt_truncated_tokens,
+        "prompt_dropped_turns": g.prompt_dropped_turns,
+        "prompt_form": g.prompt_form,
         "new_tokens": g.new_tokens,
         "token_ids": list(g.token_ids),
         "finish_reason": g.finish_reason,

@@ -218,6 +218,8 @@ class GeneratedText:
 
     `text` is the decoded continuation exactly as produced (special tokens removed, whitespace
     kept, cut before a stop sequence). `rendered_prompt` is the exact text given to the tokenizer.
+    `prompt_dropped_turns` (earliest turns left out to fit the budget), `prompt_truncated_tokens`
+    (tokens cut from the prompt) and `prompt_form` (chat form, see prompts.py) say how it was made.
     `seconds` is this sequence's share of its batch's wall time (batch time / rows in the batch),
     so summing `seconds` over a job gives its total decoding time; `batch_seconds` is the whole
     batch's wall time.
@@ -238,6 +240,8 @@ class GeneratedText:
     variant: str = ""
     token_ids: tuple[int, ...] = ()
     prompt_truncated_tokens: int = 0
+    prompt_dropped_turns: int = 0
+    prompt_form: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -154,6 +154,7 @@ def load_dexperts(
     system_prompt: str | None = None,
     static_cache: bool | str = "auto",
     cuda_graph: bool | str = "auto",
+    max_prompt_tokens: int | None = None,
 ) -> DExpertsSystem:
     """Load the three models (the tokenizer comes from the base folder) after checking that
     they share a vocabulary. Prompts are rendered plainly (no chat template)."""
@@ -187,6 +188,7 @@ def load_dexperts(
         system_prompt=system_prompt,
         listener_label=listener_label,
         max_prompt_positions=info.max_positions,
+        max_prompt_tokens=max_prompt_tokens,
         info={
             "base_path": info.path,
             "expert_path": str(others["expert"]),

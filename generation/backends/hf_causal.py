@@ -260,6 +260,8 @@ def load_causal_system(
     tokenizer_path: str | os.PathLike | None = None,
     static_cache: bool | str = "auto",
     cuda_graph: bool | str = "auto",
+    model_speaker: str | None = None,
+    max_prompt_tokens: int | None = None,
 ) -> CausalSystem:
     """Validate, then load a decoder-only checkpoint (and LoRA adapter) for generation.
 
@@ -267,6 +269,8 @@ def load_causal_system(
     CUDA when available. chat_template None: use the tokenizer's template when it has one;
     True: require one; False: plain "Speaker: ...\\nListener:" prompts. merge_adapter folds
     the LoRA weights into the base weights (faster; tiny numeric differences in bf16).
+    model_speaker: the speaker whose turns are the model's (see prompts.py). max_prompt_tokens:
+    prompts are fitted to it (and to the model's positions) by dropping the earliest turns.
     """
     info, tokenizer = _inspect_causal(path, adapter_path, tokenizer_path)
     dev = resolve_device(device)
@@ -306,6 +310,8 @@ def load_causal_system(
         system_prompt=system_prompt,
         listener_label=listener_label,
         max_prompt_positions=info.max_positions,
+        max_prompt_tokens=max_prompt_tokens,
+        model_speaker=model_speaker,
         with_peft=adapter_path is not None,
         info={
             "path": info.path,

@@ -106,9 +106,10 @@ def load_seq2seq_system(
     listener_label: str = "Listener",
     tokenizer_path: str | os.PathLike | None = None,
     max_prompt_tokens: int | None = None,
+    model_speaker: str | None = None,
 ) -> Seq2SeqSystem:
-    """Load a T5-style checkpoint. Prompts longer than `max_prompt_tokens` (default: the
-    config's position count when it has one, else none) keep their last tokens."""
+    """Load a T5-style checkpoint. Prompts are fitted to `max_prompt_tokens` and the config's
+    position count (when it has one) by dropping the earliest turns (see prompts.py)."""
     from transformers import AutoModelForSeq2SeqLM
 
     info, tokenizer = _inspect_seq2seq(path, tokenizer_path)
@@ -133,9 +134,9 @@ def load_seq2seq_system(
         chat_template=use_template,
         system_prompt=system_prompt,
         listener_label=listener_label,
-        max_prompt_positions=max_prompt_tokens
-        if max_prompt_tokens is not None
-        else info.max_positions,
+        max_prompt_positions=info.max_positions,
+        max_prompt_tokens=max_prompt_tokens,
+        model_speaker=model_speaker,
         info={
             "path": info.path,
             "model_type": info.model_type,

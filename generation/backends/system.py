@@ -4,6 +4,7 @@ decoders, and turning token ids into `GeneratedText` records."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from .base import (
 )
 from .batching import PackedBatch, WorkItem, generate_chunked, make_work, pack, seen_mask
 from .loop import decode_loop
+from .prompts import PromptStyle, RenderedPrompt, fit_turns, render
 from .sampling import uniforms_for_seeds
 
 STEP_LOOP = "step_loop"
@@ -80,6 +82,8 @@ class TextSystem:
         max_prompt_positions: int | None,
         info: dict[str, Any],
         with_peft: bool = False,
+        model_speaker: str | None = None,
+        max_prompt_tokens: int | None = None,
     ):
         self.tokenizer = tokenizer
         self.device = device
@@ -88,6 +92,9 @@ class TextSystem:
         self.system_prompt = system_prompt
         self.listener_label = listener_label
         self.max_prompt_positions = max_prompt_positions
+        self.max_prompt_tokens = max_prompt_tokens
+        self.model_speaker = model_speaker
+        self.style = PromptStyle(chat_template, system_prompt, listener_label, model_speaker)
         self.eos_ids = collect_eos_ids(tokenizer, model_for_ids)
         if tokenizer.pad_token_id is not None:
             self.pad_id = int(tokenizer.pad_token_id)
@@ -118,74 +125,52 @@ class TextSystem:
             "chat_template": self.chat_template,
             "system_prompt": self.system_prompt,
             "listener_label": self.listener_label,
+            "model_speaker": self.model_speaker,
+            "max_prompt_tokens": self.max_prompt_tokens,
             **self.info,
         }
 
     # -- prompts -------------------------------------------------------------------------------
 
     def render_prompt(self, turns: Sequence[Turn]) -> str:
-        """The exact text fed to the tokenizer for a dialogue context.
+        """The exact text fed to the tokenizer for a dialogue context, every turn kept.
 
-        With a chat template, the last turn is the "user" and roles alternate backwards, so the
-        model answers as the listener; `system_prompt` becomes a system message (or is put in
-        front of the first user message when the template has no system role). Without one:
-        an optional system prompt line, "Speaker: text" lines, and a final "Listener:".
+        Roles and chat-template forms: see prompts.py (`model_speaker` says whose turns are the
+        model's; otherwise the last turn is the user's and roles alternate backwards). Without a
+        template: an optional system prompt line, "Speaker: text" lines, and a final
+        "Listener:". Raises `PromptError` (a `ValueError`) naming the template's rule.
         """
-        clean: list[Turn] = []
-        for turn in turns:
-            if not isinstance(turn, list | tuple) or len(turn) != 2:
-                raise ValueError(f"each turn must be a (speaker, text) pair, not {turn!r}")
-            speaker, text = turn
-            clean.append((str(speaker), str(text)))
-        if not clean:
-            raise ValueError("a dialogue context needs at least one turn")
-        if self.chat_template:
-            return self._render_chat(clean)
-        lines = [self.system_prompt] if self.system_prompt else []
-        lines += [f"{speaker}: {text}" for speaker, text in clean]
-        lines.append(f"{self.listener_label}:")
-        return "\n".join(lines)
+        return render(self.tokenizer, turns, self.style).text
 
-    def _render_chat(self, turns: list[Turn]) -> str:
-        n = len(turns)
-        messages = [
-            {"role": "user" if (n - 1 - i) % 2 == 0 else "assistant", "content": text}
-            for i, (_, text) in enumerate(turns)
-        ]
-        attempts = []
-        if self.system_prompt:
-            attempts.append([{"role": "system", "content": self.system_prompt}, *messages])
-            merged = [dict(m) for m in messages]
-            first_user = next(i for i, m in enumerate(merged) if m["role"] == "user")
-            merged[first_user]["content"] = (
-                f"{self.system_prompt}\n\n{merged[first_user]['content']}"
-            )
-            attempts.append(merged)
-        else:
-            attempts.append(messages)
-        error: Exception | None = None
-        for msgs in attempts:
-            try:
-                out = self.tokenizer.apply_chat_template(
-                    msgs, tokenize=False, add_generation_prompt=True
-                )
-            except Exception as exc:  # jinja TemplateError and friends
-                error = exc
-                continue
-            return out if isinstance(out, str) else str(out)
-        roles = "/".join(m["role"] for m in attempts[-1])
-        raise ValueError(
-            f"the chat template rejected a dialogue with roles {roles}: {error}"
-        ) from error
+    def prepare_prompt(self, turns: Sequence[Turn], max_new_tokens: int) -> RenderedPrompt:
+        """The context rendered to fit the system's prompt budget (`prompt_limit`): the
+        earliest whole turns dropped first, BOS, system prompt and generation prompt kept.
+        Pass the result to `generate`: the candidates record what was dropped."""
+        return fit_turns(
+            self.tokenizer, turns, self.style, self._encode_text, self.prompt_limit(max_new_tokens)
+        )[0]
+
+    def prompt_limit(self, max_new_tokens: int) -> int | None:
+        """The most prompt tokens: `max_prompt_tokens` (the system's option) and what the
+        model's positions leave after `max_new_tokens` (decoder-only), whichever is smaller."""
+        limits = [self.max_prompt_tokens] if self.max_prompt_tokens is not None else []
+        if self.max_prompt_positions is not None:
+            room = self.max_prompt_positions
+            if not self.is_encoder_decoder:
+                room -= max_new_tokens
+                if room < 1:
+                    raise InvalidParameters(
+                        f"max_new_tokens={max_new_tokens} leaves no room for a prompt "
+                        f"(the model has {self.max_prompt_positions} positions)"
+                    )
+            limits.append(room)
+        return min(limits) if limits else None
 
     def _add_special_tokens(self, text: str) -> bool:
         bos = getattr(self.tokenizer, "bos_token", None)
         return not (bos and text.startswith(bos))
 
-    def encode_prompt(self, text: str, max_new_tokens: int) -> tuple[list[int], int]:
-        """Token ids of a rendered prompt, cut from the left to fit the model; (ids, tokens cut)."""
-        if not isinstance(text, str):
-            raise InvalidParameters(f"prompts must be strings, not {type(text).__name__}")
+    def _encode_text(self, text: str) -> list[int]:
         ids = list(
             self.tokenizer(text, add_special_tokens=self._add_special_tokens(text))["input_ids"]
         )
@@ -196,18 +181,26 @@ class TextSystem:
                     "empty prompt and the tokenizer has no BOS token to start from"
                 )
             ids = [int(bos)]
-        limit = self.max_prompt_positions
-        if limit is not None and not self.is_encoder_decoder:
-            limit -= max_new_tokens
-            if limit < 1:
-                raise InvalidParameters(
-                    f"max_new_tokens={max_new_tokens} leaves no room for a prompt "
-                    f"(the model has {self.max_prompt_positions} positions)"
-                )
+        return ids
+
+    def encode_prompt(self, text: str, max_new_tokens: int) -> tuple[list[int], int]:
+        """Token ids of a rendered prompt, fitted to `prompt_limit`; (ids, tokens cut).
+
+        A prompt that is still too long (a raw string, not made by `prepare_prompt`) keeps its
+        last tokens, and its BOS token when it starts with one.
+        """
+        if not isinstance(text, str):
+            raise InvalidParameters(f"prompts must be strings, not {type(text).__name__}")
+        ids = self._encode_text(text)
+        limit = self.prompt_limit(max_new_tokens)
         cut = 0
         if limit is not None and len(ids) > limit:
             cut = len(ids) - limit
-            ids = ids[cut:]
+            bos = getattr(self.tokenizer, "bos_token_id", None)
+            if bos is not None and ids[0] == bos and limit > 1:
+                ids = [ids[0], *ids[cut + 1 :]]
+            else:
+                ids = ids[cut:]
         return ids, cut
 
     def single_token_stop_ids(self, params: DecodingParameters) -> list[int]:
@@ -222,7 +215,7 @@ class TextSystem:
 
     def generate(
         self,
-        prompts: Sequence[str],
+        prompts: Sequence[str | RenderedPrompt],
         params: DecodingParameters,
         batch_size: int = 16,
         *,
@@ -232,18 +225,33 @@ class TextSystem:
     ) -> list[list[GeneratedText]]:
         """Generate `params.num_return_sequences` continuations of each rendered prompt.
 
-        Returns one list per prompt (in the given order) of `GeneratedText`, sample 0 first.
-        `batch_size` counts sequences (prompt x sample rows) decoded together. `backend`:
-        "step_loop" (ours) or "hf_generate" (Hugging Face `generate`, for comparison).
+        `prompts`: texts, or `prepare_prompt` results (their form, dropped turns and cut tokens
+        are recorded in the results). Returns one list per prompt (in the given order) of
+        `GeneratedText`, sample 0 first. `batch_size` counts sequences (prompt x sample rows)
+        decoded together. `backend`: "step_loop" (ours) or "hf_generate" (Hugging Face
+        `generate`, for comparison).
         """
         if isinstance(prompts, str):
             raise InvalidParameters("prompts must be a list of strings, not one string")
         self._check_call(params, backend, batch_size)
-        prompts = list(prompts)
-        encoded = [self.encode_prompt(p, params.max_new_tokens) for p in prompts]
-        return self._generate_encoded(
-            prompts, encoded, params, batch_size, prompt_seeds, backend, batch_sizes_used
+        fitted = [p if isinstance(p, RenderedPrompt) else None for p in prompts]
+        texts = [p.text if isinstance(p, RenderedPrompt) else p for p in prompts]
+        encoded = [self.encode_prompt(p, params.max_new_tokens) for p in texts]
+        out = self._generate_encoded(
+            texts, encoded, params, batch_size, prompt_seeds, backend, batch_sizes_used
         )
+        for per_prompt, fit in zip(out, fitted, strict=True):
+            if fit is not None:
+                per_prompt[:] = [
+                    dataclasses.replace(
+                        g,
+                        prompt_form=fit.form,
+                        prompt_dropped_turns=fit.dropped_turns,
+                        prompt_truncated_tokens=g.prompt_truncated_tokens + fit.cut_tokens,
+                    )
+                    for g in per_prompt
+                ]
+        return out
 
     def generate_ids(
         self,

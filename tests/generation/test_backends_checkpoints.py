@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from generation.backends import DecodingParameters, load_seq2seq_system
+from generation.backends import DecodingParameters, load_causal_system, load_seq2seq_system
 
 pytest_plugins = ["tests.generation.tiny_models"]
 pytestmark = [
@@ -46,3 +46,132 @@ def test_t5_repetition_penalty_equals_generate(t5, penalty):
     ours = t5.generate(PROMPTS, params, batch_size=6)
     hf = t5.generate(PROMPTS, params, batch_size=6, backend="hf_generate")
     assert ids(ours) == ids(hf)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. prompt truncation: whole earliest turns dropped; BOS, system prompt, generation prompt kept
+
+LONG_DIALOGUE = [
+    ("Speaker" if i % 2 == 0 else "Listener", f"Turn {i}: {sentence}")
+    for i, sentence in enumerate(
+        [
+            "I had a great day at the beach with my family.",
+            "That sounds really lovely, what did you do there?",
+            "We finally bought a house after saving for years.",
+            "Congratulations! You must be so proud of yourself.",
+            "I was so scared when the lights went out during the storm.",
+            "It is normal to feel nervous, what happened next?",
+            "My dog passed away last week and I miss him so much.",
+        ]
+    )
+]
+
+
+@pytest.fixture(scope="module")
+def mistral_short(tiny_mistral):
+    return load_causal_system(tiny_mistral, system_prompt="Be brief.", max_prompt_tokens=180)
+
+
+def test_truncation_drops_the_earliest_whole_turns_and_keeps_bos_and_system_prompt(
+    mistral_short,
+):
+    system = mistral_short
+    full_ids = system._encode_text(system.render_prompt(LONG_DIALOGUE))
+    assert len(full_ids) > 180  # the test needs a context that does not fit
+    fitted = system.prepare_prompt(LONG_DIALOGUE, max_new_tokens=8)
+    ids = system._encode_text(fitted.text)
+    assert len(ids) <= 180
+    assert ids[0] == system.tokenizer.bos_token_id
+    assert fitted.text.startswith("<|system|>\nBe brief.")
+    assert fitted.text.endswith("<|assistant|>\n")
+    dropped = fitted.dropped_turns
+    assert 1 <= dropped < len(LONG_DIALOGUE) and fitted.cut_tokens == 0
+    for i, (_, text) in enumerate(LONG_DIALOGUE):
+        assert (text in fitted.text) == (i >= dropped)  # whole turns, the earliest ones out
+    # the fewest turns dropped: one turn fewer would not fit
+    one_fewer = system._encode_text(system.render_prompt(LONG_DIALOGUE[dropped - 1 :]))
+    assert len(one_fewer) > 180
+    [[g]] = system.generate([fitted], DecodingParameters(do_sample=False, max_new_tokens=8))
+    assert g.prompt_dropped_turns == dropped and g.prompt_tokens == len(ids)
+    assert g.rendered_prompt == fitted.text and g.prompt_form == "chat"
+
+
+def test_a_last_turn_too_long_alone_loses_its_start(mistral_short):
+    long_turn = [("Speaker", " ".join(f"word{i}" for i in range(80)) + " the very end.")]
+    fitted = mistral_short.prepare_prompt(long_turn, max_new_tokens=8)
+    ids = mistral_short._encode_text(fitted.text)
+    assert len(ids) <= 180 and ids[0] == mistral_short.tokenizer.bos_token_id
+    assert fitted.cut_tokens > 0 and "the very end." in fitted.text
+    assert "word0 " not in fitted.text and fitted.text.startswith("<|system|>\nBe brief.")
+
+
+def test_a_raw_prompt_cut_by_tokens_keeps_its_bos(mistral_short):
+    ids, cut = mistral_short.encode_prompt(" ".join(["We bought a house."] * 60), 8)
+    assert cut > 0 and len(ids) == 180 and ids[0] == mistral_short.tokenizer.bos_token_id
+
+
+def test_the_model_positions_limit_the_prompt_too(tiny_gpt2):
+    system = load_causal_system(tiny_gpt2)  # 128 positions
+    assert system.prompt_limit(12) == 116
+    assert load_causal_system(tiny_gpt2, max_prompt_tokens=50).prompt_limit(12) == 50
+    assert load_causal_system(tiny_gpt2, max_prompt_tokens=500).prompt_limit(12) == 116
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. strict chat templates: explicit roles, folds so the template's rules hold
+
+
+@pytest.fixture(scope="module")
+def strict_gpt2(tiny_gpt2, tmp_path_factory):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from .tiny_models import STRICT_TEMPLATE
+
+    path = tmp_path_factory.mktemp("strict")
+    shutil.copytree(tiny_gpt2, path, dirs_exist_ok=True)
+    tok = AutoTokenizer.from_pretrained(str(path))
+    tok.chat_template = STRICT_TEMPLATE
+    tok.save_pretrained(str(path))
+    return path
+
+
+def test_strict_template_with_the_model_playing_a_named_speaker(strict_gpt2):
+    from generation.backends.prompts import PromptError
+
+    system = load_causal_system(strict_gpt2, model_speaker="Listener", system_prompt="Be kind.")
+    turns = [
+        ("Listener", "Hi, how was your day?"),
+        ("Speaker", "Bad."),
+        ("Speaker", "I lost my keys."),
+    ]
+    fitted = system.prepare_prompt(turns, 8)
+    assert fitted.form == "chat:leading_turns_folded+system_in_first_user"
+    assert fitted.text == (
+        "[INST] Be kind.\n\nListener: Hi, how was your day?\nSpeaker: Bad.\nSpeaker: I lost my keys."
+        " [/INST]"
+    )
+    with pytest.raises(PromptError, match="ends with a turn of 'Listener'"):
+        system.render_prompt([("Speaker", "Hi"), ("Listener", "Hello")])
+
+
+def test_a_template_rule_no_form_satisfies_is_named(tiny_gpt2, tmp_path):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from generation.backends.prompts import PromptError
+
+    path = tmp_path / "user-only"
+    shutil.copytree(tiny_gpt2, path)
+    tok = AutoTokenizer.from_pretrained(str(path))
+    tok.chat_template = (
+        "{% for m in messages %}{% if m['role'] != 'user' %}"
+        "{{ raise_exception('Only user messages are supported') }}{% endif %}"
+        "{{ m['content'] }}{% endfor %}"
+    )
+    tok.save_pretrained(str(path))
+    system = load_causal_system(path)
+    with pytest.raises(PromptError, match="rule: Only user messages are supported"):
+        system.render_prompt([("A", "a"), ("B", "b"), ("A", "c")])

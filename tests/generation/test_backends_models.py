@@ -206,8 +206,11 @@ def test_chat_rendering_without_system_role(tiny_gpt2, tmp_path):
     system = load_causal_system(path, system_prompt="Be brief.")
     text = system.render_prompt(TURNS)
     assert text.startswith("[INST] Be brief.\n\nI failed my driving test")
-    with pytest.raises(ValueError, match="chat template rejected .*assistant/user"):
-        load_causal_system(path).render_prompt(TURNS[1:])
+    # a context that starts with the model's role: folded into the first user message
+    folded = load_causal_system(path).render_prompt(TURNS[1:])
+    assert folded == (
+        "[INST] Listener: Oh no, that is frustrating.\nSpeaker: Yes, it was my third try! [/INST]"
+    )
 
 
 def test_length_controlled_baseline_prompt(tiny_mistral):

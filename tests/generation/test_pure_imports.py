@@ -14,6 +14,8 @@ PURE_MODULES = [
     "generation.backends.base",
     "generation.importers",
     "generation.validation",
+    "generation.checkpoints",
+    "generation.backends.prompts",
     "generation.selectors",
     "generation.services",
     "generation.tasks",

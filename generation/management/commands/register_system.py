@@ -97,6 +97,10 @@ class Command(BaseCommand):
             "seed, ...), samples_per_context, batch_size, chunk_size",
         )
         parser.add_argument(
+            "--dataset",
+            help="a dataset whose contexts are rendered as prompts now (checks the chat template)",
+        )
+        parser.add_argument(
             "--replace",
             action="store_true",
             help="replace the config of a registered system that has no candidates yet",
@@ -133,7 +137,12 @@ class Command(BaseCommand):
                 config[key] = value
         try:
             system = register_system(
-                options["name"], kind, config, base_dir=base_dir, replace=options["replace"]
+                options["name"],
+                kind,
+                config,
+                base_dir=base_dir,
+                replace=options["replace"],
+                dataset=options["dataset"],
             )
         except SystemConfigError as error:
             raise CommandError(f"system {options['name']!r} not registered:\n{error}") from None
