@@ -174,9 +174,8 @@ class DecodingParameters(_DecodingFields):
     sampling) temperature, top-k and top-p. `top_k=0` and `top_p=1.0` switch those filters off.
     Greedy decoding ignores temperature, top-k and top-p.
 
-    `stop_sequences`: text is cut before the first occurrence of any of them (finish_reason
-    "stop_sequence"); a stop sequence that is a single token also ends decoding of that
-    sequence early, like an end-of-sequence token.
+    `stop_sequences`: a sequence stops being decoded once its text contains one of them, and
+    the text is cut before the first occurrence (finish_reason "stop_sequence").
 
     Not `transformers.GenerationConfig`: that would import transformers (and torch) wherever
     parameters are checked, and it accepts what our step loop does not implement (beams).

@@ -466,18 +466,21 @@ def decode_loop(
     *,
     params: DecodingParameters,
     eos_ids: torch.Tensor,
-    stop_ids: torch.Tensor,
     pad_id: int,
     uniforms: torch.Tensor | None,
     seen: torch.Tensor | None,
     sync_every: int = 1,
+    stop_check: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> list[list[int]]:
     """Select up to `params.max_new_tokens` tokens per row; returns each row's tokens up to and
-    including the end-of-sequence (or single-token stop) token that ended it.
+    including the end-of-sequence token, or the token at which a stop sequence was found.
 
     `first_logits` [rows, vocab] come from the prefill; `step_fn(tokens)` gives the next logits.
     Finished rows keep being fed `pad_id` (fixed shapes) and are ignored. Whether every row has
-    finished is checked every `sync_every` steps (each check waits for the device).
+    finished is checked every `sync_every` steps (each check waits for the device), and so is
+    `stop_check(tokens so far [rows, t], unfinished rows [rows])`, which returns the rows whose
+    text now contains a stop sequence (on CUDA a row may so run up to `sync_every - 1` tokens
+    past its stop; the text is cut at the stop sequence anyway).
     """
     rows, _ = first_logits.shape
     steps = params.max_new_tokens
@@ -485,7 +488,6 @@ def decode_loop(
     out = torch.full((rows, steps), pad_id, dtype=torch.long, device=device)
     finished = torch.zeros(rows, dtype=torch.bool, device=device)
     lengths = torch.full((rows,), steps, dtype=torch.long, device=device)
-    stop_all = torch.unique(torch.cat([eos_ids, stop_ids]))
     row_index = torch.arange(rows, device=device)
     pad = torch.tensor(pad_id, dtype=torch.long, device=device)
     logits = first_logits
@@ -495,15 +497,20 @@ def decode_loop(
         tok = select_tokens(logits, params, uniforms[:, t] if uniforms is not None else None)
         tok = torch.where(finished, pad, tok)
         out[:, t] = tok
-        stopped = torch.isin(tok, stop_all) & ~finished
+        stopped = torch.isin(tok, eos_ids) & ~finished
         lengths = torch.where(stopped, t + 1, lengths)
         finished = finished | stopped
         if seen is not None:
             seen[row_index, tok] = True
         steps_run = t + 1
+        checkpoint = (t + 1) % sync_every == 0 or t == steps - 1
+        if stop_check is not None and checkpoint and not bool(finished.all()):
+            hit = stop_check(out[:, : t + 1], ~finished).to(device) & ~finished
+            lengths = torch.where(hit, t + 1, lengths)
+            finished = finished | hit
         if t == steps - 1:
             break
-        if (t + 1) % sync_every == 0 and bool(finished.all()):
+        if checkpoint and bool(finished.all()):
             break
         logits = step_fn(tok)
     tokens = out[:, :steps_run].cpu()

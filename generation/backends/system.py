@@ -203,13 +203,27 @@ class TextSystem:
                 ids = ids[cut:]
         return ids, cut
 
-    def single_token_stop_ids(self, params: DecodingParameters) -> list[int]:
-        out = []
-        for s in params.stop_sequences:
-            ids = self.tokenizer(s, add_special_tokens=False)["input_ids"]
-            if len(ids) == 1 and ids[0] not in out:
-                out.append(int(ids[0]))
-        return out
+    def stop_checker(self, params: DecodingParameters):
+        """The loop's stop test for `params.stop_sequences` (None without any): a row stops
+        when the decoded text of its new tokens contains one. On text, not on the stop
+        string's own tokens: SentencePiece and byte-level BPE tokenise a string differently
+        alone and in context, and a stop sequence may span several tokens."""
+        stops = params.stop_sequences
+        if not stops:
+            return None
+
+        def check(tokens: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+            rows = active.nonzero().flatten().cpu().tolist()
+            hit = torch.zeros(tokens.shape[0], dtype=torch.bool)
+            if rows:
+                texts = self.tokenizer.batch_decode(
+                    tokens[rows].cpu().tolist(), skip_special_tokens=True
+                )
+                for row, text in zip(rows, texts, strict=True):
+                    hit[row] = any(s in text for s in stops)
+            return hit
+
+        return check
 
     # -- generate ------------------------------------------------------------------------------
 
@@ -354,13 +368,11 @@ class TextSystem:
                 step_fn,
                 params=params,
                 eos_ids=torch.tensor(self.eos_ids, dtype=torch.long, device=self.device),
-                stop_ids=torch.tensor(
-                    self.single_token_stop_ids(params), dtype=torch.long, device=self.device
-                ),
                 pad_id=self.pad_id,
                 uniforms=uniforms,
                 seen=seen,
                 sync_every=self.sync_every,
+                stop_check=self.stop_checker(params),
             )
         except torch.OutOfMemoryError:
             finish()
@@ -428,7 +440,7 @@ class TextSystem:
                 kept.append(tok)
                 if tok in stop_all:
                     break
-            tokens.append(kept)
+            tokens.append(self._through_first_stop(kept, params.stop_sequences))
         elapsed = time.perf_counter() - start
         return self._finalize(
             items, tokens, params, prompts, elapsed, HF_GENERATE, self.hf_generate_version
@@ -436,6 +448,17 @@ class TextSystem:
 
     def _decoder_start_token_id(self) -> int:
         raise NotImplementedError
+
+    def _through_first_stop(self, tokens: list[int], stops: Sequence[str]) -> list[int]:
+        """`tokens` up to the first one whose text completes a stop sequence (what the step
+        loop's `stop_checker` keeps), for HF `generate`, which decodes on past it."""
+        if not stops:
+            return tokens
+        for end in range(1, len(tokens) + 1):
+            text = self.tokenizer.decode(tokens[:end], skip_special_tokens=True)
+            if any(s in text for s in stops):
+                return tokens[:end]
+        return tokens
 
     # -- results -------------------------------------------------------------------------------
 
@@ -451,15 +474,12 @@ class TextSystem:
     ) -> list[GeneratedText]:
         share = elapsed / max(1, len(items))
         eos = set(self.eos_ids)
-        stop_ids = set(self.single_token_stop_ids(params))
         results = []
         for it, toks in zip(items, token_lists, strict=True):
             finish = FINISH_LENGTH
             content = toks
             if toks and toks[-1] in eos:
                 content, finish = toks[:-1], FINISH_EOS
-            elif toks and toks[-1] in stop_ids:
-                finish = FINISH_STOP_SEQUENCE
             text = self.tokenizer.decode(content, skip_special_tokens=True)
             text, cut = cut_at_stop_sequences(text, params.stop_sequences)
             if cut:

@@ -175,3 +175,51 @@ def test_a_template_rule_no_form_satisfies_is_named(tiny_gpt2, tmp_path):
     system = load_causal_system(path)
     with pytest.raises(PromptError, match="rule: Only user messages are supported"):
         system.render_prompt([("A", "a"), ("B", "b"), ("A", "c")])
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. stop sequences of several tokens stop decoding, detected on the decoded text
+
+
+@pytest.fixture(scope="module")
+def gpt2(tiny_gpt2):
+    return load_causal_system(tiny_gpt2)
+
+
+def test_a_multi_token_stop_sequence_stops_decoding(gpt2):
+    greedy = DecodingParameters(do_sample=False, max_new_tokens=24)
+    [[full]] = gpt2.generate(["I had a great day"], greedy)
+    assert full.new_tokens == 24
+    toks = list(full.token_ids)
+    # a stop sequence made of two tokens' text, first completed at token k + 1
+    k = next(
+        k
+        for k in range(4, 20)
+        if len(gpt2.tokenizer.decode(toks[k : k + 2]).strip()) >= 3
+        and gpt2.tokenizer.decode(toks[k : k + 2]) not in gpt2.tokenizer.decode(toks[: k + 1])
+    )
+    stop = gpt2.tokenizer.decode(toks[k : k + 2])
+    assert len(gpt2.tokenizer(stop, add_special_tokens=False)["input_ids"]) > 1
+    params = greedy.replace(stop_sequences=(stop,))
+    [[g]] = gpt2.generate(["I had a great day"], params)
+    assert g.token_ids == tuple(toks[: k + 2]) and g.new_tokens == k + 2  # decoding stopped
+    assert g.finish_reason == "stop_sequence"
+    assert g.text == full.text[: full.text.index(stop)]
+    [[hf]] = gpt2.generate(["I had a great day"], params, backend="hf_generate")
+    assert hf.token_ids == g.token_ids and hf.text == g.text
+
+
+def test_stop_sequences_stop_each_row_of_a_batch_on_its_own(gpt2):
+    greedy = DecodingParameters(do_sample=False, max_new_tokens=16)
+    full = gpt2.generate(PROMPTS, greedy, batch_size=6)
+    stop = full[0][0].text[6:9]
+    stopped = gpt2.generate(PROMPTS, greedy.replace(stop_sequences=(stop,)), batch_size=6)
+    one_by_one = gpt2.generate(PROMPTS, greedy.replace(stop_sequences=(stop,)), batch_size=1)
+    assert ids(stopped) == ids(one_by_one)
+    for [f], [s] in zip(full, stopped, strict=True):
+        assert f.token_ids[: s.new_tokens] == s.token_ids
+        if stop in f.text:
+            assert s.finish_reason == "stop_sequence" and s.text == f.text[: f.text.index(stop)]
+            assert s.new_tokens < f.new_tokens or f.finish_reason != "length"
+        else:
+            assert s.token_ids == f.token_ids
