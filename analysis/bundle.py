@@ -42,6 +42,7 @@ BUNDLE_TABLES = (
     "position_effects",
     "annotator_quality",
     "exclusion_effect",
+    "mixed_models",
 )
 _SUBDIRS = {"latex": ".tex", "markdown": ".md", "json": ".json"}
 

@@ -42,6 +42,7 @@ from .options import AnalysisOptions
 __all__ = [
     "MIXED_COLUMNS",
     "MODEL_LABELS",
+    "MODEL_SHORT",
     "LMMFit",
     "fit_crossed_lmm",
     "slider_model",
@@ -57,6 +58,12 @@ MODEL_LABELS = {
     "SE clustered by context",
     "checkbox": "logistic GEE (statsmodels, exchangeable within context, robust SE): "
     "Yes ~ system; population-averaged",
+}
+#: the model's short name, as the readable tables show it (the full label is in methods)
+MODEL_SHORT = {
+    MODEL_LABELS["slider"]: "LMM (REML), Wald z",
+    MODEL_LABELS["likert"]: "cumulative logit, clustered SE",
+    MODEL_LABELS["checkbox"]: "logistic GEE, robust SE",
 }
 #: the scale of a row's estimate
 ESTIMATE_SCALES = {

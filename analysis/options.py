@@ -83,6 +83,9 @@ class AnalysisOptions:
     zscore: Literal["population", "wmt"] = "population"
     bt_reference: str | None = None
     elo_scale: float = 400.0
+    # model-based comparisons (analysis.mixed) beside the t-tests; off by default because
+    # the models cost seconds at EmPO size where the rest of the analysis costs 0.3 s
+    mixed_models: bool = False
 
     def __post_init__(self) -> None:
         if self.alternative not in ALTERNATIVE_WORDS:

@@ -15,6 +15,7 @@ import pandas as pd
 from core.vocabulary import DimensionType, Protocol
 
 from . import formatting as fmt
+from .mixed import MODEL_SHORT
 from .table_context import DEFAULT_CONTEXT, TableContext, plain_title
 
 __all__ = [
@@ -358,6 +359,51 @@ LAYOUTS: dict[str, list[Column]] = {
             _ci("ci_low", "ci_high"),
             "c",
             _because("no bootstrap interval: fewer than 2 items per system"),
+        ),
+    ],
+    "mixed_models": [
+        Column("Dimension", _dim, "l"),
+        Column("System A", _text("system_a"), "l"),
+        Column("System B", _text("system_b"), "l"),
+        Column("Model", _text("model", MODEL_SHORT), "l"),
+        Column("Estimate", _col("estimate", _f(2)), "r", _because("the model could not be fitted")),
+        Column("SE", _col("se", _f(2)), "r", _because("the model could not be fitted")),
+        Column("z", _col("statistic", _f(2)), "r", _because("the model could not be fitted")),
+        Column("p", _col("p_value", fmt.p_value), "r", _because("the model could not be fitted")),
+        Column(
+            "p (Holm)", _col("p_holm", fmt.p_value), "r", _because("the model could not be fitted")
+        ),
+        Column(
+            "p (Bonf.)",
+            _col("p_bonferroni", fmt.p_value),
+            "r",
+            _because("the model could not be fitted"),
+        ),
+        Column(
+            "95% CI of A - B",
+            _ci("ci_low", "ci_high"),
+            "c",
+            _because("the model could not be fitted"),
+        ),
+        Column("Scale", _text("scale"), "l"),
+        Column(
+            "SD annotator",
+            _col("sd_annotator", _f(2)),
+            "r",
+            _because("no random effects in this model"),
+        ),
+        Column(
+            "SD context",
+            _col("sd_context", _f(2)),
+            "r",
+            _because("no random effects in this model"),
+        ),
+        Column("SD item", _col("sd_item", _f(2)), "r", _because("no random effects in this model")),
+        Column(
+            "SD residual",
+            _col("sd_residual", _f(2)),
+            "r",
+            _because("no random effects in this model"),
         ),
     ],
     "agreement": [

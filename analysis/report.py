@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 __all__ = ["render_report"]
 
 _SECTIONS = (
-    ("Results", ("summary", "comparisons", "winrates", "bradley_terry", "agreement")),
+    (
+        "Results",
+        ("summary", "comparisons", "mixed_models", "winrates", "bradley_terry", "agreement"),
+    ),
     ("Diagnostics", ("length_bias", "position_effects", "annotator_quality", "exclusion_effect")),
 )
 

@@ -13,6 +13,7 @@ import pandas as pd
 from analysis.stats.diagnostics import ANNOTATOR_QUALITY_COLUMNS
 from core.vocabulary import Protocol
 
+from .mixed import MIXED_COLUMNS
 from .options import AnalysisOptions
 
 __all__ = ["AnalysisResult", "TABLE_COLUMNS", "TABLE_NAMES", "table_frame"]
@@ -124,6 +125,8 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "change",
         "n_annotators_excluded",
     ],
+    # model-based comparisons (analysis.mixed), with AnalysisOptions(mixed_models=True)
+    "mixed_models": MIXED_COLUMNS,
 }
 TABLE_NAMES = tuple(TABLE_COLUMNS)
 
@@ -154,6 +157,9 @@ class AnalysisResult:
     methods: list[str]
     judgments: pd.DataFrame
     info: dict[str, Any]
+    mixed_models: pd.DataFrame = dataclasses.field(
+        default_factory=lambda: table_frame("mixed_models")
+    )
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """All tables by name, in ``TABLE_NAMES`` order."""
@@ -167,6 +173,8 @@ class AnalysisResult:
                 continue
             if name == "winrates" and self.protocol != Protocol.PAIRWISE:
                 continue
+            if name == "mixed_models" and frame.empty:
+                continue  # only when asked for (and a rating study)
             if name == "bradley_terry" and (
                 self.protocol != Protocol.PAIRWISE or len(self.systems) < 3
             ):

@@ -53,6 +53,7 @@ from core.vocabulary import Protocol
 from .agreement_long import krippendorff_alpha_long
 from .canonical_frame import LEVELS, count_judgments, prepare_frame
 from .methods import methods_text
+from .mixed import mixed_methods, mixed_model_table
 from .options import AnalysisOptions
 from .pairwise_analysis import (
     pairwise_agreement,
@@ -141,6 +142,12 @@ def analyze(
         bool(excl_set),
         bool(excluded),
     )
+    mixed = table_frame("mixed_models")
+    if options.mixed_models and protocol == Protocol.RATING:
+        mixed = table_frame(
+            "mixed_models", mixed_model_table(kept, dims, systems, options).to_dict("records")
+        )
+        methods += mixed_methods(mixed, options)
     return AnalysisResult(
         protocol=protocol,
         dimensions=[dict(d) for d in dims],
@@ -153,6 +160,7 @@ def analyze(
         methods=methods,
         judgments=kept,
         info=info,
+        mixed_models=mixed,
         **diagnostics,
     )
 

@@ -27,6 +27,7 @@ TITLES = {
     "position_effects": "Position, block-order and side effects",
     "annotator_quality": "Annotator quality",
     "exclusion_effect": "What excluding annotators changes",
+    "mixed_models": "Model-based comparisons of systems (mixed-effects and clustered models)",
 }
 _PAIRWISE_TITLES = {
     "summary": "Expected score per system and dimension (win 1, tie 0.5, loss 0)",

@@ -179,3 +179,29 @@ def test_checkbox_gee_balanced_design_gives_log_odds_ratio_of_shares():
         cov_struct=sm.cov_struct.Exchangeable(),
     ).fit()
     assert ref.params[1] == pytest.approx(want[0], abs=1e-5)
+
+
+def test_study_analysis_adds_the_table_when_asked(tmp_path):
+    from analysis.bundle import write_bundle
+    from analysis.study_analysis import analyze
+    from tests.analysis.golden_bundles import RATING_DIMS, rating_study
+
+    frame = rating_study()
+    plain = analyze(frame, protocol="rating", dimensions=RATING_DIMS)
+    assert plain.mixed_models.empty and "mixed_models" not in plain.applicable_tables()
+    result = analyze(
+        frame, protocol="rating", dimensions=RATING_DIMS, options=AnalysisOptions(mixed_models=True)
+    )
+    table = result.mixed_models
+    assert list(table.columns) == mixed.MIXED_COLUMNS
+    assert len(table) == 3 * 3  # 3 dimensions x 3 pairs
+    assert any(m.startswith("Model-based comparisons (slider") for m in result.methods)
+    # the other tables are those of the plain run
+    pd.testing.assert_frame_equal(result.comparisons, plain.comparisons)
+    files = {
+        p.relative_to(tmp_path).as_posix() for p in write_bundle(result, tmp_path, plots=False)
+    }
+    assert {"mixed_models.csv", "markdown/mixed_models.md", "latex/mixed_models.tex"} <= files
+    report = (tmp_path / "report.md").read_text()
+    assert "### Model-based comparisons of systems" in report
+    assert "LMM (REML), Wald z" in report
