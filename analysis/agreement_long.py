@@ -1,5 +1,5 @@
-"""Agreement from long data (one row per rating): Krippendorff's alpha and Fleiss' kappa
-without building a raters x units matrix first. Pure.
+"""Agreement from long data (one row per rating): Krippendorff's alpha, Fleiss' kappa and
+the free-marginal kappa without building a raters x units matrix first. Pure.
 """
 
 from __future__ import annotations
@@ -7,13 +7,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis import stats as st
+from analysis.formatting import comma_list
 
-__all__ = ["fleiss_from_long", "krippendorff_alpha_long"]
+__all__ = ["kappa_rows", "krippendorff_alpha_long"]
 
 
 def krippendorff_alpha_long(
@@ -67,23 +69,75 @@ def krippendorff_alpha_long(
     return dataclasses.replace(res, n_raters=0)
 
 
-def fleiss_from_long(
+def kappa_rows(
+    dimension: str,
+    units: np.ndarray,
+    labels: np.ndarray,
+    categories: Sequence[object],
+    *,
+    names: Sequence[str],
+    suffix: str = "",
+    what: str = "",
+    k_words: str = "",
+) -> list[dict[str, Any]]:
+    """Agreement-table rows of Fleiss' kappa and the free-marginal kappa over
+    ``categories`` (words: ``names``) when every unit has the same number (>= 2) of labels,
+    else NaN with the reason. ``suffix`` ends the metric names (``fleiss_kappa<suffix>``),
+    ``what`` starts the note (which categories these are), ``k_words`` says where the
+    free-marginal kappa's K comes from."""
+    table, why = _count_table(units, labels, categories)
+    fleiss = st.fleiss_kappa(table) if table is not None else None
+    free = st.free_marginal_kappa(table) if table is not None else None
+    n_items = int(len(table)) if table is not None else 0
+    n_raters = fleiss.n_raters if fleiss is not None else 0
+    cats = f"{what}categories {comma_list(names)}"
+    rows = []
+    for metric, res in (("fleiss_kappa", fleiss), ("free_marginal_kappa", free)):
+        note = why
+        value = math.nan
+        if res is not None:
+            value = res.kappa
+            if metric == "fleiss_kappa":
+                note = f"{cats}; raters per item fixed"
+                if math.isnan(value):
+                    note = (
+                        f"every rating is in one category ({comma_list(names)}): expected "
+                        "agreement is 1, kappa undefined"
+                    )
+            else:
+                note = f"{cats}; chance agreement 1/K, K = {res.n_categories}{k_words}"
+        rows.append(
+            {
+                "dimension": dimension,
+                "metric": metric + suffix,
+                "value": value,
+                "n_items": n_items,
+                "n_raters": n_raters,
+                "level": "nominal",
+                "ci_low": math.nan,
+                "ci_high": math.nan,
+                "note": note,
+            }
+        )
+    return rows
+
+
+def _count_table(
     units: np.ndarray, labels: np.ndarray, categories: Sequence[object]
-) -> tuple[st.FleissKappaResult | None, str]:
-    """Fleiss' kappa when every unit has the same number (>= 2) of labels, else the reason
-    it is not defined."""
+) -> tuple[pd.DataFrame | None, str]:
+    """The units x categories count table when every unit has the same number (>= 2) of
+    labels, else None and the reason."""
+    if units.size == 0:
+        return None, "no judgments"
     codes, inverse = np.unique(units, return_inverse=True)
     cat_pos = {c: i for i, c in enumerate(categories)}
     cat_codes = np.array([cat_pos[v] for v in labels], dtype=np.intp)
     table = np.zeros((codes.size, len(categories)))
     np.add.at(table, (inverse, cat_codes), 1.0)
     counts = table.sum(axis=1)
-    if counts.size == 0:
-        return None, "no judgments"
     lo, hi = int(counts.min()), int(counts.max())
     if lo != hi:
         return None, f"raters per item vary ({lo}-{hi}); see Krippendorff's alpha"
     if lo < 2:
         return None, "fewer than 2 ratings per item"
-    frame = pd.DataFrame(table, columns=list(categories))
-    return st.fleiss_kappa(frame), ""
+    return pd.DataFrame(table, columns=list(categories)), ""

@@ -118,7 +118,8 @@ def _required_columns(judgments: pd.DataFrame, protocol: str) -> tuple[str, ...]
 
 
 def _study_dimensions(dimensions: Sequence[dict], protocol: str) -> list[dict]:
-    """``[{key, type, level, label}]``, checked against the protocol."""
+    """``[{key, type, level, label}]`` (Likert: ``points`` too, when given), checked against
+    the protocol."""
     dims = []
     for d in dimensions:
         key, kind = str(d["key"]), str(d.get("type", ""))
@@ -130,7 +131,10 @@ def _study_dimensions(dimensions: Sequence[dict], protocol: str) -> list[dict]:
             raise ValueError(f"dimension {key!r}: choice dimensions belong to pairwise studies")
         label = d.get("label")
         label = str(label) if label not in (None, "") else key
-        dims.append({"key": key, "type": kind, "level": LEVELS[kind], "label": label})
+        dim = {"key": key, "type": kind, "level": LEVELS[kind], "label": label}
+        if kind == DimensionType.LIKERT and d.get("points"):
+            dim["points"] = int(d["points"])  # the scale points offered (free-marginal K)
+        dims.append(dim)
     return dims
 
 

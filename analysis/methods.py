@@ -174,10 +174,15 @@ def _rating_sentences(
         + comma_list(f"{d['label']}: {d['level']}" for d in dims)
         + "); for slider and Likert dimensions (ICC treats ratings as interval data, so "
         "checkbox dimensions get none) ICC(2,1) and ICC(2,k) (two-way random, absolute "
-        "agreement) when every annotator rated every item, otherwise ICC(1,1) and ICC(1,k) "
-        f"(one-way random) on the first k ratings of each item, with {conf} F-based "
-        "intervals; Fleiss' kappa for checkbox and Likert dimensions when every item has "
-        "the same number of ratings.",
+        f"agreement): from the two-way ANOVA with {conf} F-based intervals when every "
+        "annotator rated every item, from variance components (a moment estimator that "
+        "uses every rating; no interval; k = the harmonic mean of ratings per item) when "
+        "cells are missing, and ICC(1,1) and ICC(1,k) (one-way random, on the first k "
+        "ratings of each item) only when no annotator rated two items of a dimension, so "
+        "that rater effects cannot be separated; the note of each row says which. Fleiss' "
+        "kappa and the free-marginal kappa (Brennan & Prediger; Randolph: chance agreement "
+        "1/K over the K categories offered) for checkbox and Likert dimensions when every "
+        "item has the same number of ratings.",
         "Length bias: Pearson r (t-test) and Spearman rho of item mean ratings with the "
         "response length (words), over all systems and within each system, two-sided.",
         "Position and block-order effects: OLS slope of the rating on the position inside "
@@ -210,8 +215,11 @@ def _pairwise_sentences(
         "Summary: per system and dimension, the expected score over all its comparisons "
         f"(win 1, tie 0.5, loss 0) with SD and t-based {conf} interval.",
         "Agreement per dimension: Krippendorff's alpha (nominal) over items (context x "
-        "pair) and Fleiss' kappa over {A, B, tie} when every item has the same number of "
-        "judgments.",
+        "pair) by system, and, when every item has the same number of judgments, Fleiss' "
+        "kappa and the free-marginal kappa (chance agreement 1/3) twice: over the "
+        "categories by system (system_a better, system_b better, tie; metric "
+        "fleiss_kappa) and over the categories as shown (first shown / left, second shown "
+        "/ right, tie: what the annotator clicked; metric fleiss_kappa_as_shown).",
         "Side bias: share of non-tied choices for the response recorded as A (shown "
         "first / left), exact two-sided binomial test against 0.5.",
     ]

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats as st
+from analysis.formatting import comma_list
 from core.vocabulary import Choice
 
-from .agreement_long import fleiss_from_long, krippendorff_alpha_long
+from .agreement_long import kappa_rows, krippendorff_alpha_long
 from .canonical_frame import CHOICES
 from .corrections import correct_p_values
 from .options import AnalysisOptions
@@ -24,6 +25,9 @@ from .result import table_frame
 
 # the choices as judgments store them (plain strings, as the stats functions take them)
 A, B, TIE = Choice.A.value, Choice.B.value, Choice.TIE.value
+# a choice in words: by system (the pair in canonical order) and as the annotator saw it
+BY_SYSTEM_WORDS = {A: "system_a better", B: "system_b better", TIE: "tie"}
+AS_SHOWN_WORDS = {A: "first shown (left)", B: "second shown (right)", TIE: "tie"}
 
 __all__ = [
     "pairwise_agreement",
@@ -148,27 +152,25 @@ def pairwise_agreement(frame: pd.DataFrame, dims: list[dict]) -> pd.DataFrame:
                 "level": "nominal",
                 "ci_low": math.nan,
                 "ci_high": math.nan,
-                "note": "labels A / B / tie",
+                "note": "by system: categories " + comma_list(BY_SYSTEM_WORDS[c] for c in CHOICES),
             }
         )
-        res, why = (
-            fleiss_from_long(unit, sub["choice"].to_numpy(), list(CHOICES))
-            if unit.size
-            else (None, "no judgments")
-        )
-        rows.append(
-            {
-                "dimension": dim["key"],
-                "metric": "fleiss_kappa",
-                "value": res.kappa if res else math.nan,
-                "n_items": res.n_items if res else 0,
-                "n_raters": res.n_raters if res else 0,
-                "level": "nominal",
-                "ci_low": math.nan,
-                "ci_high": math.nan,
-                "note": "categories A, B, tie; raters per item fixed" if res else why,
-            }
-        )
+        # what the annotator clicked, and the same judgments by system (pairs oriented)
+        for col, suffix, what, names in (
+            ("choice", "", "by system: ", BY_SYSTEM_WORDS),
+            ("recorded_choice", "_as_shown", "as shown: ", AS_SHOWN_WORDS),
+        ):
+            rows.extend(
+                kappa_rows(
+                    dim["key"],
+                    unit,
+                    sub[col].to_numpy(),
+                    list(CHOICES),
+                    names=[names[c] for c in CHOICES],
+                    suffix=suffix,
+                    what=what,
+                )
+            )
     return table_frame("agreement", rows)
 
 

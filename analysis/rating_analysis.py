@@ -19,10 +19,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import stats as st
-from analysis.formatting import comma_list
 from core.vocabulary import DimensionType
 
-from .agreement_long import fleiss_from_long, krippendorff_alpha_long
+from .agreement_long import kappa_rows, krippendorff_alpha_long
 from .canonical_frame import CATEGORICAL_TYPES
 from .corrections import correct_p_values
 from .options import AnalysisOptions
@@ -270,61 +269,103 @@ def _resample_split(rows: list[dict], groups: SplitGroups, options: AnalysisOpti
 
 
 def _icc_rows(dim: str, unit: np.ndarray, annot: np.ndarray, vals: np.ndarray) -> list[dict]:
-    """ICC per dimension: two-way random ICC(2,1)/ICC(2,k) when every annotator rated every
-    item (fully crossed), else one-way ICC(1,1)/ICC(1,k) on rating slots."""
+    """ICC per dimension, absolute agreement: two-way random ICC(2,1)/ICC(2,k) from the
+    ANOVA when every annotator rated every item (fully crossed); from variance components
+    when cells are missing but the design separates items, raters and residual; else
+    (raters nested in items) one-way ICC(1,1)/ICC(1,k) on rating slots."""
     frame = pd.DataFrame({"unit": unit, "annotator": annot, "value": vals})
     frame = frame.groupby(["unit", "annotator"], sort=True, as_index=False)["value"].mean()
     n_units = frame["unit"].nunique()
     n_ann = frame["annotator"].nunique()
-    rows = []
     crossed = n_ann >= 2 and n_units >= 2 and len(frame) == n_units * n_ann
+    if not crossed:
+        try:
+            vc = st.icc_variance_components(frame["unit"], frame["annotator"], frame["value"])
+        except ValueError:
+            vc = None
+        if vc is not None:
+            return _variance_component_rows(dim, vc, n_units * n_ann)
     if crossed:
         mat = st.ratings_matrix_from_long(frame, "unit", "annotator", "value").to_numpy()
         forms = ("ICC(2,1)", "ICC(2,k)")
-        note = "fully crossed: two-way random effects, absolute agreement"
+        note = "fully crossed: two-way random effects, absolute agreement (ANOVA)"
     else:
         mat = st.slot_matrix_from_long(frame, "unit", "value").to_numpy()
         forms = ("ICC(1,1)", "ICC(1,k)")
         note = (
-            f"different raters per item: one-way random effects on the first {mat.shape[1]} "
-            "ratings of each item"
+            "raters nested in items (no rater's effect separable): one-way random effects "
+            f"on the first {mat.shape[1]} ratings of each item"
         )
     if mat.shape[0] < 2 or mat.shape[1] < 2:
-        for form in forms:
-            rows.append(
-                {
-                    "dimension": dim,
-                    "metric": form,
-                    "value": math.nan,
-                    "n_items": int(mat.shape[0]),
-                    "n_raters": int(mat.shape[1]) if mat.ndim == 2 else 0,
-                    "level": "interval",
-                    "ci_low": math.nan,
-                    "ci_high": math.nan,
-                    "note": "needs at least 2 items with 2 ratings each",
-                }
+        return [
+            _agreement_row(
+                dim,
+                form,
+                math.nan,
+                int(mat.shape[0]),
+                int(mat.shape[1]) if mat.ndim == 2 else 0,
+                "needs at least 2 items with 2 ratings each",
             )
-        return rows
+            for form in forms
+        ]
     res = st.icc_all(mat)
+    rows = []
     for form in forms:
         r = res[form]
-        why = note
-        if math.isnan(r.value):
-            why = "no variation in the ratings: ICC undefined"
+        why = "no variation in the ratings: ICC undefined" if math.isnan(r.value) else note
         rows.append(
-            {
-                "dimension": dim,
-                "metric": form,
-                "value": r.value,
-                "n_items": r.n_items,
-                "n_raters": r.n_raters,
-                "level": "interval",
-                "ci_low": r.ci_low,
-                "ci_high": r.ci_high,
-                "note": why,
-            }
+            _agreement_row(dim, form, r.value, r.n_items, r.n_raters, why, r.ci_low, r.ci_high)
         )
     return rows
+
+
+def _variance_component_rows(
+    dim: str, vc: st.VarianceComponentsICCResult, n_cells: int
+) -> list[dict]:
+    note = (
+        f"{vc.n_ratings} of {n_cells} item x rater cells rated: two-way random effects, "
+        "absolute agreement, from variance components (moment estimator for missing "
+        "cells); no interval"
+    )
+    if math.isnan(vc.icc_single):
+        note = "no variation in the ratings: ICC undefined"
+    return [
+        _agreement_row(dim, "ICC(2,1)", vc.icc_single, vc.n_items, vc.n_raters, note),
+        _agreement_row(
+            dim,
+            "ICC(2,k)",
+            vc.icc_average,
+            vc.n_items,
+            vc.n_raters,
+            note
+            if math.isnan(vc.icc_single)
+            else f"{note}; k = {vc.k:.2f} (harmonic mean of ratings per item)",
+        ),
+    ]
+
+
+def _agreement_row(
+    dim: str,
+    metric: str,
+    value: float,
+    n_items: int,
+    n_raters: int,
+    note: str,
+    ci_low: float = math.nan,
+    ci_high: float = math.nan,
+    level: str = "interval",
+) -> dict[str, Any]:
+    return {
+        "dimension": dim,
+        "metric": metric,
+        "value": value,
+        "n_items": n_items,
+        "n_raters": n_raters,
+        "level": level,
+        "ci_low": ci_low,
+        "ci_high": ci_high,
+        "note": note,
+    }
 
 
 def _rating_agreement(frame: pd.DataFrame, dims: list[dict]) -> pd.DataFrame:
@@ -359,31 +400,16 @@ def _rating_agreement(frame: pd.DataFrame, dims: list[dict]) -> pd.DataFrame:
         if unit.size and kind != DimensionType.CHECKBOX:
             rows.extend(_icc_rows(key, unit, annot, vals))
         if kind in CATEGORICAL_TYPES:
-            cats = sorted(pd.unique(vals).tolist())
-            res, why = fleiss_from_long(unit, vals, cats) if unit.size else (None, "no judgments")
-            names = [_category_name(c, kind) for c in cats]
-            if res is not None and math.isnan(res.kappa):
-                why = (
-                    f"every rating is in one category ({comma_list(names)}): expected "
-                    "agreement is 1, kappa undefined"
+            cats, k_words = _categories(vals, dim)
+            rows.extend(
+                kappa_rows(
+                    key,
+                    unit,
+                    vals,
+                    cats,
+                    names=[_category_name(c, kind) for c in cats],
+                    k_words=k_words,
                 )
-                res_ok = False
-            else:
-                res_ok = res is not None
-            rows.append(
-                {
-                    "dimension": key,
-                    "metric": "fleiss_kappa",
-                    "value": res.kappa if res_ok and res is not None else math.nan,
-                    "n_items": res.n_items if res else int((m >= 2).sum()) if unit.size else 0,
-                    "n_raters": res.n_raters if res else 0,
-                    "level": "nominal",
-                    "ci_low": math.nan,
-                    "ci_high": math.nan,
-                    "note": (
-                        f"categories {comma_list(names)}; raters per item fixed" if res_ok else why
-                    ),
-                }
             )
     return table_frame("agreement", rows)
 
@@ -395,6 +421,18 @@ def _alpha_note(ka: st.KrippendorffAlphaResult) -> str:
     if ka.n_units == 0:
         return "needs an item with at least 2 ratings"
     return "every rating is the same: expected disagreement is 0, alpha undefined"
+
+
+def _categories(vals: np.ndarray, dim: dict) -> tuple[list[float], str]:
+    """The categories a rater could choose (checkbox: No, Yes; Likert: 1..points when the
+    dimension says how many) or else the ones observed, and words for the K they give."""
+    seen = sorted(pd.unique(vals).tolist())
+    if dim["type"] == DimensionType.CHECKBOX and set(seen) <= {0.0, 1.0}:
+        return [0.0, 1.0], " (No, Yes)"
+    points = dim.get("points")
+    if points and set(seen) <= set(range(1, int(points) + 1)):
+        return [float(v) for v in range(1, int(points) + 1)], " scale points"
+    return seen, " categories observed"
 
 
 def _category_name(value: float, kind: str) -> str:

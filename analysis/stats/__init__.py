@@ -1,21 +1,11 @@
-"""Pure statistics core for the evalsite analysis (numpy / pandas / scipy; no Django).
+"""Pure statistics core for the evalsite analysis (numpy / pandas / scipy / statsmodels; no Django).
 
 See ``analysis/stats/README.md`` for every function, its formula and its variant.
 """
 
 from ._base import CHUNK_BYTES, StatResult
 from .agreement import (
-    ICC_FORMS,
-    CohensKappaResult,
-    FleissKappaResult,
-    ICCResult,
     KrippendorffAlphaResult,
-    cohens_kappa,
-    fleiss_kappa,
-    fleiss_table_from_long,
-    fleiss_table_from_ratings,
-    icc,
-    icc_all,
     krippendorff_alpha,
     ratings_matrix_from_long,
     reliability_data_from_long,
@@ -41,6 +31,24 @@ from .effects import (
     hedges_correction_approx,
     hedges_g,
     mean_ci,
+)
+from .icc import (
+    ICC_FORMS,
+    ICCResult,
+    VarianceComponentsICCResult,
+    icc,
+    icc_all,
+    icc_variance_components,
+)
+from .kappa import (
+    CohensKappaResult,
+    FleissKappaResult,
+    FreeMarginalKappaResult,
+    cohens_kappa,
+    fleiss_kappa,
+    fleiss_table_from_long,
+    fleiss_table_from_ratings,
+    free_marginal_kappa,
 )
 from .normalize import per_annotator_zscores
 from .pairwise import (
@@ -92,6 +100,10 @@ __all__ = [
     "fleiss_kappa",
     "fleiss_table_from_long",
     "fleiss_table_from_ratings",
+    "FreeMarginalKappaResult",
+    "free_marginal_kappa",
+    "VarianceComponentsICCResult",
+    "icc_variance_components",
     "icc",
     "icc_all",
     "krippendorff_alpha",

@@ -168,7 +168,7 @@ def test_checkbox_dimension_has_no_icc_rows(bundles):
     result = CASES["rating"]()
     ag = result.agreement
     box = ag.loc[ag.dimension == "consistent"]
-    assert list(box.metric) == ["krippendorff_alpha", "fleiss_kappa"]
+    assert list(box.metric) == ["krippendorff_alpha", "fleiss_kappa", "free_marginal_kappa"]
     assert set(box.level) == {"nominal"}
     assert ag.loc[ag.dimension == "empathy", "metric"].str.startswith("ICC").sum() == 2
     rows = list(csv.DictReader((bundles["rating"] / "agreement.csv").open()))

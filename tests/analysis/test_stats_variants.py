@@ -15,6 +15,11 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from analysis.stats import (
+    cohens_kappa,
+    fleiss_kappa,
+    free_marginal_kappa,
+    icc_all,
+    icc_variance_components,
     paired_permutation_test,
     preference_permutation_test,
     two_sample_permutation_test,
@@ -89,3 +94,120 @@ def test_absolute_rule_unchanged_default():
         )
     )
     assert not math.isnan(paired_permutation_test(d, exact=True).p)
+
+
+# --------------------------------------------------------------------------------------
+# kappas
+# --------------------------------------------------------------------------------------
+
+
+@FAST
+@given(
+    table=st.lists(
+        # 4 raters' labels among 3 categories -> one row of counts
+        st.lists(st.integers(0, 2), min_size=4, max_size=4).map(
+            lambda labels: np.bincount(labels, minlength=3).tolist()
+        ),
+        min_size=2,
+        max_size=12,
+    )
+)
+def test_free_marginal_kappa_matches_statsmodels_randolph(table):
+    from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
+
+    t = np.array(table, dtype=float)
+    ours = free_marginal_kappa(t)
+    assert ours.kappa == pytest.approx(sm_fleiss(t, method="randolph"), abs=1e-12)
+    assert ours.p_expected == pytest.approx(1 / 3) and ours.n_categories == 3
+    assert "1/K, K = 3" in ours.method
+
+
+def test_free_marginal_kappa_counts_unused_categories():
+    ratings = [[1, 1, 2], [2, 2, 2], [1, 1, 1]]
+    two = free_marginal_kappa(ratings, kind="ratings")
+    five = free_marginal_kappa(ratings, kind="ratings", categories=[1, 2, 3, 4, 5])
+    p_bar = np.mean([1 / 3, 1.0, 1.0])
+    assert two.kappa == pytest.approx((p_bar - 0.5) / 0.5)
+    assert five.kappa == pytest.approx((p_bar - 0.2) / 0.8)
+    # Fleiss' kappa does not depend on categories nobody used
+    assert fleiss_kappa(ratings, kind="ratings", categories=[1, 2, 3, 4, 5]).kappa == (
+        pytest.approx(fleiss_kappa(ratings, kind="ratings").kappa)
+    )
+
+
+def _fce_1969(table: np.ndarray) -> tuple[float, float, float]:
+    """Unweighted kappa, its SE and null SE written out from Fleiss, Cohen & Everitt (1969)."""
+    p = table / table.sum()
+    n = table.sum()
+    r, c = p.sum(1), p.sum(0)
+    po, pe = np.trace(p), r @ c
+    kappa = (po - pe) / (1 - pe)
+    a = sum(p[i, i] * (1 - (r[i] + c[i]) * (1 - kappa)) ** 2 for i in range(len(p)))
+    b = (1 - kappa) ** 2 * sum(
+        p[i, j] * (c[i] + r[j]) ** 2 for i in range(len(p)) for j in range(len(p)) if i != j
+    )
+    cc = (kappa - pe * (1 - kappa)) ** 2
+    se = math.sqrt((a + b - cc) / n) / (1 - pe)
+    se0 = math.sqrt(pe + pe**2 - sum(r[i] * c[i] * (r[i] + c[i]) for i in range(len(p)))) / (
+        (1 - pe) * math.sqrt(n)
+    )
+    return kappa, se, se0
+
+
+def test_cohens_kappa_asymptotic_se_ci_and_z():
+    # Fleiss (1981)'s 3-category diagnosis table: proportions x 100 subjects
+    table = np.array([[44, 7, 9], [5, 20, 5], [1, 3, 6]])
+    r1 = np.repeat(np.repeat(np.arange(3), 3), table.ravel())
+    r2 = np.repeat(np.tile(np.arange(3), 3), table.ravel())
+    res = cohens_kappa(r1, r2, confidence=0.9)
+    kappa, se, se0 = _fce_1969(table.astype(float))
+    assert res.kappa == pytest.approx(0.29 / 0.59) and res.kappa == pytest.approx(kappa)
+    assert (res.se, res.se_null) == pytest.approx((se, se0), rel=1e-12)
+    assert res.z == pytest.approx(kappa / se0)
+    assert res.p == pytest.approx(stats.norm.sf(kappa / se0))
+    half = stats.norm.ppf(0.95) * se
+    assert (res.ci_low, res.ci_high) == pytest.approx((kappa - half, kappa + half))
+    assert "Fleiss, Cohen & Everitt 1969" in res.method and "90% interval" in res.method
+    weighted = cohens_kappa(r1, r2, weights="quadratic")
+    assert weighted.se > 0 and weighted.ci_low < weighted.kappa < weighted.ci_high
+    same = cohens_kappa([1, 1, 1], [1, 1, 1])
+    assert math.isnan(same.kappa) and math.isnan(same.se)
+
+
+# --------------------------------------------------------------------------------------
+# ICC from variance components
+# --------------------------------------------------------------------------------------
+
+
+def test_variance_components_icc_is_shrout_fleiss_on_complete_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 2, (30, 1)) + rng.normal(0, 1, (1, 4)) + rng.normal(0, 1.5, (30, 4))
+    items, raters = np.repeat(np.arange(30), 4), np.tile(np.arange(4), 30)
+    vc = icc_variance_components(items, raters, x.ravel())
+    sf = icc_all(x)
+    assert vc.icc_single == pytest.approx(sf["ICC(2,1)"].value, rel=1e-10)
+    assert vc.icc_average == pytest.approx(sf["ICC(2,k)"].value, rel=1e-10)
+    assert vc.k == 4 and vc.n_components == 1 and math.isnan(vc.ci_low)
+
+
+def test_variance_components_icc_recovers_known_components_in_a_sparse_design():
+    # crowdsourcing layout: 300 items, 60 raters in overlapping groups, 3 ratings per item
+    rng = np.random.default_rng(1)
+    n_items, n_raters = 300, 60
+    a, b = rng.normal(0, 2.0, n_items), rng.normal(0, 1.0, n_raters)
+    items, raters = [], []
+    for i in range(n_items):
+        for r in rng.choice(12, 3, replace=False):
+            items.append(i)
+            raters.append((i // 25) * 4 + r % 12 if (i // 25) * 4 + r < n_raters else r)
+    items, raters = np.array(items), np.array(raters)
+    cells = np.unique(np.c_[items, raters], axis=0)
+    items, raters = cells[:, 0], cells[:, 1]
+    y = 50 + a[items] + b[raters] + rng.normal(0, 1.5, items.size)
+    vc = icc_variance_components(items, raters, y)
+    assert vc.var_items == pytest.approx(4.0, rel=0.25)
+    assert vc.var_residual == pytest.approx(2.25, rel=0.15)
+    with pytest.raises(ValueError, match="separate"):
+        icc_variance_components([0, 0, 1, 1], [0, 1, 2, 3], [1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ValueError, match="one rating per"):
+        icc_variance_components([0, 0], [1, 1], [1.0, 2.0])

@@ -281,12 +281,42 @@ def test_agreement_per_dimension_matches_reference_libraries(frame, result):
         table = pd.crosstab([frame.system, frame.context], frame[frame.dimension == dim].value)
         r = row(ag, dimension=dim, metric="fleiss_kappa")
         assert r["value"] == pytest.approx(sm_fleiss(table.to_numpy()), rel=1e-9)
+    # free-marginal kappa beside it: K = 2 for a checkbox (No, Yes)
+    table = pd.crosstab([frame.system, frame.context], frame[frame.dimension == "ok"].value)
+    r = row(ag, dimension="ok", metric="free_marginal_kappa")
+    assert r["value"] == pytest.approx(sm_fleiss(table.to_numpy(), method="randolph"))
+    assert "K = 2 (No, Yes)" in r["note"]
     assert not (ag.metric == "fleiss_kappa").loc[ag.dimension == "empathy"].any()
 
 
-def test_one_way_icc_and_no_fleiss_when_raters_vary():
+def _crossed_vc_icc_by_projections(x: np.ndarray) -> tuple[float, float]:
+    """ICC(A,1), ICC(A,k) of an items x raters matrix with NaN gaps from the moment
+    estimator written with dense projection matrices and traces (Searle, Casella &
+    McCulloch 1992, ch. 5): independent of the sparse solver under test."""
+    i_idx, j_idx = np.nonzero(~np.isnan(x))
+    y = x[i_idx, j_idx]
+    n = y.size
+    za = (i_idx[:, None] == np.arange(x.shape[0])).astype(float)
+    zb = (j_idx[:, None] == np.arange(x.shape[1])).astype(float)
+    one = np.ones((n, 1))
+
+    def proj(m):
+        return m @ np.linalg.pinv(m)
+
+    p1, pa, pab = proj(one), proj(np.hstack([one, za])), proj(np.hstack([one, za, zb]))
+    forms = [np.eye(n) - pab, pab - pa, pa - p1]  # residual, raters | items, items
+    rhs = np.array([y @ q @ y for q in forms])
+    coef = np.array(
+        [[np.trace(zz.T @ q @ zz) for zz in (za, zb)] + [np.trace(q)] for q in forms]
+    )  # columns: var_items, var_raters, var_residual
+    va, vb, ve = np.linalg.solve(coef, rhs)
+    k = x.shape[0] / np.sum(1.0 / (~np.isnan(x)).sum(axis=1))
+    return va / (va + vb + ve), va / (va + (vb + ve) / k)
+
+
+def test_crossed_design_with_one_gap_keeps_the_two_way_icc_and_says_how():
     f = rating_frame(5)
-    # drop one rating: raters per item no longer fixed, design no longer crossed
+    # drop one rating: raters per item no longer fixed, but the design is still crossed
     f = f.drop(f[(f.annotator == "ann1") & (f.context == "c00") & (f.system == "A")].index)
     res = analyze(
         f,
@@ -296,10 +326,60 @@ def test_one_way_icc_and_no_fleiss_when_raters_vary():
     )
     r = row(res.agreement, dimension="ok", metric="fleiss_kappa")
     assert math.isnan(r["value"]) and "raters per item vary" in r["note"]
-    assert "ICC(1,1)" in set(res.agreement.metric) and "ICC(2,1)" not in set(res.agreement.metric)
-    # one-way ICC(1,1) on the first 2 ratings of every item (all items have >= 2)
+    assert "ICC(1,1)" not in set(res.agreement.metric)
+    icc1 = row(res.agreement, dimension="empathy", metric="ICC(2,1)")
+    icck = row(res.agreement, dimension="empathy", metric="ICC(2,k)")
+    # every rating is used: 29 items, 3 raters, one cell of 87 missing
+    assert (icc1["n_items"], icc1["n_raters"]) == (29, 3)
+    assert "86 of 87" in icc1["note"] and "variance components" in icc1["note"]
+    assert "different raters" not in icc1["note"] and "k = 2.9" in icck["note"]
+    x = (
+        f[f.dimension == "empathy"]
+        .pivot_table(index=["system", "context"], columns="annotator", values="value")
+        .to_numpy()
+    )
+    want1, wantk = _crossed_vc_icc_by_projections(x)
+    assert icc1["value"] == pytest.approx(want1, rel=1e-9)
+    assert icck["value"] == pytest.approx(wantk, rel=1e-9)
+    # REML on the same crossed model lands close by (one gap in 87 cells)
+    import statsmodels.formula.api as smf
+
+    sub = f[f.dimension == "empathy"].assign(item=lambda d: d.system + d.context, g=1)
+    fit = smf.mixedlm(
+        "value ~ 1",
+        sub,
+        groups="g",
+        re_formula="0",
+        vc_formula={"item": "0 + C(item)", "rater": "0 + C(annotator)"},
+    ).fit(reml=True)
+    va, vb = fit.vcomp
+    assert icc1["value"] == pytest.approx(va / (va + vb + fit.scale), abs=0.03)
+
+
+def test_one_way_icc_when_raters_are_nested_in_items():
+    # every annotator rates one item only: no rater effect can be separated
+    rng = np.random.default_rng(4)
+    rows = []
+    for c in range(12):
+        for r in range(3):
+            for system in ("A", "B"):
+                rows.append(
+                    {
+                        "annotator": f"w{c}-{r}-{system}",
+                        "context": f"c{c}",
+                        "system": system,
+                        "dimension": "empathy",
+                        "value": float(rng.integers(0, 100)),
+                    }
+                )
+    res = analyze(
+        pd.DataFrame(rows),
+        protocol="rating",
+        dimensions=DIMS[:1],
+        options=AnalysisOptions(n_permutations=50, n_bootstrap=50),
+    )
     icc = row(res.agreement, dimension="empathy", metric="ICC(1,1)")
-    assert icc["n_raters"] == 2 and icc["n_items"] == 29
+    assert icc["n_raters"] == 3 and icc["n_items"] == 24 and "nested" in icc["note"]
 
 
 def test_krippendorff_long_form_equals_matrix_form():
@@ -533,6 +613,17 @@ def test_pairwise_win_rates_and_kappa_by_hand():
     k = row(res.agreement, dimension="overall", metric="fleiss_kappa")
     assert k["value"] == pytest.approx(sm_fleiss(table))
     assert k["value"] == pytest.approx((0.4 - 0.38) / (1 - 0.38))  # P_bar 0.4, P_e 0.38
+    assert k["note"].startswith("by system: categories system_a better, system_b better, tie")
+    free = row(res.agreement, dimension="overall", metric="free_marginal_kappa")
+    assert free["value"] == pytest.approx(sm_fleiss(table, method="randolph"))
+    assert free["value"] == pytest.approx((0.4 - 1 / 3) / (2 / 3)) and "K = 3" in free["note"]
+    # as shown (what was clicked): c1 (a,a) c2 (a,tie) c3 (tie,tie) c4 (b,b) c5 (a,a)
+    shown = np.array([[2, 0, 0], [1, 0, 1], [0, 0, 2], [0, 2, 0], [2, 0, 0]])
+    ks = row(res.agreement, dimension="overall", metric="fleiss_kappa_as_shown")
+    assert ks["value"] == pytest.approx(sm_fleiss(shown))
+    assert ks["note"].startswith("as shown: categories first shown (left), second shown")
+    fs = row(res.agreement, dimension="overall", metric="free_marginal_kappa_as_shown")
+    assert fs["value"] == pytest.approx(sm_fleiss(shown, method="randolph"))
     # everything tied on 'respectful': no variation, kappa undefined, shares exact
     r = row(res.winrates, dimension="respectful")
     assert (r["wins_a"], r["ties"], r["wins_b"], r["share_tie"]) == (0, 10, 0, 1.0)
