@@ -55,6 +55,8 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "n_a",
         "n_b",
         "mean_diff",
+        "cohens_d_av",
+        "cohens_d_rm",
     ],
     "agreement": [
         "dimension",
@@ -92,6 +94,11 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "ci_high",
         "wins",
         "n_comparisons",
+        # extra columns (after the fixed ones)
+        "se",
+        "elo",
+        "deviance",
+        "df_residual",
     ],
     "length_bias": [
         "dimension",
