@@ -70,9 +70,19 @@ class _LazyCache:
 SYSTEM_CACHE = _LazyCache()
 
 
-def context_seed(base_seed: int, context: Context) -> int:
-    """Per-context seed: stable across chunkings, workers and databases (dataset external id)."""
-    return derive_seed(base_seed, "context", context.external_id)
+def context_seed(base_seed: int, context: Context, system: str | None) -> int:
+    """Per-context seed: stable across chunkings, workers and databases (the dataset's external
+    id, the system's name). `system` None: the same for every system (common random numbers);
+    otherwise each system has its own stream, so that a base model and a lightly adapted copy
+    sampled with one seed do not share random numbers (their samples would look alike)."""
+    if system is None:
+        return derive_seed(base_seed, "context", context.external_id)
+    return derive_seed(base_seed, "system", system, "context", context.external_id)
+
+
+def random_streams(params: DecodingParameters) -> str:
+    """The label of the seed scheme, recorded with every candidate."""
+    return "common" if params.common_random_numbers else "per_system"
 
 
 def render_turns(context: Context) -> list[tuple[str, str]]:
@@ -153,7 +163,6 @@ def _generate(
     loads_before = SYSTEM_CACHE.loads
     system = SYSTEM_CACHE.get(job.backend_spec)
     result["loaded_system"] = SYSTEM_CACHE.loads > loads_before
-    description = system.describe()
     per_batch = max(1, job.batch_size // job.samples_per_context)
     worker = {"host": socket.gethostname(), "pid": os.getpid(), "task_id": task_id}
     for start in range(0, len(todo), per_batch):
@@ -169,8 +178,10 @@ def _generate(
                 raise ValueError(
                     f"context {context.external_id!r} (id {context.pk}): {exc}"
                 ) from exc
-        seeds = [context_seed(params.seed, c) for c in sub]
+        stream = None if params.common_random_numbers else job.system.name
+        seeds = [context_seed(params.seed, c, stream) for c in sub]
         outputs = system.generate(prompts, params, batch_size=job.batch_size, prompt_seeds=seeds)
+        description = system.describe()  # after the batch: the modes it really used
         rows = []
         for context, prompt_seed, generated in zip(sub, seeds, outputs, strict=True):
             for g in generated:
@@ -223,6 +234,7 @@ def _provenance(
         "decoding": params.as_dict(),
         "seed": g.seed,
         "prompt_seed": prompt_seed,
+        "random_streams": random_streams(params),
         "sample_index": g.sample_index,
         "prompt_tokens": g.prompt_tokens,
         "prompt_truncated_tokens": g.prompt_truncated_tokens,
@@ -236,6 +248,8 @@ def _provenance(
         "backend": g.backend,
         "backend_version": g.backend_version,
         "variant": g.variant,
+        "decode_mode": g.decode_mode,
+        "graph_fallback": g.graph_fallback,
         "model": description,
         "worker": worker,
         "generated_at": timezone.now().isoformat(),

@@ -142,6 +142,10 @@ class _DecodingFields:
         BeforeValidator(_stop_sequences_as_tuple),
         Field(strict=False),  # a list (JSON, YAML) is accepted and stored as a tuple
     ] = Field(default=(), description="a list of non-empty strings")
+    # Seeds of a job's contexts: false (default) derives them from the system too, so that two
+    # systems decoded with one seed draw independent random numbers; true gives every system
+    # the same numbers per context (common random numbers, an explicit design choice).
+    common_random_numbers: bool = Field(default=False, description="true or false")
 
     # Validators see the fields before them that are valid (`info.data`), so a rule between
     # two fields is checked only when both are usable, as each field reports its own problem.
@@ -173,6 +177,9 @@ class DecodingParameters(_DecodingFields):
     end-of-sequence suppression while fewer than `min_new_tokens` were generated, then (when
     sampling) temperature, top-k and top-p. `top_k=0` and `top_p=1.0` switch those filters off.
     Greedy decoding ignores temperature, top-k and top-p.
+
+    `common_random_numbers` is read by the jobs (generation/worker.py `context_seed`), not by
+    the decoding loop: false gives each system its own random stream per context.
 
     `stop_sequences`: a sequence stops being decoded once its text contains one of them, and
     the text is cut before the first occurrence (finish_reason "stop_sequence").
@@ -219,6 +226,9 @@ class GeneratedText:
     kept, cut before a stop sequence). `rendered_prompt` is the exact text given to the tokenizer.
     `prompt_dropped_turns` (earliest turns left out to fit the budget), `prompt_truncated_tokens`
     (tokens cut from the prompt) and `prompt_form` (chat form, see prompts.py) say how it was made.
+    `decode_mode` is the mode its batch really ran ("dynamic", "static", "graph",
+    "emulated_graph", "hf_generate"); `graph_fallback` says why the system stopped using its
+    CUDA graph (the self-check, selfcheck.py), empty when it did not.
     `seconds` is this sequence's share of its batch's wall time (batch time / rows in the batch),
     so summing `seconds` over a job gives its total decoding time; `batch_seconds` is the whole
     batch's wall time.
@@ -241,6 +251,8 @@ class GeneratedText:
     prompt_truncated_tokens: int = 0
     prompt_dropped_turns: int = 0
     prompt_form: str = ""
+    decode_mode: str = ""
+    graph_fallback: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -51,8 +52,24 @@ def sort_for_batching(items: Sequence[WorkItem]) -> list[int]:
     )
 
 
-def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError)
+#: Out-of-memory errors that CUDA libraries raise as a plain RuntimeError: cuBLAS/cuDNN
+#: failing to allocate their workspace, the caching allocator or a graph's instantiation.
+OOM_MESSAGES = re.compile(
+    r"out of memory|CUBLAS_STATUS_ALLOC_FAILED|CUDNN_STATUS_ALLOC_FAILED"
+    r"|CUDNN_STATUS_NOT_ENOUGH_WORKSPACE|cudaErrorMemoryAllocation|CUBLAS_STATUS_NOT_INITIALIZED",
+    re.IGNORECASE,
+)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """`torch.OutOfMemoryError`, or a RuntimeError whose message says memory ran out.
+
+    (cuBLAS reports a workspace it could not allocate as CUBLAS_STATUS_NOT_INITIALIZED when
+    the handle is created under memory pressure; a retry with fewer rows is the cure too.)
+    """
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and bool(OOM_MESSAGES.search(str(exc)))
 
 
 def generate_chunked(
@@ -64,7 +81,7 @@ def generate_chunked(
 ) -> list[R]:
     """Run `decode_batch` over length-sorted chunks of at most `batch_size` rows.
 
-    On `torch.cuda.OutOfMemoryError` the chunk is retried at half the size, and later chunks
+    On an out-of-memory error (`is_out_of_memory`) the chunk is retried at half the size, and later chunks
     keep the smaller size; a chunk of one row that does not fit raises `OutOfMemory`.
     Results come back in the order of `items` (the caller's order, not the sorted one).
     Because every row has its own seed, retrying at another size does not change the samples.
@@ -81,7 +98,7 @@ def generate_chunked(
         try:
             out = decode_batch(chunk)
         except Exception as exc:
-            if not _is_oom(exc):
+            if not is_out_of_memory(exc):
                 raise
             del exc
             gc.collect()

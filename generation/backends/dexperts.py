@@ -136,6 +136,9 @@ class DExpertsSystem(TextSystem):
         d["cuda_graph"] = all(s.use_graph and not s.graph_failed for s in self.steppers)
         return d
 
+    def _steppers(self) -> list:
+        return list(self.steppers)
+
     def release(self) -> None:
         for s in self.steppers:
             s.release()

@@ -243,6 +243,9 @@ class CausalSystem(TextSystem):
         d["cuda_graph"] = self.stepper.use_graph and not self.stepper.graph_failed
         return d
 
+    def _steppers(self) -> list:
+        return [self.stepper]
+
     def release(self) -> None:
         self.stepper.release()
 

@@ -30,6 +30,7 @@ from collections.abc import Callable
 import torch
 
 from .base import DecodingParameters
+from .batching import is_out_of_memory
 from .sampling import process_logits, select_tokens
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,7 @@ class CausalStepper:
             self.use_static = self.use_graph = False
         self.bucket = max(1, int(bucket)) if self.use_static else 1
         self.graph_failed = False
+        self.graph_failure = ""
         self.mode = "none"
         self.last_mode = "none"  # "dynamic" or "static": what the last batch used
         self._static_key: tuple[int, int] | None = None
@@ -334,14 +336,15 @@ class CausalStepper:
             runner = CudaGraphRunner(self._static_forward, lambda: self._reset_static_length(at))
             self.graph_captures += 1
             return runner
-        except torch.OutOfMemoryError:  # pragma: no cover - needs CUDA
-            self._reset_static_length(at)
-            raise  # let the caller retry with fewer rows; graphs stay enabled
         except Exception as exc:  # pragma: no cover - needs CUDA
+            if is_out_of_memory(exc):
+                self._reset_static_length(at)
+                raise  # let the caller retry with fewer rows; graphs stay enabled
             log.warning(
                 "CUDA graph capture failed (%s: %s); decoding eagerly", type(exc).__name__, exc
             )
             self.graph_failed = True
+            self.graph_failure = f"CUDA graph capture failed ({type(exc).__name__}: {exc})"
             torch.cuda.synchronize()
             self._reset_static_length(at)
             return EagerRunner(self._static_forward)
@@ -376,6 +379,24 @@ class CausalStepper:
         self._pos.add_(1)
         self._t += 1
         return logits
+
+    @property
+    def batch_mode(self) -> str:
+        """What the last batch really ran: "dynamic", "static" (eager static step), "graph"
+        (replayed CUDA graph) or "emulated_graph" (`cuda_graph="emulate"`)."""
+        if self.last_mode != "static":
+            return self.last_mode
+        if isinstance(self._runner, CudaGraphRunner):
+            return "graph"
+        if isinstance(self._runner, CapturelessRunner):
+            return "emulated_graph"
+        return "static"
+
+    def fall_back_to_dynamic(self) -> None:
+        """Decode with the dynamic cache from now on (the graph self-check failed)."""
+        self.release()
+        self.use_static = self.use_graph = False
+        self.bucket = 1
 
     def finish(self) -> None:
         """Drop per-batch state (the static cache and graph are kept for the next batch)."""

@@ -24,10 +24,19 @@ from .base import (
     derive_seed,
     prompt_seeds_for,
 )
-from .batching import PackedBatch, WorkItem, generate_chunked, make_work, pack, seen_mask
+from .batching import (
+    PackedBatch,
+    WorkItem,
+    generate_chunked,
+    is_out_of_memory,
+    make_work,
+    pack,
+    seen_mask,
+)
 from .loop import decode_loop
 from .prompts import PromptStyle, RenderedPrompt, fit_turns, render
 from .sampling import uniforms_for_seeds
+from .selfcheck import GraphSelfCheck
 
 STEP_LOOP = "step_loop"
 HF_GENERATE = "hf_generate"
@@ -107,8 +116,16 @@ class TextSystem:
         self.info = dict(info)
         self.sync_every = 8 if device.type == "cuda" else 1
         self._lock = threading.Lock()
+        self._graph_check: GraphSelfCheck | None = None
 
     # -- description ---------------------------------------------------------------------------
+
+    @property
+    def graph_check(self) -> GraphSelfCheck:
+        """The CUDA-graph self-check of this system's steppers (selfcheck.py)."""
+        if self._graph_check is None:
+            self._graph_check = GraphSelfCheck(self._steppers())
+        return self._graph_check
 
     @property
     def variant(self) -> str:
@@ -127,6 +144,7 @@ class TextSystem:
             "listener_label": self.listener_label,
             "model_speaker": self.model_speaker,
             "max_prompt_tokens": self.max_prompt_tokens,
+            **self.graph_check.describe(),
             **self.info,
         }
 
@@ -341,15 +359,41 @@ class TextSystem:
             return [(self._decoder_start_token_id(),)] * len(packed.row_ids)
         return packed.row_ids
 
+    def _steppers(self) -> list[Any]:
+        """The `CausalStepper`s whose modes the graph self-check governs (none for seq2seq)."""
+        return []
+
     def _decode_batch(
         self, items: list[WorkItem], params: DecodingParameters, prompts: Sequence[str]
     ):
+        check = self.graph_check
+        if check.due():  # the first graph batch: prove the graph against the dynamic mode
+            check.run(lambda p: self._loop_tokens(items, p), params)
         start = time.perf_counter()
+        tokens = self._loop_tokens(items, params)
+        elapsed = time.perf_counter() - start
+        mode = check.batch_mode()
+        check.note(mode)
+        return self._finalize(
+            items,
+            tokens,
+            params,
+            prompts,
+            elapsed,
+            self.backend_name,
+            self.version,
+            mode=mode,
+            fallback=check.fallback,
+        )
+
+    def _loop_tokens(self, items: list[WorkItem], params: DecodingParameters) -> list[list[int]]:
+        """The step loop over one chunk: each row's new token ids."""
         packed = pack(items, self.pad_id, self.device, side=self.padding_side)
         try:
             first, step_fn, finish = self._open(packed, params.max_new_tokens)
-        except torch.OutOfMemoryError:
-            self.release()  # drop caches and graphs before the retry with fewer rows
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                self.release()  # drop caches and graphs before the retry with fewer rows
             raise
         try:
             vocab = first.shape[-1]
@@ -363,7 +407,7 @@ class TextSystem:
                 if params.repetition_penalty not in (None, 1.0)
                 else None
             )
-            tokens = decode_loop(
+            return decode_loop(
                 first,
                 step_fn,
                 params=params,
@@ -374,16 +418,13 @@ class TextSystem:
                 sync_every=self.sync_every,
                 stop_check=self.stop_checker(params),
             )
-        except torch.OutOfMemoryError:
-            finish()
-            self.release()
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                finish()
+                self.release()
             raise
         finally:
             finish()
-        elapsed = time.perf_counter() - start
-        return self._finalize(
-            items, tokens, params, prompts, elapsed, self.backend_name, self.version
-        )
 
     # -- Hugging Face generate, for comparison ------------------------------------------------
 
@@ -443,7 +484,14 @@ class TextSystem:
             tokens.append(self._through_first_stop(kept, params.stop_sequences))
         elapsed = time.perf_counter() - start
         return self._finalize(
-            items, tokens, params, prompts, elapsed, HF_GENERATE, self.hf_generate_version
+            items,
+            tokens,
+            params,
+            prompts,
+            elapsed,
+            HF_GENERATE,
+            self.hf_generate_version,
+            mode=HF_GENERATE,
         )
 
     def _decoder_start_token_id(self) -> int:
@@ -471,6 +519,9 @@ class TextSystem:
         elapsed: float,
         backend: str,
         version: str,
+        *,
+        mode: str = "",
+        fallback: str = "",
     ) -> list[GeneratedText]:
         share = elapsed / max(1, len(items))
         eos = set(self.eos_ids)
@@ -501,6 +552,8 @@ class TextSystem:
                     variant=self.variant,
                     token_ids=tuple(toks),
                     prompt_truncated_tokens=it.truncated,
+                    decode_mode=mode,
+                    graph_fallback=fallback,
                 )
             )
         return results

@@ -223,3 +223,81 @@ def test_stop_sequences_stop_each_row_of_a_batch_on_its_own(gpt2):
             assert s.new_tokens < f.new_tokens or f.finish_reason != "length"
         else:
             assert s.token_ids == f.token_ids
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. the CUDA-graph self-check (the emulated graph runner on CPU), out-of-memory messages
+
+SAMPLE = DecodingParameters(do_sample=True, top_p=0.9, max_new_tokens=8, seed=5)
+
+
+def test_the_graph_self_check_passes_and_the_mode_used_is_recorded(tiny_gpt2, gpt2):
+    system = load_causal_system(tiny_gpt2, static_cache=True, cuda_graph="emulate")
+    assert system.describe()["graph_check"] == "pending"
+    got = system.generate(PROMPTS, SAMPLE, batch_size=3)
+    assert ids(got) == ids(gpt2.generate(PROMPTS, SAMPLE, batch_size=3))
+    d = system.describe()
+    assert d["graph_check"] == "passed" and d["decode_modes_used"] == ["emulated_graph"]
+    assert d["cuda_graph"] is True and d["graph_fallback"] == ""
+    assert {g.decode_mode for r in got for g in r} == {"emulated_graph"}
+    assert {g.graph_fallback for r in got for g in r} == {""}
+    assert gpt2.describe()["graph_check"] == "not_needed"
+    assert {g.decode_mode for r in gpt2.generate(PROMPTS[:2], SAMPLE) for g in r} == {"dynamic"}
+
+
+def test_a_graph_that_differs_from_dynamic_decoding_falls_back(tiny_gpt2, gpt2, monkeypatch):
+    from generation.backends import loop
+
+    real_run = loop.CapturelessRunner.run
+
+    def wrong_run(self):  # a captured step that computes the wrong thing
+        logits = real_run(self).clone()
+        logits[..., 7] += 1000.0
+        return logits
+
+    monkeypatch.setattr(loop.CapturelessRunner, "run", wrong_run)
+    system = load_causal_system(tiny_gpt2, static_cache=True, cuda_graph="emulate")
+    first = system.generate(PROMPTS, SAMPLE, batch_size=3)
+    later = system.generate(PROMPTS[:2], SAMPLE, batch_size=3)
+    assert ids(first) == ids(gpt2.generate(PROMPTS, SAMPLE, batch_size=3))  # correct tokens
+    assert ids(later) == ids(gpt2.generate(PROMPTS[:2], SAMPLE, batch_size=3))
+    d = system.describe()
+    assert d["graph_check"] == "failed" and d["cuda_graph"] is False
+    assert d["decode_modes_used"] == ["dynamic"]  # what ran, not what was planned
+    assert "emulated_graph decoding differed from dynamic decoding" in d["graph_fallback"]
+    assert "instead of" in d["graph_fallback"]
+    for g in [g for r in first + later for g in r]:
+        assert g.decode_mode == "dynamic" and g.graph_fallback == d["graph_fallback"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+        "CUDA error: CUBLAS_STATUS_NOT_INITIALIZED when calling `cublasCreate(handle)`",
+        "CUDA error: out of memory (cudaGraphInstantiate)",
+        "cuDNN error: CUDNN_STATUS_NOT_ENOUGH_WORKSPACE",
+    ],
+)
+def test_out_of_memory_as_a_plain_runtime_error_halves_the_batch(gpt2, monkeypatch, message):
+    from generation.backends.batching import is_out_of_memory
+
+    assert is_out_of_memory(RuntimeError(message))
+    assert not is_out_of_memory(RuntimeError("shape mismatch")) and not is_out_of_memory(
+        ValueError("out of memory")
+    )
+    real_open = type(gpt2)._open
+    failures = []
+
+    def open_or_fail(self, packed, max_new_tokens):
+        if packed.input_ids.shape[0] > 2:
+            failures.append(packed.input_ids.shape[0])
+            raise RuntimeError(message)
+        return real_open(self, packed, max_new_tokens)
+
+    monkeypatch.setattr(type(gpt2), "_open", open_or_fail)
+    used: list[int] = []
+    got = gpt2.generate(PROMPTS, SAMPLE, batch_size=6, batch_sizes_used=used)
+    monkeypatch.undo()
+    assert failures == [6, 3] and used == [1] * 6  # 6 rows, then 3, then 1 (kept)
+    assert ids(got) == ids(gpt2.generate(PROMPTS, SAMPLE, batch_size=6))
