@@ -59,9 +59,12 @@ __all__ = [
     "components_from_pilot",
     "design_layout",
     "effect_in_points",
+    "default_contexts",
+    "plan_power",
     "power_curve",
     "power_curve_figure",
     "power_curve_svg",
+    "printed_rows",
     "simulate_power",
     "smallest_contexts",
 ]
@@ -416,12 +419,87 @@ def power_curve(
     return pd.DataFrame(rows).reindex(columns=POWER_COLUMNS)
 
 
+def default_contexts(batch_size: int) -> list[int]:
+    """A grid of study sizes: whole numbers of batches' contexts, up to 20 batches."""
+    return [batch_size * i for i in (1, 2, 3, 4, 6, 8, 10, 14, 20)]
+
+
+def plan_power(
+    design: PlannedDesign,
+    components: VarianceComponents,
+    *,
+    d: float | None = None,
+    effect: float | None = None,
+    d_kind: str = "dz",
+    contexts: Sequence[int] | None = None,
+    **kwargs: object,
+) -> tuple[float, pd.DataFrame]:
+    """The difference to detect in scale points (from ``effect`` or from ``d`` of the kind
+    ``d_kind``) and the power curve over ``contexts`` (default: :func:`default_contexts`).
+    What the ``plan_study`` command and the console's power page both run."""
+    if (d is None) == (effect is None):
+        raise ValueError("give the difference either as d or in scale points (effect), not both")
+    points = (
+        float(effect)
+        if effect is not None
+        else effect_in_points(float(d), components, design.overlap, d_kind)
+    )
+    grid = sorted({int(n) for n in (contexts or default_contexts(design.batch_size))})
+    bad = [n for n in grid if n < 1 or n % design.batch_size]
+    if bad:
+        raise ValueError(
+            f"contexts must be whole multiples of the batch size {design.batch_size} "
+            f"(got {', '.join(map(str, bad))})"
+        )
+    return points, power_curve(design, components, points, grid, **kwargs)
+
+
 def smallest_contexts(
     table: pd.DataFrame, target: float, column: str = "power_paired_t"
 ) -> int | None:
     """The fewest contexts of the curve whose power reaches ``target`` (None if none does)."""
     hit = table.loc[table[column] >= target, "n_contexts"]
     return int(hit.min()) if len(hit) else None
+
+
+#: the printed power table: (header, column, kind)
+PRINTED = (
+    ("Contexts", "n_contexts", "int"),
+    ("Annotators", "n_annotators", "int"),
+    ("Judgments", "n_judgments", "int"),
+    ("Paired t (sim.)", "power_paired_t", "power"),
+    ("Permutation (sim.)", "power_permutation", "power"),
+    ("Mixed model (analytic)", "power_mixed_analytic", "plain"),
+    ("Mixed model (fits)", "power_mixed_fits", "power"),
+    ("Paired t (TTestPower)", "power_t_analytic", "plain"),
+    ("Type I error t / perm.", "size_paired_t", "size"),
+)
+
+
+def printed_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """The power table as a paper would print it: powers with 2 decimals, a simulated one
+    with its Monte Carlo SE (0.81 ± 0.01), "–" for what was not computed."""
+    from .formatting import fixed
+
+    shown = [p for p in PRINTED if p[1] != "power_mixed_fits" or table[p[1]].notna().any()]
+    rows = []
+    for r in table.to_dict("records"):
+        cells = []
+        for _, col, kind in shown:
+            v = r[col]
+            if kind == "int":
+                cells.append(str(int(v)))
+            elif kind == "size":
+                cells.append(f"{fixed(v, 3)} / {fixed(r['size_permutation'], 3)}")
+            elif v is None or not math.isfinite(v):
+                cells.append("–")
+            elif kind == "power":
+                se = r[col.replace("power_", "se_")]
+                cells.append(f"{fixed(v, 2)} ± {fixed(se, 2)}")
+            else:
+                cells.append(fixed(v, 2) or "–")
+        rows.append(cells)
+    return [p[0] for p in shown], rows
 
 
 CURVES = (

@@ -69,6 +69,12 @@ class ResultsOptionsForm(forms.Form):
         widget=forms.CheckboxInput(check_test=lambda v: str(v).lower() in YES_WORDS),
     )
 
+    mixed_models = forms.CharField(
+        label="Add model-based comparisons (mixed-effects, ordinal and GEE models; slower)",
+        required=False,
+        widget=forms.CheckboxInput(check_test=lambda v: str(v).lower() in YES_WORDS),
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, label_suffix="", **kwargs)
 
@@ -79,7 +85,13 @@ class ResultsOptionsForm(forms.Form):
         return self.cleaned_data["family"] or "per_dimension"
 
     def clean_exclude_flagged(self) -> bool:
-        raw = str(self.data.get("exclude_flagged", "")).strip().lower()
+        return self._yes_no("exclude_flagged")
+
+    def clean_mixed_models(self) -> bool:
+        return self._yes_no("mixed_models")
+
+    def _yes_no(self, name: str) -> bool:
+        raw = str(self.data.get(name, "")).strip().lower()
         if raw in YES_WORDS:
             return True
         if raw in NO_WORDS:
@@ -91,11 +103,14 @@ class ResultsOptionsForm(forms.Form):
     def analysis_options(self) -> dict[str, Any]:
         """The options for ``analyze_study`` (the form must be valid)."""
         data = self.cleaned_data
-        return {
+        options = {
             "alternative": data["alternative"],
             "family": data["family"],
             "exclude_flagged": data["exclude_flagged"],
         }
+        if data["mixed_models"]:  # only when asked: the default options keep their key
+            options["mixed_models"] = True
+        return options
 
     def problems(self) -> list[str]:
         """Every error as `field: reason` (the GET parameter's name)."""
@@ -119,6 +134,8 @@ def options_query(options: dict[str, Any]) -> str:
         params["family"] = options["family"]
     if options["exclude_flagged"]:
         params["exclude_flagged"] = "1"
+    if options.get("mixed_models"):
+        params["mixed_models"] = "1"
     return urlencode(params)
 
 
@@ -220,6 +237,7 @@ def results_context(row: StudyResults) -> dict[str, Any]:
             protocol == "pairwise" and "bradley_terry" not in readable and len(systems) < 3
         ),
         "agreement": readable.get("agreement"),
+        "mixed_models": readable.get("mixed_models"),
         "diagnostics": [
             (name.replace("_", "-"), readable[name])
             for name in results_cache.DIAGNOSTIC_TABLES

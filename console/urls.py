@@ -7,6 +7,7 @@ from . import (
     editor,
     generation_views,
     member_views,
+    power_views,
     prolific_views,
     results,
     systems,
@@ -73,6 +74,7 @@ urlpatterns = [
     path(
         "console/<slug:study_name>/prolific/", prolific_views.prolific_page, name="console-prolific"
     ),
+    path("console/<slug:study_name>/power/", power_views.power_page, name="console-power"),
     path(
         "console/<slug:study_name>/decisions/",
         decisions.decisions_page,

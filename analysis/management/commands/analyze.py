@@ -80,6 +80,11 @@ class Command(BaseCommand):
             action="store_true",
             help="keep judgments from expired leases (partial batches)",
         )
+        parser.add_argument(
+            "--mixed-models",
+            action="store_true",
+            help="add model-based comparisons (mixed-effects / ordinal / GEE; table mixed_models)",
+        )
         parser.add_argument("--no-plots", action="store_true", help="write tables only")
         parser.add_argument(
             "--real-ids",
@@ -99,6 +104,8 @@ class Command(BaseCommand):
             "min_median_seconds": o["min_median_seconds"],
             "max_straightline": o["max_straightline"],
         }
+        if o["mixed_models"]:
+            options["mixed_models"] = True
         if o["systems"] is not None:
             options["systems"] = _csv_list(o["systems"])
         if o["dimensions"] is not None:
