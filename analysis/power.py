@@ -437,13 +437,12 @@ def plan_power(
     """The difference to detect in scale points (from ``effect`` or from ``d`` of the kind
     ``d_kind``) and the power curve over ``contexts`` (default: :func:`default_contexts`).
     What the ``plan_study`` command and the console's power page both run."""
-    if (d is None) == (effect is None):
+    if effect is not None and d is None:
+        points = float(effect)
+    elif d is not None and effect is None:
+        points = effect_in_points(float(d), components, design.overlap, d_kind)
+    else:
         raise ValueError("give the difference either as d or in scale points (effect), not both")
-    points = (
-        float(effect)
-        if effect is not None
-        else effect_in_points(float(d), components, design.overlap, d_kind)
-    )
     grid = sorted({int(n) for n in (contexts or default_contexts(design.batch_size))})
     bad = [n for n in grid if n < 1 or n % design.batch_size]
     if bad:
