@@ -156,6 +156,9 @@ def _rating_sentences(
         "Effect sizes: cohens_d_pooled = mean difference / pooled SD of the two sets of "
         "item means (the variant the EmPO paper reports beside its paired t-tests); "
         "cohens_dz = mean of the paired differences / their SD (paired design only); "
+        "cohens_d_av = mean difference / the average of the two SDs and cohens_d_rm = "
+        "cohens_dz x sqrt(2(1 - r)), r the correlation of the paired item means (paired "
+        "design only; Lakens 2013); "
         "hedges_g = cohens_d_pooled times the exact small-sample correction "
         "J(n_a + n_b - 2).",
         "Multiple comparisons: Holm step-down (p_holm) and Bonferroni (p_bonferroni) "
@@ -224,11 +227,20 @@ def _pairwise_sentences(
         "first / left), exact two-sided binomial test against 0.5.",
     ]
     if len(systems) >= 3:
+        norm = (
+            "log-strengths summing to 0"
+            if o.bt_reference is None
+            else f"the log-strength of {o.bt_reference} fixed at 0 (bt_reference)"
+        )
         out.append(
-            "Bradley–Terry strengths per dimension (MLE by Hunter's MM algorithm, "
-            "log-strengths summing to 0, a tie counting half a win for each side) with "
+            f"Bradley–Terry strengths per dimension (MLE by Hunter's MM algorithm, {norm}, "
+            "a tie counting half a win for each side) with "
             f"{conf} percentile bootstrap intervals over judgments, "
-            f"{plural(o.n_bootstrap, 'resample')}, seed {o.seed}."
+            f"{plural(o.n_bootstrap, 'resample')}, seed {o.seed}; se = standard error of the "
+            "log-strength from the Fisher information of the model as a logistic GLM "
+            "(logit P(i beats j) = log-strength i - log-strength j); deviance on df_residual "
+            "= pairs compared - (systems - 1); elo = 1000 + "
+            f"{o.elo_scale:g} x log10(strength) (elo_scale)."
         )
         out += [f"Bradley–Terry note: {n}." for n in bt_notes]
     out.append(

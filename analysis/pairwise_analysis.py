@@ -188,11 +188,16 @@ def pairwise_bradley_terry(
         if len(involved) < 3:
             notes.append(f"{dim['key']}: fewer than 3 systems compared")
             continue
+        reference = options.bt_reference
+        if reference is not None and reference not in involved:
+            notes.append(f"{dim['key']}: reference system {reference} not compared")
+            continue
         try:
             res = st.bradley_terry(
                 wins,
                 ties=ties,
                 systems=involved,
+                reference=reference,
                 n_resamples=options.n_bootstrap,
                 confidence=options.confidence,
                 seed=rng_for(options, TAG_BT),
@@ -212,6 +217,10 @@ def pairwise_bradley_terry(
                     "ci_high": r["ci_high"],
                     "wins": r["wins"],
                     "n_comparisons": res.n_comparisons,
+                    "se": r["se"],
+                    "elo": 1000.0 + options.elo_scale * r["log_strength"] / math.log(10.0),
+                    "deviance": res.deviance,
+                    "df_residual": res.df_residual,
                 }
             )
         if res.n_degenerate:

@@ -191,14 +191,28 @@ def _t_test_row(
         xa, xb = xa_all[shared], xb_all[shared]
         tt = st.paired_t_test(xa, xb, alternative=alt, confidence=options.confidence)
         dz = st.cohens_dz(xa, xb).value
-        row.update(design="paired", n=tt.n, n_a=tt.n, n_b=tt.n)
+        row.update(
+            design="paired",
+            n=tt.n,
+            n_a=tt.n,
+            n_b=tt.n,
+            cohens_d_av=st.cohens_d_av(xa, xb).value,
+            cohens_d_rm=st.cohens_d_rm(xa, xb).value,
+        )
         if tt.n >= 2:
             paired_groups.setdefault(tt.n, []).append((key, xa - xb))
     else:
         xa, xb = xa_all[has_a], xb_all[has_b]
         tt = st.welch_t_test(xa, xb, alternative=alt, confidence=options.confidence)
         dz = math.nan
-        row.update(design="welch", n=tt.n, n_a=tt.n_a, n_b=tt.n_b)
+        row.update(
+            design="welch",
+            n=tt.n,
+            n_a=tt.n_a,
+            n_b=tt.n_b,
+            cohens_d_av=math.nan,
+            cohens_d_rm=math.nan,
+        )
         if tt.n_a >= 2 and tt.n_b >= 2:
             split_groups.setdefault((tt.n_a, tt.n_b), []).append((key, xa, xb))
     row.update(

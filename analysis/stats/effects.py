@@ -6,6 +6,9 @@ its variant in ``method``:
 * :func:`cohens_d_pooled` — ``(mean_a - mean_b) / s_pooled`` (two groups; the EmPO paper used
   this even for paired data),
 * :func:`cohens_dz` — ``mean(d) / sd(d)`` for paired differences ``d = a - b``,
+* :func:`cohens_d_av` — the mean difference over the average of the two SDs, and
+  :func:`cohens_d_rm` — ``d_z`` scaled back by ``sqrt(2 (1 - r))`` (repeated measures,
+  correlation-corrected); both paired (Lakens 2013),
 * :func:`hedges_g` — either of the two times the small-sample correction ``J(df)``.
 """
 
@@ -40,6 +43,8 @@ __all__ = [
     "BootstrapResult",
     "cohens_d_pooled",
     "cohens_dz",
+    "cohens_d_av",
+    "cohens_d_rm",
     "hedges_g",
     "hedges_correction",
     "hedges_correction_approx",
@@ -129,6 +134,71 @@ def cohens_dz(a: ArrayLike, b: ArrayLike | None = None) -> EffectSizeResult:
         n_a=n,
         n_b=n,
         method="Cohen's d_z (paired: mean difference / SD of differences)",
+    )
+
+
+def _paired_arrays(a: ArrayLike, b: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    xa, xb = as_1d(a, "a"), as_1d(b, "b")
+    if xa.shape != xb.shape:
+        raise ValueError("paired samples must have the same length")
+    keep = ~(np.isnan(xa) | np.isnan(xb))
+    return xa[keep], xb[keep]
+
+
+def cohens_d_av(a: ArrayLike, b: ArrayLike) -> EffectSizeResult:
+    """Cohen's d_av for paired data: ``mean(a - b) / ((sd_a + sd_b) / 2)`` (Lakens 2013,
+    eq. 10; Cumming 2012): the average-SD standardiser, ignoring the correlation.
+
+    Pairs with a NaN are dropped; SDs are sample SDs (ddof=1). n < 2 -> NaN.
+    """
+    xa, xb = _paired_arrays(a, b)
+    n = int(xa.size)
+    if n >= 2:
+        s = (math.sqrt(sample_var(xa)) + math.sqrt(sample_var(xb))) / 2.0
+        diff = float(xa.mean() - xb.mean())
+    else:
+        s, diff = math.nan, math.nan
+    return EffectSizeResult(
+        value=ratio_or_signed_inf(diff, s),
+        mean_diff=diff,
+        standardizer=s,
+        correction=1.0,
+        df=float(n - 1) if n >= 2 else math.nan,
+        n_a=n,
+        n_b=n,
+        method="Cohen's d_av (paired: mean difference / average of the two SDs; Lakens 2013)",
+    )
+
+
+def cohens_d_rm(a: ArrayLike, b: ArrayLike) -> EffectSizeResult:
+    """Cohen's d_rm for paired data (Lakens 2013, eq. 9; Morris & DeShon 2002):
+    ``mean(a - b) / sqrt(sd_a^2 + sd_b^2 - 2 r sd_a sd_b) * sqrt(2 (1 - r))``, r the
+    Pearson correlation of a and b, i.e. ``d_z * sqrt(2 (1 - r))``: d_z with the
+    correlation between the measures taken back out.
+
+    ``standardizer`` is the SD of the differences divided by ``sqrt(2 (1 - r))``. Pairs with
+    a NaN are dropped. n < 3 or a constant sample (r undefined) -> NaN.
+    """
+    xa, xb = _paired_arrays(a, b)
+    n = int(xa.size)
+    sa = math.sqrt(sample_var(xa)) if n >= 2 else math.nan
+    sb = math.sqrt(sample_var(xb)) if n >= 2 else math.nan
+    if n >= 3 and sa > 0 and sb > 0:
+        r = float(np.corrcoef(xa, xb)[0, 1])
+        sd_diff = math.sqrt(max(sa * sa + sb * sb - 2.0 * r * sa * sb, 0.0))
+        s = sd_diff / math.sqrt(2.0 * (1.0 - r)) if r < 1.0 else math.nan
+        diff = float(xa.mean() - xb.mean())
+    else:
+        s, diff = math.nan, math.nan
+    return EffectSizeResult(
+        value=ratio_or_signed_inf(diff, s),
+        mean_diff=diff,
+        standardizer=s,
+        correction=1.0,
+        df=float(n - 1) if n >= 2 else math.nan,
+        n_a=n,
+        n_b=n,
+        method=("Cohen's d_rm (paired, repeated measures: d_z x sqrt(2(1 - r)); Lakens 2013)"),
     )
 
 

@@ -96,11 +96,18 @@ def win_tie_loss(
 class BradleyTerryResult(StatResult):
     """Bradley–Terry strengths, one entry per system (arrays in ``systems`` order).
 
-    ``strength = exp(log_strength)`` with ``sum(log_strength) = 0`` (geometric mean 1), so
+    ``strength = exp(log_strength)`` with ``sum(log_strength) = 0`` (geometric mean 1), or
+    log-strength 0 for ``reference`` when one is given, so
     ``P(i beats j) = strength_i / (strength_i + strength_j)``. Intervals are bootstrap
     percentile intervals of the strengths (``log_ci_*`` on the log scale; the same
     quantiles). ``n_degenerate``: resamples whose comparison graph was not strongly
     connected (no finite MLE); they are left out of the intervals.
+
+    ``se``: standard errors of the log-strengths from the Fisher information of the model
+    as a logistic GLM (``logit P(i beats j) = log p_i - log p_j``), under the same
+    normalisation (0 for the reference). ``deviance``: ``2 sum w log(w / fitted)`` over
+    ordered pairs with comparisons (ties as half wins), on ``df_residual`` = pairs compared
+    - (systems - 1) degrees of freedom.
     """
 
     systems: tuple[object, ...]
@@ -119,6 +126,10 @@ class BradleyTerryResult(StatResult):
     converged: bool
     seed: int | None
     method: str
+    se: np.ndarray
+    deviance: float
+    df_residual: int
+    reference: object | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One row per system: strength, log_strength, intervals, total wins."""
@@ -132,6 +143,7 @@ class BradleyTerryResult(StatResult):
                 "log_ci_low": self.log_ci_low,
                 "log_ci_high": self.log_ci_high,
                 "wins": self.wins.sum(axis=1),
+                "se": self.se,
             }
         )
 
@@ -221,12 +233,39 @@ def _bt_mm(w: np.ndarray, tol: float, max_iter: int) -> tuple[np.ndarray, int, n
     return logp, it, converged
 
 
+def _bt_glm(w: np.ndarray, logp: np.ndarray, ref: int | None) -> tuple[np.ndarray, float, int]:
+    """SEs of the log-strengths (normalised like ``logp``: sum 0, or 0 at ``ref``), the
+    deviance and its residual df, from the model as a logistic GLM on the pair counts."""
+    k = w.shape[0]
+    n_pair = w + w.T
+    p = np.exp(logp)
+    prob = p[:, None] / (p[:, None] + p[None, :])  # P(i beats j)
+    # Fisher information: the Laplacian of the weights n_ij p_ij (1 - p_ij), i < j
+    weight = np.triu(n_pair * prob * (1.0 - prob), 1)
+    weight = weight + weight.T
+    info = np.diag(weight.sum(axis=1)) - weight
+    if ref is None:
+        cov = np.linalg.pinv(info)  # the covariance of the sum-to-zero parametrisation
+    else:
+        keep = np.arange(k) != ref
+        cov = np.zeros((k, k))
+        cov[np.ix_(keep, keep)] = np.linalg.inv(info[np.ix_(keep, keep)])
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    fitted = n_pair * prob
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(w > 0, w * np.log(w / fitted), 0.0)
+    np.fill_diagonal(terms, 0.0)
+    pairs = int(np.count_nonzero(np.triu(n_pair, 1)))
+    return se, float(2.0 * terms.sum()), pairs - (k - 1)
+
+
 def bradley_terry(
     comparisons: Sequence[tuple[object, object]] | ArrayLike | None = None,
     *,
     wins: ArrayLike | None = None,
     ties: Sequence[tuple[object, object]] = (),
     systems: Sequence[object] | None = None,
+    reference: object | None = None,
     n_resamples: int = 2000,
     confidence: float = 0.95,
     seed: SeedLike = None,
@@ -248,7 +287,10 @@ def bradley_terry(
     comparison (identical in distribution to an index matrix, much cheaper), and all
     resamples are fitted simultaneously (MM vectorised over resamples). With a wins matrix, ties cannot be told apart from wins, so
     each whole win is one resampling unit and a leftover half win is a unit of its own.
-    ``n_resamples=0`` skips the bootstrap (NaN intervals).
+    ``n_resamples=0`` skips the bootstrap (NaN intervals). ``reference``: a system whose
+    log-strength is fixed at 0 instead of the sum-to-zero normalisation (the intervals then
+    describe log-strength differences from it). Standard errors and the deviance: see
+    :class:`BradleyTerryResult`.
     """
     if wins is not None:
         w = np.asarray(wins, dtype=np.float64)
@@ -286,8 +328,14 @@ def bradley_terry(
             "no finite Bradley–Terry MLE: some group of systems never beat (or tied) the "
             "rest (comparison graph not strongly connected)"
         )
+    if reference is not None and reference not in names:
+        raise ValueError(f"reference {reference!r} is not one of the systems")
+    ref = None if reference is None else names.index(reference)
     logp, iters, conv = _bt_mm(w[None], tol, max_iter)
     logp = logp[0]
+    if ref is not None:
+        logp = logp - logp[ref]
+    se, deviance, df_resid = _bt_glm(w, logp, ref)
 
     src_i, src_j, src_w, src_tie = units
     n_comp = int(src_i.size)
@@ -313,6 +361,8 @@ def bradley_terry(
         n_degenerate = int((~ok).sum())
         if ok.any():
             boot, _, _ = _bt_mm(wstack[ok], tol * 100, max_iter)
+            if ref is not None:
+                boot = boot - boot[:, ref : ref + 1]
             alpha = (1.0 - confidence) / 2.0
             lo, hi = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
     tie_note = "ties = half a win each"
@@ -333,7 +383,13 @@ def bradley_terry(
         converged=bool(conv[0]),
         seed=seed_label(seed),
         method=(
-            "Bradley–Terry MLE (Hunter 2004 MM), log-strengths sum to 0, "
-            f"{tie_note}; bootstrap percentile CI over comparisons"
+            "Bradley–Terry MLE (Hunter 2004 MM), "
+            + ("log-strengths sum to 0" if ref is None else f"log-strength of {reference} = 0")
+            + f", {tie_note}; bootstrap percentile CI over comparisons; SE from the "
+            "logistic-GLM Fisher information"
         ),
+        se=se,
+        deviance=deviance,
+        df_residual=df_resid,
+        reference=reference,
     )

@@ -247,8 +247,9 @@ def student_t_test(
 class BinomialTestResult(StatResult):
     """Exact binomial test of ``k`` successes in ``n`` trials against ``p0``.
 
-    ``proportion = k/n`` with a Clopper–Pearson ("exact") interval that is one-sided for
-    one-sided alternatives (as scipy's ``proportion_ci(method="exact")``).
+    ``proportion = k/n`` with a Clopper–Pearson ("exact") interval (``ci_low``,
+    ``ci_high``) and a Wilson score interval (``wilson_low``, ``wilson_high``), both
+    one-sided for one-sided alternatives (scipy's ``proportion_ci``).
     """
 
     k: int
@@ -258,35 +259,11 @@ class BinomialTestResult(StatResult):
     proportion: float
     ci_low: float
     ci_high: float
+    wilson_low: float
+    wilson_high: float
     confidence: float
     alternative: str
     method: str
-
-
-def _binom_p(k: int, n: int, p0: float, alternative: str) -> float:
-    if alternative == "less":
-        return float(sps.binom.cdf(k, n, p0))
-    if alternative == "greater":
-        return float(sps.binom.sf(k - 1, n, p0))
-    # two-sided: sum of probabilities of outcomes no more likely than the observed one
-    # (the "minlike" rule; for p0 = 0.5 it equals doubling the smaller tail).
-    pmf = sps.binom.pmf(np.arange(n + 1), n, p0)
-    d = pmf[k]
-    return float(min(1.0, pmf[pmf <= d * (1 + 1e-7)].sum()))
-
-
-def _clopper_pearson(k: int, n: int, confidence: float, alternative: str) -> tuple[float, float]:
-    if alternative == "two-sided":
-        alpha = (1.0 - confidence) / 2.0
-    else:
-        alpha = 1.0 - confidence
-    lo = 0.0 if k == 0 else float(sps.beta.ppf(alpha, k, n - k + 1))
-    hi = 1.0 if k == n else float(sps.beta.ppf(1.0 - alpha, k + 1, n - k))
-    if alternative == "greater":
-        hi = 1.0
-    elif alternative == "less":
-        lo = 0.0
-    return lo, hi
 
 
 def binomial_test(
@@ -297,11 +274,13 @@ def binomial_test(
     alternative: Alternative = "two-sided",
     confidence: float = 0.95,
 ) -> BinomialTestResult:
-    """Exact binomial test.
+    """Exact binomial test with Clopper–Pearson and Wilson intervals: scipy's ``binomtest``.
 
     greater: ``P(X >= k)``; less: ``P(X <= k)``; two-sided: ``sum P(X = i)`` over all i
     with ``P(X = i) <= P(X = k)`` (scipy's rule; equals 2 x smaller tail when p0 = 0.5),
-    with ``X ~ Binomial(n, p0)``. n = 0 gives NaN.
+    with ``X ~ Binomial(n, p0)``. Intervals (``proportion_ci``, one-sided for one-sided
+    alternatives): ``ci_low``/``ci_high`` Clopper–Pearson ("exact"), ``wilson_low``/
+    ``wilson_high`` Wilson score (no continuity correction). n = 0 gives NaN.
     """
     check_alternative(alternative)
     check_confidence(confidence)
@@ -310,29 +289,28 @@ def binomial_test(
         raise ValueError("need 0 <= k <= n")
     if not 0.0 <= p0 <= 1.0:
         raise ValueError("p0 must be in [0, 1]")
-    label = f"exact binomial test (p0={p0:g}), {_SIDE[alternative]}"
+    label = (
+        f"exact binomial test (p0={p0:g}), {_SIDE[alternative]}; Clopper–Pearson and "
+        "Wilson intervals"
+    )
     if n == 0:
+        nan = math.nan
         return BinomialTestResult(
-            k=0,
-            n=0,
-            p0=p0,
-            p=math.nan,
-            proportion=math.nan,
-            ci_low=math.nan,
-            ci_high=math.nan,
-            confidence=confidence,
-            alternative=alternative,
-            method=label,
+            0, 0, p0, nan, nan, nan, nan, nan, nan, confidence, alternative, label
         )
-    lo, hi = _clopper_pearson(k, n, confidence, alternative)
+    res = sps.binomtest(k, n, p0, alternative=alternative)
+    exact = res.proportion_ci(confidence_level=confidence, method="exact")
+    wilson = res.proportion_ci(confidence_level=confidence, method="wilson")
     return BinomialTestResult(
         k=k,
         n=n,
         p0=float(p0),
-        p=_binom_p(k, n, p0, alternative),
+        p=float(min(1.0, res.pvalue)),
         proportion=k / n,
-        ci_low=lo,
-        ci_high=hi,
+        ci_low=float(exact.low),
+        ci_high=float(exact.high),
+        wilson_low=float(wilson.low),
+        wilson_high=float(wilson.high),
         confidence=confidence,
         alternative=alternative,
         method=label,
@@ -344,7 +322,8 @@ class SignTestResult(StatResult):
     """Sign test on preferences: wins of A vs wins of B, ties excluded (and counted).
 
     ``n = wins_a + wins_b`` (non-tied judgments); ``share_a = wins_a / n`` with a
-    Clopper–Pearson interval (``ci_low``, ``ci_high``).
+    Clopper–Pearson interval (``ci_low``, ``ci_high``) and a Wilson score interval
+    (``wilson_low``, ``wilson_high``).
     """
 
     wins_a: int
@@ -355,6 +334,8 @@ class SignTestResult(StatResult):
     share_a: float
     ci_low: float
     ci_high: float
+    wilson_low: float
+    wilson_high: float
     confidence: float
     alternative: str
     method: str
@@ -431,6 +412,8 @@ def sign_test_counts(
         share_a=res.proportion,
         ci_low=res.ci_low,
         ci_high=res.ci_high,
+        wilson_low=res.wilson_low,
+        wilson_high=res.wilson_high,
         confidence=confidence,
         alternative=alternative,
         method=(

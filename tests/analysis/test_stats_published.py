@@ -11,9 +11,13 @@ import numpy as np
 import pytest
 
 from analysis.stats import (
+    cohens_d_av,
+    cohens_d_pooled,
+    cohens_d_rm,
     cohens_dz,
     fleiss_kappa,
     hedges_correction,
+    hedges_g,
     icc,
     icc_all,
     krippendorff_alpha,
@@ -226,3 +230,32 @@ def test_hedges_correction_closed_forms():
     # J(2) = Gamma(1) / (1 * Gamma(1/2)) = 1/sqrt(pi); J(4) = sqrt(2/pi)
     assert hedges_correction(2) == pytest.approx(1 / math.sqrt(math.pi), rel=1e-12)
     assert hedges_correction(4) == pytest.approx(math.sqrt(2 / math.pi), rel=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# Lakens (2013), "Calculating and reporting effect sizes to facilitate cumulative
+# science", Table 1: ten people rate two movies (1-10). Published: movie 1 M = 8.7,
+# SD = 0.82; movie 2 M = 7.7, SD = 0.95; r = 0.726; paired t(9) = 4.74; d_z = 1.50;
+# d_av = 1.13; as independent groups d_s = 1.13, Hedges' g_s = 1.08.
+# --------------------------------------------------------------------------------------
+LAKENS_MOVIE_1 = [9, 7, 8, 9, 8, 9, 9, 10, 9, 9]
+LAKENS_MOVIE_2 = [9, 6, 7, 8, 7, 9, 8, 8, 8, 7]
+
+
+def test_lakens_2013_within_subjects_effect_sizes():
+    a, b = np.array(LAKENS_MOVIE_1, float), np.array(LAKENS_MOVIE_2, float)
+    assert (round(a.std(ddof=1), 2), round(b.std(ddof=1), 2)) == (0.82, 0.95)
+    assert round(float(np.corrcoef(a, b)[0, 1]), 3) == 0.726
+    assert round(paired_t_test(a, b).t, 2) == 4.74
+    assert round(cohens_dz(a, b).value, 2) == 1.50
+    assert round(cohens_d_av(a, b).value, 2) == 1.13
+    assert round(cohens_d_pooled(a, b).value, 2) == 1.13
+    assert round(hedges_g(a, b).value, 2) == 1.08
+    # d_rm (Lakens' eq. 9) from the published summary statistics, and its identity with d_z
+    m, s1, s2, r = 1.0, 0.82, 0.95, 0.726
+    published_rm = m / math.sqrt(s1**2 + s2**2 - 2 * r * s1 * s2) * math.sqrt(2 * (1 - r))
+    d_rm = cohens_d_rm(a, b)
+    assert d_rm.value == pytest.approx(published_rm, abs=0.01)
+    r_exact = float(np.corrcoef(a, b)[0, 1])
+    assert d_rm.value == pytest.approx(1.5 * math.sqrt(2 * (1 - r_exact)), rel=1e-12)
+    assert "d_rm" in d_rm.method and "d_av" in cohens_d_av(a, b).method

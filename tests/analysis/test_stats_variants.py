@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from analysis.stats import (
+    binomial_test,
+    bradley_terry,
     cohens_kappa,
     fleiss_kappa,
     free_marginal_kappa,
@@ -22,6 +24,7 @@ from analysis.stats import (
     icc_variance_components,
     paired_permutation_test,
     preference_permutation_test,
+    sign_test_counts,
     two_sample_permutation_test,
 )
 
@@ -211,3 +214,98 @@ def test_variance_components_icc_recovers_known_components_in_a_sparse_design():
         icc_variance_components([0, 0, 1, 1], [0, 1, 2, 3], [1.0, 2.0, 3.0, 4.0])
     with pytest.raises(ValueError, match="one rating per"):
         icc_variance_components([0, 0], [1, 1], [1.0, 2.0])
+
+
+# --------------------------------------------------------------------------------------
+# binomial intervals
+# --------------------------------------------------------------------------------------
+
+
+@FAST
+@given(n=st.integers(1, 60), frac=st.floats(0, 1), conf=st.sampled_from([0.9, 0.95, 0.99]))
+def test_wilson_beside_clopper_pearson_match_statsmodels(n, frac, conf):
+    from statsmodels.stats.proportion import proportion_confint
+
+    k = int(round(frac * n))
+    res = binomial_test(k, n, confidence=conf)
+    cp = proportion_confint(k, n, alpha=1 - conf, method="beta")
+    wilson = proportion_confint(k, n, alpha=1 - conf, method="wilson")
+    assert (res.ci_low, res.ci_high) == pytest.approx(cp, abs=1e-9)
+    assert (res.wilson_low, res.wilson_high) == pytest.approx(wilson, abs=1e-9)
+    sign = sign_test_counts(k, n - k, 3, confidence=conf)
+    assert (sign.wilson_low, sign.wilson_high) == pytest.approx(wilson, abs=1e-9)
+
+
+def test_one_sided_wilson_bound():
+    from statsmodels.stats.proportion import proportion_confint
+
+    res = binomial_test(14, 20, alternative="greater", confidence=0.95)
+    # a one-sided 95 % bound is one end of the two-sided 90 % interval
+    assert res.wilson_low == pytest.approx(proportion_confint(14, 20, 0.1, "wilson")[0])
+    assert res.wilson_high == 1.0 and "Wilson" in res.method
+
+
+# --------------------------------------------------------------------------------------
+# Bradley–Terry as a logistic GLM
+# --------------------------------------------------------------------------------------
+
+
+def _bt_data(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    names, true = ["a", "b", "c", "d"], np.array([0.5, 0.0, -0.3, 0.8])
+    wins, ties = [], []
+    for _ in range(300):
+        i, j = rng.choice(4, 2, replace=False)
+        u = rng.random()
+        if u < 0.1:
+            ties.append((names[i], names[j]))
+        elif u < 0.1 + 0.9 / (1 + np.exp(true[j] - true[i])):
+            wins.append((names[i], names[j]))
+        else:
+            wins.append((names[j], names[i]))
+    return names, wins, ties
+
+
+def _statsmodels_bt(w: np.ndarray, ref: int):
+    import statsmodels.api as sm
+
+    counts, design = [], []
+    for i in range(len(w)):
+        for j in range(i + 1, len(w)):
+            if w[i, j] + w[j, i] > 0:
+                counts.append([w[i, j], w[j, i]])
+                x = np.zeros(len(w))
+                x[i], x[j] = 1.0, -1.0
+                design.append(np.delete(x, ref))
+    return sm.GLM(np.array(counts), np.array(design), family=sm.families.Binomial()).fit()
+
+
+def test_bradley_terry_se_and_deviance_match_a_statsmodels_glm():
+    names, wins, ties = _bt_data()
+    res = bradley_terry(wins, ties=ties, systems=names, n_resamples=0, reference="b")
+    glm = _statsmodels_bt(res.wins, 1)
+    others = [0, 2, 3]
+    assert res.log_strength[1] == 0 and res.se[1] == 0
+    assert res.log_strength[others] == pytest.approx(glm.params, abs=1e-8)
+    assert res.se[others] == pytest.approx(glm.bse, rel=1e-6)
+    assert res.deviance == pytest.approx(glm.deviance, rel=1e-8)
+    assert res.df_residual == glm.df_resid == 3
+    assert "log-strength of b = 0" in res.method and "logistic-GLM" in res.method
+    # sum-to-zero: the same fit shifted; SEs from the centred covariance
+    free = bradley_terry(wins, ties=ties, systems=names, n_resamples=0)
+    assert free.log_strength == pytest.approx(res.log_strength - res.log_strength.mean())
+    cov = np.zeros((4, 4))
+    cov[np.ix_(others, others)] = glm.cov_params()
+    centre = np.eye(4) - 1 / 4
+    assert free.se == pytest.approx(np.sqrt(np.diag(centre @ cov @ centre)), rel=1e-6)
+    assert free.deviance == pytest.approx(res.deviance)
+    with pytest.raises(ValueError, match="reference"):
+        bradley_terry(wins, ties=ties, systems=names, reference="zz")
+
+
+def test_bradley_terry_reference_moves_the_bootstrap_intervals_too():
+    names, wins, ties = _bt_data(1)
+    res = bradley_terry(wins, ties=ties, systems=names, n_resamples=300, seed=2, reference="a")
+    assert res.log_ci_low[0] == res.log_ci_high[0] == 0.0
+    assert (res.log_ci_low <= res.log_strength + 1e-12).all()
+    assert (res.log_strength <= res.log_ci_high + 1e-12).all()

@@ -675,6 +675,25 @@ def test_pairwise_corrections_and_bradley_terry_with_three_systems():
     assert bt.set_index("system").strength.idxmax() == "p"
     assert (bt.ci_low <= bt.strength).all() and (bt.strength <= bt.ci_high).all()
     assert any("Bradley–Terry" in m for m in res.methods)
+    assert (bt.se > 0).all() and (bt.df_residual == 1).all()
+    assert bt.elo.to_numpy() == pytest.approx(1000 + 400 * np.log10(bt.strength.to_numpy()))
+    # a reference system and another Elo scale
+    ref = analyze(
+        f,
+        protocol="pairwise",
+        dimensions=PAIR_DIMS[:1],
+        options=AnalysisOptions(
+            n_bootstrap=50, n_permutations=100, bt_reference="q", elo_scale=200
+        ),
+    ).bradley_terry.set_index("system")
+    assert (
+        ref.loc["q", "log_strength"] == 0
+        and ref.loc["q", "se"] == 0
+        and ref.loc["q", "elo"] == 1000
+    )
+    lp = bt.set_index("system").log_strength
+    assert ref.loc["p", "log_strength"] == pytest.approx(lp["p"] - lp["q"])
+    assert ref.loc["p", "elo"] == pytest.approx(1000 + 200 * (lp["p"] - lp["q"]) / np.log(10))
 
 
 def test_pairwise_annotator_always_choosing_the_first_shown_is_flagged():
@@ -872,3 +891,16 @@ def test_zscore_convention_and_two_sided_rule_are_options(frame):
     assert "population SD" in " ".join(pop.methods) and "|T*| >= |T|" in " ".join(pop.methods)
     with pytest.raises(ValueError, match="zscore"):
         AnalysisOptions(zscore="sample")  # type: ignore[arg-type]
+
+
+def test_paired_comparisons_report_d_av_and_d_rm(frame, result):
+    a, b = item_means(frame, "empathy", "A"), item_means(frame, "empathy", "B")
+    r = row(result.comparisons, dimension="empathy", system_a="A", system_b="B", variant="raw")
+    d = a - b
+    s_av = (a.std(ddof=1) + b.std(ddof=1)) / 2
+    corr = stats.pearsonr(a, b).statistic
+    assert r["cohens_d_av"] == pytest.approx(d.mean() / s_av)
+    assert r["cohens_d_rm"] == pytest.approx(d.mean() / d.std(ddof=1) * math.sqrt(2 * (1 - corr)))
+    welch = row(result.comparisons, dimension="empathy", system_a="A", system_b="D", variant="raw")
+    assert welch["design"] == "welch" and math.isnan(welch["cohens_d_av"])
+    assert "cohens_d_rm = cohens_dz x sqrt(2(1 - r))" in " ".join(result.methods)
