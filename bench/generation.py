@@ -16,6 +16,15 @@ For --shape gpt2-large-dexperts, "ours" is DExperts (three models) and the HF fi
 base model alone, for scale only. Random weights are fine: speed does not depend on values.
 Every run is warmed up once with the same shapes (so graph capture is not in the timings; its
 one-off cost is reported as ours_first_call_s).
+
+Before any speed is measured, the run checks equality: the same models rebuilt in
+--check-dtype (float32 by default: random weights give near-tied logits, which bf16 kernels
+may order differently) decode the first --check-rows prompts greedily in graph (emulated on
+CPU), static and dynamic mode and with HF `generate` (DExperts: our base model alone against
+HF on the base model), and every path must give the same token ids. Otherwise the JSON has
+"equality" with the first difference, no speed figures, and the exit status is 1. The
+systems' own graph self-check (selfcheck.py) is then marked as done by this check, so that it
+does not, on near ties of random bf16 weights, switch the timed graph path to dynamic.
 """
 
 from __future__ import annotations
@@ -40,6 +49,13 @@ import torch  # noqa: E402
 from generation.backends import DecodingParameters  # noqa: E402
 from generation.backends.dexperts import DExpertsSystem  # noqa: E402
 from generation.backends.hf_causal import CausalSystem  # noqa: E402
+from generation.backends.selfcheck import first_difference  # noqa: E402
+
+MODE_OPTIONS = {
+    "graph": {"static_cache": True, "cuda_graph": True},
+    "static": {"static_cache": True, "cuda_graph": False},
+    "dynamic": {"static_cache": False, "cuda_graph": False},
+}
 
 SHAPES = {
     "tiny": {
@@ -170,6 +186,80 @@ def timed(fn, device, repeats: int = 1):
     return out, best
 
 
+def make_system(models, tokenizer, mode: str, device, dtype, dexperts: bool, label: str):
+    """Our system over `models` in `mode` (graph on CPU: the emulated runner)."""
+    opts = dict(MODE_OPTIONS[mode])
+    if mode == "graph" and device.type != "cuda":
+        opts["cuda_graph"] = "emulate"
+    common = dict(
+        device=device,
+        dtype=dtype,
+        chat_template=False,
+        system_prompt=None,
+        listener_label="Listener",
+        max_prompt_positions=None,
+        info={"shape": label},
+    )
+    if dexperts:
+        system = DExpertsSystem(
+            *models, tokenizer, alpha=2.0, base_top_p_filter=0.9, stepper_options=opts, **common
+        )
+    else:
+        system = CausalSystem(models[0], tokenizer, stepper_options=opts, **common)
+    system.eos_ids = []  # random weights: run every row to full length, in every method
+    return system
+
+
+def equality_check(shape, tokenizer, device, dtype, seed, n_models, dexperts, ids, new_tokens):
+    """Greedy token ids of every path on the same models and prompts; see the module doc."""
+    models = [build_model(shape, device, dtype, seed + i) for i in range(n_models)]
+    greedy = DecodingParameters(do_sample=False, max_new_tokens=new_tokens)
+    paths: dict[str, list] = {}
+    for mode in ("graph", "static", "dynamic"):
+        system = make_system(models, tokenizer, mode, device, dtype, dexperts, "check")
+        system.graph_check.status = "checked_by_bench"  # this is the check: no fallback here
+        out = system.generate_ids(ids, greedy, batch_size=len(ids))
+        paths[mode] = [g.token_ids for [g] in out]
+        paths[f"{mode}_used"] = system.graph_check.batch_mode()
+        system.release()
+    base = make_system(models[:1], tokenizer, "dynamic", device, dtype, False, "check")
+    hf = base.generate_ids(ids, greedy, batch_size=len(ids), backend="hf_generate")
+    paths["hf_generate"] = [g.token_ids for [g] in hf]
+    if dexperts:  # HF has no DExperts: compare the base model alone
+        paths["dynamic_base_only"] = [g.token_ids for [g] in base.generate_ids(ids, greedy)]
+    pairs = [("graph", "dynamic"), ("static", "dynamic")]
+    pairs.append(("hf_generate", "dynamic_base_only" if dexperts else "dynamic"))
+    report: dict = {
+        "dtype": str(dtype).replace("torch.", ""),
+        "rows": len(ids),
+        "new_tokens": new_tokens,
+        "modes_used": {m: paths[f"{m}_used"] for m in ("graph", "static", "dynamic")},
+        "compared": [f"{a} = {b}" for a, b in pairs],
+        "equal": True,
+    }
+    if paths["graph_used"] not in ("graph", "emulated_graph"):
+        report["equal"] = False
+        report["first_difference"] = {"paths": "graph", "reason": "the graph was not used"}
+        pairs = []
+    for a, b in pairs:
+        diff = first_difference(paths[a], paths[b])
+        if diff is not None:
+            row, pos, got, want = diff
+            report["equal"] = False
+            report["first_difference"] = {
+                "paths": f"{a} vs {b}",
+                "row": row,
+                "token": pos,
+                a: got,
+                b: want,
+            }
+            break
+    del models, base
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return report
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -201,6 +291,14 @@ def main(argv=None) -> dict:
         help="timed calls per figure, best kept (default 3 tiny, 2 GPU)",
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--check-dtype",
+        default="float32",
+        choices=["float32", "same"],
+        help="dtype of the greedy equality check (same: the run's dtype)",
+    )
+    ap.add_argument("--check-rows", type=int, default=16, help="prompts in the equality check")
+    ap.add_argument("--check-tokens", type=int, default=16, help="new tokens in the check")
     args = ap.parse_args(argv)
 
     shape = SHAPES[args.shape]
@@ -240,35 +338,13 @@ def main(argv=None) -> dict:
     kv_tok = sum(kv_bytes_per_token(m) for m in models)
     bandwidth = copy_bandwidth(device)
 
-    common = dict(
-        device=device,
-        dtype=dtype,
-        chat_template=False,
-        system_prompt=None,
-        listener_label="Listener",
-        max_prompt_positions=None,
-        info={"shape": args.shape},
-    )
-
     def make_ours(mode: str):
-        opts = {
-            "graph": {"static_cache": True, "cuda_graph": True},
-            "static": {"static_cache": True, "cuda_graph": False},
-            "dynamic": {"static_cache": False, "cuda_graph": False},
-        }[mode]
-        if dexperts:
-            system = DExpertsSystem(
-                *models, tokenizer, alpha=2.0, base_top_p_filter=0.9, stepper_options=opts, **common
-            )
-        else:
-            system = CausalSystem(models[0], tokenizer, stepper_options=opts, **common)
-        system.eos_ids = []  # random weights: run every row to full length, in every method
+        system = make_system(models, tokenizer, mode, device, dtype, dexperts, args.shape)
+        if system.graph_check.due():  # proved by the equality check above, in check_dtype
+            system.graph_check.status = "checked_by_bench"
         return system
 
-    hf_system = CausalSystem(
-        models[0], tokenizer, stepper_options={"static_cache": False, "cuda_graph": False}, **common
-    )
-    hf_system.eos_ids = []
+    hf_system = make_system(models[:1], tokenizer, "dynamic", device, dtype, False, args.shape)
 
     if args.decoding == "greedy":
         params = DecodingParameters(do_sample=False, max_new_tokens=new_tokens, seed=args.seed)
@@ -290,6 +366,23 @@ def main(argv=None) -> dict:
             out.append(torch.randint(1, vocab, (length,), generator=gen).tolist())
         return out
 
+    check_ids = prompts(min(args.check_rows, max(batch_sizes)))
+    check_dtype = torch.float32 if args.check_dtype == "float32" else dtype
+    equality = equality_check(
+        shape,
+        tokenizer,
+        device,
+        check_dtype,
+        args.seed,
+        n_models,
+        dexperts,
+        check_ids,
+        min(args.check_tokens, new_tokens),
+    )
+    if not equality["equal"]:
+        print(json.dumps({"bench": "generation", "shape": args.shape, "equality": equality}))
+        raise SystemExit(1)
+
     mean_len = prompt_tokens - prompt_tokens / 8 + new_tokens / 2
     runs = []
     for b in batch_sizes:
@@ -308,12 +401,8 @@ def main(argv=None) -> dict:
             run[f"{key}_tok_s"] = new_total / t
             run[f"{key}_first_call_s"] = t_first
             run[f"{key}_share_of_floor"] = (new_total / t) / run["floor_tok_s"]
-            steppers = system.steppers if dexperts else [system.stepper]
-            run[f"{key}_mode"] = steppers[0].last_mode + (
-                "+graph" if steppers[0].graph_captures else ""
-            )
-            for s in steppers:
-                s.release()
+            run[f"{key}_mode"] = system.graph_check.batch_mode()  # what the timed calls ran
+            system.release()
             del system
         if not args.skip_hf:
             label = "hf_base_only" if dexperts else "hf"
@@ -363,6 +452,7 @@ def main(argv=None) -> dict:
         "weights_bytes": w_bytes,
         "kv_bytes_per_token": kv_tok,
         "copy_bandwidth_GBps": bandwidth / 1e9,
+        "equality": equality,
         "runs": [
             {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in runs
         ],

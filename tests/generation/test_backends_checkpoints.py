@@ -8,6 +8,7 @@ Models are built by tests/generation/tiny_models.py and loaded through `from_pre
 from __future__ import annotations
 
 import pytest
+import torch
 
 from generation.backends import DecodingParameters, load_causal_system, load_seq2seq_system
 
@@ -301,3 +302,32 @@ def test_out_of_memory_as_a_plain_runtime_error_halves_the_batch(gpt2, monkeypat
     monkeypatch.undo()
     assert failures == [6, 3] and used == [1] * 6  # 6 rows, then 3, then 1 (kept)
     assert ids(got) == ids(gpt2.generate(PROMPTS, SAMPLE, batch_size=6))
+
+
+# ---------------------------------------------------------------------------------------------
+# bench/generation.py checks graph, static, dynamic and HF generate before timing anything
+
+
+@pytest.mark.parametrize("dexperts", [False, True])
+def test_the_bench_equality_check_passes_and_catches_a_wrong_graph(
+    monkeypatch, torch_one_thread, dexperts
+):
+    from bench import generation as bench
+    from generation.backends import loop
+
+    small = dict(vocab_size=256, n_positions=64, n_embd=32, n_layer=2, n_head=2, n_inner=64)
+    shape = dict(bench.SHAPES["tiny"], config=small)
+    tok = bench.synthetic_tokenizer(shape["config"]["vocab_size"])
+    cpu = torch.device("cpu")
+    ids = [[5, 6, 7, 8, 9], [10, 11, 12], [13, 14, 15, 16]]
+    n = 3 if dexperts else 1
+    ok = bench.equality_check(shape, tok, cpu, torch.float32, 0, n, dexperts, ids, 6)
+    assert ok["equal"] and ok["modes_used"]["graph"] == "emulated_graph"
+    real_run = loop.CapturelessRunner.run
+    monkeypatch.setattr(
+        loop.CapturelessRunner,
+        "run",
+        lambda self: real_run(self).clone().index_fill_(-1, torch.tensor([3]), 1e4),
+    )
+    bad = bench.equality_check(shape, tok, cpu, torch.float32, 0, n, dexperts, ids, 6)
+    assert not bad["equal"] and bad["first_difference"]["paths"] == "graph vs dynamic"
