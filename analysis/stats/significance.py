@@ -3,6 +3,15 @@
 ``alternative`` is one of ``"two-sided"``, ``"greater"``, ``"less"`` and always refers to
 ``a - b``: ``"greater"`` means H1: mean(a) > mean(b) (or, for preferences, A preferred).
 The permutation tests live in :mod:`analysis.stats.permutation`.
+
+The binomial test and its intervals are scipy's ``binomtest``. The t-tests and the
+Holm / Bonferroni corrections are written out, for measured speed, and checked against
+scipy and statsmodels in the tests: ``scipy.stats.ttest_rel`` with its
+``confidence_interval`` takes ~0.65 ms a call here against ~0.03 ms (a study analysis
+runs 200 of them: +0.13 s, +45 % at the EmPO size), and returns NaN with a precision
+warning for a constant non-zero difference, where the tables want +/-inf;
+``statsmodels.stats.multitest.multipletests`` takes ~57 ms a call (an analysis corrects
+~40 families: over 2 s).
 """
 
 from __future__ import annotations
