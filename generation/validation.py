@@ -145,6 +145,38 @@ ModelSpeaker = Annotated[
 ]
 # Prompts are fitted to this many tokens by dropping their earliest turns.
 MaxPromptTokens = Annotated[int | None, Field(ge=1, description="an integer >= 1 or null")]
+# How the weights are loaded (backends/loading.py); whether bitsandbytes / flash-attn are
+# installed is checked by the worker that loads them, not here (the web machine may lack them).
+Quantization = Annotated[
+    Literal["4bit", "8bit"] | None, Field(description="4bit, 8bit (bitsandbytes) or null")
+]
+Attention = Annotated[
+    Literal["auto", "sdpa", "eager", "flash_attention_2"],
+    Field(description="one of auto, sdpa, eager, flash_attention_2"),
+]
+DeviceMap = Annotated[
+    Literal["auto", "balanced", "balanced_low_0", "sequential"] | dict[str, int | str] | None,
+    Field(
+        description="auto, balanced, balanced_low_0, sequential, a mapping of module names "
+        "to devices, or null"
+    ),
+]
+
+
+def _quantization_needs_cuda(value: str | None, info: ValidationInfo) -> str | None:
+    if value is not None and info.data.get("device") in ("cpu", "mps"):
+        raise rule_error(f"{value} quantization (bitsandbytes) needs a CUDA device, not cpu")
+    return value
+
+
+def _flash_needs_half(value: str, info: ValidationInfo) -> str:
+    if value == "flash_attention_2" and (
+        info.data.get("dtype") == "float32" or info.data.get("device") in ("cpu", "mps")
+    ):
+        raise rule_error("flash_attention_2 needs a CUDA device and bfloat16 or float16 weights")
+    return value
+
+
 Auto = Annotated[bool | Literal["auto"], Field(description="true, false or auto")]
 
 
@@ -189,6 +221,12 @@ class CausalOptions(_LoadOptions):
     cuda_graph: Auto = "auto"
     model_speaker: ModelSpeaker = None
     max_prompt_tokens: MaxPromptTokens = None
+    quantization: Quantization = None
+    attn_implementation: Attention = "auto"
+    device_map: DeviceMap = None
+
+    _quantization = field_validator("quantization")(_quantization_needs_cuda)
+    _attention = field_validator("attn_implementation")(_flash_needs_half)
 
 
 class Seq2SeqOptions(_LoadOptions):
@@ -214,11 +252,16 @@ class DExpertsOptions(_LoadOptions):
     static_cache: Auto = "auto"
     cuda_graph: Auto = "auto"
     max_prompt_tokens: MaxPromptTokens = None
+    quantization: Quantization = None
+    attn_implementation: Attention = "auto"
     alpha: float = Field(default=2.0, description="a number")
     # 0.9 as in the reference implementation; null = the formula of the DExperts paper.
     base_top_p_filter: float | None = Field(
         default=0.9, gt=0, le=1, description="in (0, 1] or null (no filter)"
     )
+
+    _quantization = field_validator("quantization")(_quantization_needs_cuda)
+    _attention = field_validator("attn_implementation")(_flash_needs_half)
 
 
 LOAD_MODELS: dict[str, type[_LoadOptions]] = {

@@ -28,7 +28,9 @@ from .hf_causal import (
     load_causal_model,
     load_config,
     load_tokenizer,
+    loading_info,
 )
+from .loading import load_plan
 from .loop import CausalStepper, resolve_device, resolve_dtype
 from .sampling import top_p_filter
 from .system import TextSystem
@@ -158,6 +160,8 @@ def load_dexperts(
     static_cache: bool | str = "auto",
     cuda_graph: bool | str = "auto",
     max_prompt_tokens: int | None = None,
+    quantization: str | None = None,
+    attn_implementation: str = "auto",
 ) -> DExpertsSystem:
     """Load the three models (the tokenizer comes from the base folder) after checking that
     they share a vocabulary. Prompts are rendered plainly (no chat template)."""
@@ -174,9 +178,15 @@ def load_dexperts(
     _check_vocabularies(Path(info.path), others, tokenizer)
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
-    base = load_causal_model(Path(info.path), torch_dtype, dev)
-    expert = load_causal_model(others["expert"], torch_dtype, dev)
-    antiexpert = load_causal_model(others["anti-expert"], torch_dtype, dev)
+    plan = load_plan(
+        torch_dtype, dev, quantization=quantization, attn_implementation=attn_implementation
+    )
+    base = load_causal_model(Path(info.path), torch_dtype, dev, plan)
+    expert = load_causal_model(others["expert"], torch_dtype, dev, plan)
+    antiexpert = load_causal_model(others["anti-expert"], torch_dtype, dev, plan)
+    if not plan.move_to_device:  # quantised: the dynamic cache unless asked otherwise
+        static_cache = plan.static_cache_default if static_cache == "auto" else static_cache
+        cuda_graph = False if cuda_graph == "auto" else cuda_graph
     return DExpertsSystem(
         base,
         expert,
@@ -199,6 +209,7 @@ def load_dexperts(
             "model_type": info.model_type,
             "alpha": float(alpha),
             "base_top_p_filter": base_top_p_filter,
+            **loading_info(base, quantization),
         },
     )
 

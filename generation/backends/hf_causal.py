@@ -12,7 +12,8 @@ import torch
 
 from .base import CheckpointError
 from .batching import PackedBatch
-from .loop import CausalStepper, resolve_device, resolve_dtype
+from .loading import LoadPlan, load_plan
+from .loop import CausalStepper, model_device, resolve_device, resolve_dtype
 from .system import TextSystem
 
 WEIGHT_FILES = (
@@ -204,14 +205,32 @@ def validate_adapter(adapter: Path) -> dict[str, Any]:
     }
 
 
-def load_causal_model(path: Path, dtype: torch.dtype, device: torch.device):
+def load_causal_model(
+    path: Path, dtype: torch.dtype, device: torch.device, plan: LoadPlan | None = None
+):
+    """The model's weights, per `plan` (loading.py): a quantised or device-mapped model is
+    placed by transformers while loading and is not moved afterwards."""
     from transformers import AutoModelForCausalLM
 
+    plan = plan or load_plan(dtype, device)
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(str(path), **plan.kwargs)
     except Exception as exc:
         raise CheckpointError(f"cannot load the model weights in {str(path)!r}: {exc}") from exc
-    return model.to(device).eval()
+    if plan.move_to_device:
+        model = model.to(device)
+    return model.eval()
+
+
+def loading_info(model, quantization: str | None, device_map: Any = None) -> dict[str, Any]:
+    """What `describe()` records of how the weights were loaded (the attention really used;
+    the device map accelerate made, else the one asked for)."""
+    placed = getattr(model, "hf_device_map", None)
+    return {
+        "quantization": quantization,
+        "attn_implementation": getattr(model.config, "_attn_implementation", None),
+        "device_map": dict(placed) if placed else device_map,
+    }
 
 
 class CausalSystem(TextSystem):
@@ -265,6 +284,9 @@ def load_causal_system(
     cuda_graph: bool | str = "auto",
     model_speaker: str | None = None,
     max_prompt_tokens: int | None = None,
+    quantization: str | None = None,
+    attn_implementation: str = "auto",
+    device_map: str | dict[str, Any] | None = None,
 ) -> CausalSystem:
     """Validate, then load a decoder-only checkpoint (and LoRA adapter) for generation.
 
@@ -274,6 +296,10 @@ def load_causal_system(
     the LoRA weights into the base weights (faster; tiny numeric differences in bf16).
     model_speaker: the speaker whose turns are the model's (see prompts.py). max_prompt_tokens:
     prompts are fitted to it (and to the model's positions) by dropping the earliest turns.
+    quantization ("4bit", "8bit": bitsandbytes, CUDA), attn_implementation ("auto", "sdpa",
+    "eager", "flash_attention_2") and device_map (for models larger than one device): see
+    loading.py; a quantised or mapped model decodes with the dynamic cache unless
+    static_cache/cuda_graph say otherwise.
     """
     info, tokenizer = _inspect_causal(path, adapter_path, tokenizer_path)
     dev = resolve_device(device)
@@ -284,7 +310,14 @@ def load_causal_system(
             f"chat_template=True but the tokenizer in {info.tokenizer_path!r} has no chat template"
         )
     use_template = has_template if chat_template is None else bool(chat_template)
-    model = load_causal_model(Path(info.path), torch_dtype, dev)
+    plan = load_plan(
+        torch_dtype,
+        dev,
+        quantization=quantization,
+        attn_implementation=attn_implementation,
+        device_map=device_map,
+    )
+    model = load_causal_model(Path(info.path), torch_dtype, dev, plan)
     peft_model = None
     if adapter_path is not None:
         from peft import PeftModel
@@ -301,7 +334,11 @@ def load_causal_system(
             peft_model = None
         else:
             model = peft_model.get_base_model()
-        model = model.to(dev).eval()
+        model = (model.to(dev) if plan.move_to_device else model).eval()
+    if not plan.move_to_device:
+        dev = model_device(model)  # inputs go where the embeddings are
+        static_cache = plan.static_cache_default if static_cache == "auto" else static_cache
+        cuda_graph = False if cuda_graph == "auto" else cuda_graph
     return CausalSystem(
         model,
         tokenizer,
@@ -323,5 +360,6 @@ def load_causal_system(
             "adapter": info.adapter,
             "adapter_merged": bool(adapter_path is not None and merge_adapter),
             "tokenizer_path": info.tokenizer_path,
+            **loading_info(model, quantization, device_map),
         },
     )
