@@ -205,3 +205,65 @@ def test_study_analysis_adds_the_table_when_asked(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "### Model-based comparisons of systems" in report
     assert "LMM (REML), Wald z" in report
+
+
+def readme_example() -> dict[str, str]:
+    """The numbers of analysis/README.md's worked example (EmPO-shaped synthetic study),
+    as the README prints them. Resample counts are lowered: no printed number uses them."""
+    from analysis.formatting import fixed, p_value
+    from analysis.power import EMPO_MEANS, empo_shaped_study
+    from analysis.study_analysis import analyze
+
+    frame, dims = empo_shaped_study(seed=0)
+    options = AnalysisOptions(
+        alternative="greater",
+        systems=("baseline", "sft_dpo", "length_control", "sft", "human"),
+        mixed_models=True,
+        n_permutations=100,
+        n_bootstrap=100,
+    )
+    result = analyze(frame, protocol="rating", dimensions=dims, options=options)
+    t = result.comparisons[result.comparisons["variant"] == "raw"]
+    rows = t.merge(
+        result.mixed_models, on=["dimension", "system_a", "system_b"], suffixes=("_t", "_m")
+    )
+    true = [
+        EMPO_MEANS[r.dimension][r.system_a] - EMPO_MEANS[r.dimension][r.system_b]
+        for r in rows.itertuples()
+    ]
+    rows["true"] = true
+    eng = rows[rows["dimension"] == "conversational_engagingness"]
+    lines = [
+        f"| {r.system_a} > {r.system_b} | {fixed(r.true, 1)} | {fixed(r.mean_diff, 2)} | "
+        f"{fixed(r.cohens_d_pooled, 2)} | {p_value(r.p_value_t)} | {fixed(r.estimate, 2)} "
+        f"[{fixed(r.ci_low_m, 2)}, {fixed(r.ci_high_m, 2)}] | {p_value(r.p_value_m)} |"
+        for r in eng.itertuples()
+    ]
+    real = rows["true"] > 0
+
+    def found(col: str) -> str:
+        hit = rows[col] < 0.05
+        return f"{int((hit & real).sum())} of the {int(real.sum())} true differences"
+
+    counts = (
+        f"the paired t-test on item means finds {found('p_value_t')} at one-sided p < 0.05 "
+        f"({found('p_bonferroni_t').split(' of')[0]} after Bonferroni) and "
+        f"{int(((rows['p_value_t'] < 0.05) & ~real).sum())} of the "
+        f"{int((~real).sum())} pairs without one; the model finds {found('p_value_m')} "
+        f"({found('p_bonferroni_m').split(' of')[0]} after Bonferroni) and "
+        f"{int(((rows['p_value_m'] < 0.05) & ~real).sum())} of the others."
+    )
+    e = result.mixed_models[result.mixed_models["dimension"] == "conversational_engagingness"]
+    sds = ", ".join(
+        f"{name} {fixed(e[f'sd_{name}'].iloc[0], 1)}"
+        for name in ("annotator", "context", "item", "residual")
+    )
+    return {"EXAMPLE_ROWS": "\n".join(lines), "EXAMPLE_COUNTS": counts, "EXAMPLE_SDS": sds}
+
+
+def test_readme_worked_example_is_what_the_code_computes():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "analysis" / "README.md").read_text()
+    for key, text in readme_example().items():
+        assert text in readme, f"analysis/README.md: {key} should read\n{text}"

@@ -152,3 +152,17 @@ def test_bad_inputs_are_refused():
         pw.VarianceComponents(1, 1, 1, 0)
     with pytest.raises(ValueError, match="alternative"):
         pw.simulate_power(pw.PlannedDesign(n_contexts=15), INDEPENDENT, 1.0, alternative="less")
+
+
+def test_simulated_judgments_are_a_canonical_frame_of_slider_ratings():
+    design = pw.PlannedDesign(n_contexts=30, n_systems=3)
+    means = {"x": 50.0, "y": 60.0, "z": 99.0}
+    frame = pw.simulate_judgments(design, INDEPENDENT, means, dimension="d", seed=1)
+    assert list(frame.columns) == ["annotator", "context", "system", "dimension", "value"]
+    assert len(frame) == 30 * 3 * 3
+    assert frame["value"].between(0, 100).all() and (frame["value"] % 1 == 0).all()
+    assert (frame["value"] == 100).any()  # z's ratings are clipped at the slider's end
+    by = frame.groupby("system")["value"].mean()
+    assert by["y"] - by["x"] == pytest.approx(10, abs=3)
+    with pytest.raises(ValueError, match="means names 2 systems"):
+        pw.simulate_judgments(design, INDEPENDENT, {"x": 1.0, "y": 2.0})
