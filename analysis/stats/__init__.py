@@ -6,6 +6,7 @@ See ``analysis/stats/README.md`` for every function, its formula and its variant
 from ._base import CHUNK_BYTES, StatResult
 from .agreement import (
     KrippendorffAlphaResult,
+    alpha_from_value_counts,
     krippendorff_alpha,
     ratings_matrix_from_long,
     reliability_data_from_long,
@@ -109,6 +110,7 @@ __all__ = [
     "icc",
     "icc_all",
     "krippendorff_alpha",
+    "alpha_from_value_counts",
     "ratings_matrix_from_long",
     "reliability_data_from_long",
     "slot_matrix_from_long",

@@ -1,4 +1,4 @@
-"""Krippendorff's alpha, and the helpers that turn long-format judgments (one row per item
+"""Krippendorff's alpha (the ``krippendorff`` package), and the helpers that turn long-format judgments (one row per item
 x rater) into the shapes the agreement coefficients need.
 
 The kappas are in :mod:`analysis.stats.kappa`, the ICCs in :mod:`analysis.stats.icc`.
@@ -10,6 +10,7 @@ import dataclasses
 import math
 from typing import Literal
 
+import krippendorff
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
@@ -18,6 +19,7 @@ from ._base import StatResult
 
 __all__ = [
     "KrippendorffAlphaResult",
+    "alpha_from_value_counts",
     "krippendorff_alpha",
     "ratings_matrix_from_long",
     "reliability_data_from_long",
@@ -35,7 +37,8 @@ class KrippendorffAlphaResult(StatResult):
     """Krippendorff's alpha.
 
     ``n_units``: pairable units (>= 2 values); ``n_values``: pairable values n (the total of
-    the coincidence matrix); ``n_raters``: raters with at least one value.
+    the coincidence matrix); ``n_raters``: raters with at least one value (0 when the
+    caller did not say).
     """
 
     alpha: float
@@ -43,97 +46,69 @@ class KrippendorffAlphaResult(StatResult):
     n_units: int
     n_values: int
     n_raters: int
-    observed_disagreement: float
-    expected_disagreement: float
     method: str
 
 
-def _delta2(values: np.ndarray, n_c: np.ndarray, level: str) -> np.ndarray:
-    """Squared difference function delta^2_{ck} over the value domain (Krippendorff 2011)."""
-    c = values[:, None]
-    k = values[None, :]
-    if level == "nominal":
-        return (c != k).astype(np.float64)
-    if level == "interval":
-        return (c - k) ** 2
-    if level == "ratio":
-        s = c + k
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = ((c - k) / s) ** 2
-        return np.where(s == 0, 0.0, out)
-    if level == "ordinal":
-        # (sum_{g=c}^{k} n_g - (n_c + n_k)/2)^2 over ranks of the sorted value domain
-        cum = np.cumsum(n_c)
-        lo = np.minimum.outer(np.arange(values.size), np.arange(values.size))
-        hi = np.maximum.outer(np.arange(values.size), np.arange(values.size))
-        between = cum[hi] - cum[lo] + n_c[lo]
-        return (between - (n_c[:, None] + n_c[None, :]) / 2.0) ** 2
-    raise ValueError("level must be 'nominal', 'ordinal', 'interval' or 'ratio'")
+LEVELS = ("nominal", "ordinal", "interval", "ratio")
+
+
+Level = Literal["nominal", "ordinal", "interval", "ratio"]
+
+
+def alpha_from_value_counts(
+    counts: np.ndarray, values: np.ndarray, level: Level, *, n_raters: int = 0
+) -> KrippendorffAlphaResult:
+    """Krippendorff's alpha from a units x values count matrix (``counts[u, c]`` = how many
+    raters gave unit u the value ``values[c]``), computed by the ``krippendorff`` package
+    (its ``value_counts`` input). Units with fewer than 2 values are left out; no pairable
+    unit or a single value (no variation) -> NaN."""
+    if level not in LEVELS:
+        raise ValueError("level must be 'nominal', 'ordinal', 'interval' or 'ratio'")
+    label = f"Krippendorff's alpha ({level})"
+    m = counts.sum(axis=1)
+    counts = counts[m >= 2]
+    n_values = int(round(float(counts.sum())))
+    used = counts.sum(axis=0) > 0
+    counts, values = counts[:, used], values[used]
+    if counts.shape[0] == 0 or values.size < 2:
+        alpha = math.nan
+    else:
+        alpha = float(
+            krippendorff.alpha(value_counts=counts, value_domain=values, level_of_measurement=level)
+        )
+    return KrippendorffAlphaResult(
+        alpha=alpha,
+        level=level,
+        n_units=int(counts.shape[0]),
+        n_values=n_values if counts.shape[0] else 0,
+        n_raters=n_raters,
+        method=label,
+    )
 
 
 def krippendorff_alpha(
-    reliability_data: ArrayLike,
-    level: Literal["nominal", "ordinal", "interval", "ratio"] = "interval",
+    reliability_data: ArrayLike, level: Level = "interval"
 ) -> KrippendorffAlphaResult:
-    """Krippendorff's alpha from a raters x units matrix (NaN = missing).
+    """Krippendorff's alpha from a raters x units matrix (NaN = missing), computed by the
+    ``krippendorff`` package (Krippendorff 2011, "Computing Krippendorff's
+    Alpha-Reliability": coincidences within units with >= 2 values, ``alpha = 1 - D_o /
+    D_e``; ``level`` picks the difference function).
 
-    Coincidence matrix: for each unit u with m_u >= 2 values,
-    ``o_ck += (number of ordered c-k value pairs from different raters in u) / (m_u - 1)``;
-    ``n_c = sum_k o_ck``, ``n = sum_c n_c``. Then
-    ``alpha = 1 - D_o / D_e`` with ``D_o = sum o_ck delta2_ck / n`` and
-    ``D_e = sum n_c n_k delta2_ck / (n (n - 1))`` (Krippendorff 2011,
-    "Computing Krippendorff's Alpha-Reliability"). ``level`` picks delta2: nominal
-    (0/1), ordinal (rank-sum based), interval ((c-k)^2), ratio (((c-k)/(c+k))^2).
     Values must be numeric (code nominal labels first); the value domain is the set of
-    pairable values observed. No variation (D_e = 0) or no pairable unit -> alpha NaN.
+    pairable values observed. No variation or no pairable unit -> alpha NaN.
     """
-    if level not in ("nominal", "ordinal", "interval", "ratio"):
+    if level not in LEVELS:
         raise ValueError("level must be 'nominal', 'ordinal', 'interval' or 'ratio'")
     data = np.asarray(reliability_data, dtype=np.float64)
     if data.ndim != 2:
         raise ValueError("reliability_data must be a raters x units matrix")
     present = ~np.isnan(data)
     n_raters = int(present.any(axis=1).sum())
-    m_u = present.sum(axis=0)
-    pairable = m_u >= 2
-    sub = data[:, pairable]
-    label = f"Krippendorff's alpha ({level})"
-    if sub.shape[1] == 0:
-        return KrippendorffAlphaResult(
-            alpha=math.nan,
-            level=level,
-            n_units=0,
-            n_values=0,
-            n_raters=n_raters,
-            observed_disagreement=math.nan,
-            expected_disagreement=math.nan,
-            method=label,
-        )
-    values, codes = np.unique(sub[~np.isnan(sub)], return_inverse=True)
-    n_units = sub.shape[1]
-    # counts[u, c]: how many raters gave value c in unit u
-    unit_idx = np.broadcast_to(np.arange(n_units), sub.shape)[~np.isnan(sub)]
-    counts = np.zeros((n_units, values.size))
+    values, codes = np.unique(data[present], return_inverse=True)
+    unit_idx = np.broadcast_to(np.arange(data.shape[1]), data.shape)[present]
+    counts = np.zeros((data.shape[1], values.size))
     np.add.at(counts, (unit_idx, codes), 1.0)
-    m = counts.sum(axis=1)
-    weighted = counts / (m - 1.0)[:, None]
-    o = weighted.T @ counts - np.diag(weighted.sum(axis=0))
-    n_c = o.sum(axis=1)
-    n = float(n_c.sum())
-    d2 = _delta2(values, n_c, level)
-    d_o = float(np.sum(o * d2)) / n
-    d_e = float(np.sum(np.outer(n_c, n_c) * d2)) / (n * (n - 1.0))
-    alpha = 1.0 - d_o / d_e if d_e > 0 else math.nan
-    return KrippendorffAlphaResult(
-        alpha=alpha,
-        level=level,
-        n_units=int(n_units),
-        n_values=int(round(n)),
-        n_raters=n_raters,
-        observed_disagreement=d_o,
-        expected_disagreement=d_e,
-        method=label,
-    )
+    return alpha_from_value_counts(counts, values, level, n_raters=n_raters)
 
 
 def ratings_matrix_from_long(
