@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from . import hot_path
 from .models import Assignment, BatchEntry, BatchSlot, Judgment, Participant, Study
 
 
@@ -188,16 +189,9 @@ def locked_live_assignment(participant: Participant) -> Assignment | None:
     given to someone else meanwhile is not returned (the assignment's columns come from the
     statement's snapshot and are not re-checked; the slot's are).
     """
-    queryset = Assignment.objects.filter(
-        participant=participant,
-        status=Assignment.Status.ACTIVE,
-        slot__state=BatchSlot.State.LEASED,
-        slot__participant=participant,
-    ).select_related("slot")
-    if connection.features.has_select_for_update:
-        queryset = queryset.select_for_update(of=("slot",))
-    found = list(queryset[:1])  # at most one (one_active_assignment); no ORDER BY to compile
-    return found[0] if found else None
+    # At most one row (one_active_assignment). Hand-written SQL: this runs on every submit
+    # (see hot_path).
+    return hot_path.locked_live_assignment(participant)
 
 
 def live_assignment(participant: Participant, now: datetime) -> Assignment | None:
@@ -230,7 +224,7 @@ def _batches_excluded_for(participant: Participant) -> set[int]:
     )
     if not held_batches:
         return set()
-    seen = BatchEntry.objects.filter(batch_id__in=held_batches, item__attention_check_id="")
+    seen = BatchEntry.objects.filter(batch_id__in=held_batches, item__control_kind="")
     seen_outputs = set(seen.values_list("item__output_key", flat=True))
     excluded = set(
         BatchEntry.objects.filter(
@@ -273,7 +267,7 @@ def output_coverage(study: Study) -> dict[str, int]:
     and are not outputs, so they are left out.
     """
     counts: dict[str, int] = {}
-    entries = BatchEntry.objects.filter(batch__study=study, item__attention_check_id="")
+    entries = BatchEntry.objects.filter(batch__study=study, item__control_kind="")
     for output_key, slots in entries.values_list("item__output_key", "batch__slots"):
         counts[output_key] = counts.get(output_key, 0) + slots
     return counts

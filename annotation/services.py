@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from . import assignment as assignment_module
+from . import hot_path, progress_events
 from .answers import clean_answers
 from .models import Assignment, BatchEntry, BatchSlot, Judgment, Participant
 
@@ -31,35 +31,21 @@ class RecordedJudgment:
     judgment: Judgment
     created: bool  # False when the same idempotency key was seen before
     batch_completed: bool
+    # The entry expected after this one, ready for display (``with_next``), or None: the
+    # submit's answer can be the next item itself, with no second request.
+    next_entry: BatchEntry | None = None
 
 
-def next_entries(
-    assignment: Assignment, limit: int = 1, *, for_display: bool = True
-) -> list[BatchEntry]:
+def next_entries(assignment: Assignment, limit: int = 1, *, study=None) -> list[BatchEntry]:
     """The entries the server expects next, in order: those of the batch without a judgment
-    in this assignment. One query; `for_display` adds each entry's item, context and
-    candidates and the batch's length as ``entry.batch_length`` (a submit needs neither)."""
-    judged = Judgment.objects.filter(assignment_id=assignment.id).values("entry_id")
-    entries = BatchEntry.objects.filter(batch_id=assignment.slot.batch_id).exclude(
-        id__in=Subquery(judged)
-    )
-    if for_display:
-        length = (
-            BatchEntry.objects.filter(batch_id=OuterRef("batch_id"))
-            .order_by()
-            .values("batch_id")
-            .annotate(n=Count("id"))
-            .values("n")
-        )
-        entries = entries.annotate(batch_length=Subquery(length)).select_related(
-            "item__context", "item__candidate", "item__candidate_b"
-        )
-    return list(entries.order_by("position")[:limit])
+    in this assignment. One statement; with `study` each comes ready for display (see
+    `hot_path`: item, context, candidates and ``entry.batch_length``)."""
+    return hot_path.next_entries(assignment, limit, study=study)
 
 
-def next_entry(assignment: Assignment) -> BatchEntry | None:
+def next_entry(assignment: Assignment, study=None) -> BatchEntry | None:
     """The entry the server expects next: the first one without a judgment in this assignment."""
-    upcoming = next_entries(assignment)
+    upcoming = next_entries(assignment, study=study or assignment.participant.study)
     return upcoming[0] if upcoming else None
 
 
@@ -74,6 +60,7 @@ def record_judgment(
     client_submitted_at: datetime | None = None,
     client_time_refused: str = "",
     now: datetime | None = None,
+    with_next: bool = False,
 ) -> RecordedJudgment:
     """Store one judgment, exactly once; refuse anything but the expected item.
 
@@ -81,7 +68,9 @@ def record_judgment(
     stored judgment; the same key with different answers is refused (``key_conflict``).
     The usual submit is four statements (lock the lease, read the next entries, insert,
     and — when less than half the lease is left or the batch is done — the lease rows);
-    the key is looked up only when a submit cannot be stored as it stands.
+    the key is looked up only when a submit cannot be stored as it stands. With
+    `with_next`, the entries read are read for display, so the result carries the next
+    entry (``next_entry``) at no extra statement.
     """
     now = now or timezone.now()
     key = (idempotency_key or "").strip()
@@ -99,6 +88,7 @@ def record_judgment(
                 client_submitted_at,
                 client_time_refused,
                 now,
+                with_next,
             )
     except JudgmentRefused:
         # A retry of a submit that was stored (network retry, reload, the busy page's
@@ -149,6 +139,7 @@ def _record(
     client_submitted_at,
     client_time_refused,
     now,
+    with_next=False,
 ):
     live = assignment_module.locked_live_assignment(participant)
     if live is None:
@@ -156,7 +147,7 @@ def _record(
             ["you hold no batch at the moment (the lease may have expired): reload the page"],
             "no_assignment",
         )
-    upcoming = next_entries(live, limit=2, for_display=False)
+    upcoming = next_entries(live, limit=2, study=participant.study if with_next else None)
     if not upcoming:
         raise JudgmentRefused(["this batch is already complete"], "complete")
     expected = upcoming[0]
@@ -200,25 +191,14 @@ def _record(
     else:
         assignment_module.extend_lease(live, study, now)
     transaction.on_commit(lambda: notify_progress(study.name))
-    return RecordedJudgment(judgment, created=True, batch_completed=completed)
+    following = upcoming[1] if with_next and not completed else None
+    return RecordedJudgment(judgment, created=True, batch_completed=completed, next_entry=following)
 
 
 def notify_progress(study_name: str) -> None:
-    """Tell researchers' open progress pages that something changed (best effort)."""
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    from .consumers import progress_group
-
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(progress_group(study_name), {"type": "progress.changed"})
-    except Exception:  # noqa: BLE001 - a dead channel layer must not lose a judgment
-        import logging
-
-        logging.getLogger(__name__).warning("could not publish progress for %s", study_name)
+    """Tell researchers' open progress pages that something changed (best effort, throttled
+    per study: see `progress_events`)."""
+    progress_events.progress_changed(study_name)
 
 
 def get_or_create_participant(

@@ -14,6 +14,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import urljoin
 
@@ -136,9 +137,23 @@ class _FormParser(HTMLParser):
             self._textarea = None
 
 
+def _form_markup(html: str) -> str:
+    """Only the page's <form> elements: the load generator shares the server's cores, so it
+    parses no more of a page than a form needs (the rest costs it, not the server)."""
+    parts, start = [], html.find("<form")
+    while start != -1:
+        end = html.find("</form>", start)
+        if end == -1:
+            parts.append(html[start:])
+            break
+        parts.append(html[start : end + len("</form>")])
+        start = html.find("<form", end)
+    return "".join(parts)
+
+
 def forms_of(html: str) -> list[Form]:
     parser = _FormParser()
-    parser.feed(html)
+    parser.feed(_form_markup(html))
     return parser.forms
 
 
@@ -158,6 +173,16 @@ class Outcome:
     ended_on: str = ""  # the last page's path
     busy_retries: int = 0
     error: str = ""
+
+
+def _as_the_page_script_does(data: dict[str, list[str]]) -> None:
+    """What the item page's script adds at submit in a browser: the time on the item, the
+    client's clock and, where the page offers it, the request for the next item in the
+    response (annotation/templates/annotation/_item_js.html)."""
+    data["time_on_item_ms"] = ["4200"]
+    data["client_submitted_at"] = [datetime.now(UTC).isoformat()]
+    if "next_in_response" in data:
+        data["next_in_response"] = ["1"]
 
 
 def _record(outcome: Outcome, response: httpx.Response) -> None:
@@ -208,6 +233,8 @@ async def annotate(
             data = form.fill(rng)
             url = urljoin(str(response.url), form.action)
             is_submit = "idempotency_key" in data
+            if is_submit:
+                _as_the_page_script_does(data)
             started = time.perf_counter()
             response = await _post(client, url, data)
             if is_submit and response.status_code < 400:

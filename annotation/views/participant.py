@@ -31,7 +31,7 @@ from ..invitations import InvalidInvitation, read_invitation
 from ..models import Assignment, Judgment, Participant, Study
 from ..mturk import MTurkLinkError
 from ..selectors import has_completed_batch
-from . import identity, limits, presentation
+from . import identity, item_page, limits, presentation
 from . import mturk as mturk_views
 from .forms import JudgmentForm
 from .identity import Visitor
@@ -42,6 +42,10 @@ MAX_PLATFORM_ID = 200
 # A client clock is believed only this close to the server's (a wrong clock, a forged
 # field): outside it the client time is not stored.
 CLIENT_CLOCK_WINDOW = timedelta(days=1)
+# The item page's script sets this field at submit: answer a stored judgment with the next
+# item's page (200) instead of a redirect to it. Without the script (no JavaScript, API
+# clients, the tests' client) a submit is answered by the usual redirect.
+NEXT_IN_RESPONSE = "next_in_response"
 
 
 def _open_study(name: str) -> Study:
@@ -372,9 +376,15 @@ def _submit(request: HttpRequest, participant: Participant, form: JudgmentForm, 
             client_submitted_at=client_time,
             client_time_refused="" if client_time or not sent_time else sent_time[:64],
             now=now,
+            with_next=request.POST.get(NEXT_IN_RESPONSE) == "1",
         )
     except services.JudgmentRefused as refused:
         return _refusal(participant, refused, entry_id)
+    if recorded.next_entry is not None:
+        # The page's script asked for the next item in this response: one request per
+        # judgment, not a redirect and a GET (the page then replaces its history entry, so
+        # a reload is a GET, as after a redirect).
+        return _entry_page(request, study, recorded.next_entry, JudgmentForm(study.dimensions))
     return _go(study.name, "done" if recorded.batch_completed else "item")
 
 
@@ -422,15 +432,37 @@ def _item_page(
             notice = work.reason
     elif notice == "lease":
         notice = "resumed"
-    entry_row = services.next_entry(live)
+    entry_row = services.next_entry(live, study)
     if entry_row is None:  # pragma: no cover - a completed assignment is never active
         return _go(study.name, "done")
+    return _entry_page(
+        request,
+        study,
+        entry_row,
+        JudgmentForm(study.dimensions) if notice else form,
+        errors=errors,
+        notice=notice,
+    )
+
+
+def _entry_page(
+    request: HttpRequest,
+    study: Study,
+    entry_row,
+    form: JudgmentForm,
+    *,
+    errors: list[str] | None = None,
+    notice: str = "",
+) -> HttpResponse:
+    """One batch entry's item page: 400 with the answers to correct, 409 with a notice."""
+    if not errors and not notice and not form.is_bound:
+        return item_page.fresh_item_page(request, study, entry_row, form.rows())
     context = presentation.item_context(
         study,
         entry_row,
         entry_row.batch_length,
-        JudgmentForm(study.dimensions).rows() if notice else form.rows(),
-        errors=errors,
+        form.rows(),
+        errors=errors or [],
         notice=REFUSAL_NOTICES.get(notice, ""),
         idempotency_key=request.POST.get("idempotency_key") if errors else uuid.uuid4().hex,
     )

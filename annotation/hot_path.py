@@ -1,0 +1,196 @@
+"""The annotator's hot path in hand-written SQL: who is asking, their locked lease, what next.
+
+Every submit and every item page reads the participant with their study, (on a submit) locks
+the lease, and asks "which entries of this batch has this assignment not judged yet?". These
+three reads are written here by hand, their SQL built once per process and database, because
+on this path Django's query compiler cost more than the database did (bench/RESULTS.md:
+about two thirds of the time of each query; these three were most of a judgment's cost). The
+SQL is plain (joins, NOT EXISTS, LIMIT) and runs alike on SQLite and PostgreSQL; rows become
+model instances through `Model.from_db` with each field's database converters, as the ORM
+itself does, so callers get ordinary instances. Everything else stays in the ORM.
+
+What an entry shows — its item, the conversation, the candidates, the batch's length — never
+changes once a study exists (the spec and its items are frozen at creation), so it is read
+once per batch and process and kept in a bounded cache. The key holds the study's creation
+time and spec hash besides the batch id, so a batch id reused after a rollback (tests, a
+restored database) never finds another study's entries.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from django.db import connection
+from django.db.models import Model
+
+from .models import Assignment, BatchEntry, BatchSlot, Judgment, Participant, Study
+
+# Batches whose display is kept per process: a batch's entries are a few KB, and the busiest
+# moment of a launch touches a few hundred batches.
+CACHE_BATCHES = 512
+
+_cache: OrderedDict[tuple[Any, ...], dict[int, BatchEntry]] = OrderedDict()
+_cache_lock = threading.Lock()
+_sql: dict[str, str] = {}
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _columns(model: type[Model], alias: str) -> str:
+    return ", ".join(f"{alias}.{_q(f.column)}" for f in model._meta.concrete_fields)
+
+
+def _instance(model: type[Model], values: tuple[Any, ...] | list[Any]) -> Model:
+    """A model instance from its concrete columns' raw values, converted as the ORM does."""
+    fields = model._meta.concrete_fields
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        column = field.get_col(model._meta.db_table)
+        for convert in connection.ops.get_db_converters(column) + field.get_db_converters(
+            connection
+        ):
+            value = convert(value, column, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+def _participant_sql() -> str:
+    key = "participant:" + connection.vendor
+    if key not in _sql:
+        _sql[key] = (
+            f"SELECT {_columns(Participant, 'p')}, {_columns(Study, 's')} "
+            f"FROM {_q(Participant._meta.db_table)} p "
+            f"JOIN {_q(Study._meta.db_table)} s ON s.{_q('id')} = p.{_q('study_id')} "
+            f"WHERE s.{_q('name')} = %s AND p.{_q('external_id')} = %s LIMIT 1"
+        )
+    return _sql[key]
+
+
+def participant_with_study(study_name: str, external_id: str) -> Participant | None:
+    """The study's participant with this external id, their study loaded: one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(_participant_sql(), [study_name, external_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    n = len(Participant._meta.concrete_fields)
+    participant = _instance(Participant, row[:n])
+    participant.study = _instance(Study, row[n:])  # type: ignore[attr-defined]
+    return participant  # type: ignore[return-value]
+
+
+def _locked_sql() -> str:
+    key = "locked:" + connection.vendor
+    if key not in _sql:
+        lock = " FOR UPDATE OF b" if connection.features.has_select_for_update_of else ""
+        _sql[key] = (
+            f"SELECT {_columns(Assignment, 'a')}, {_columns(BatchSlot, 'b')} "
+            f"FROM {_q(Assignment._meta.db_table)} a "
+            f"JOIN {_q(BatchSlot._meta.db_table)} b ON b.{_q('id')} = a.{_q('slot_id')} "
+            f"WHERE a.{_q('participant_id')} = %s AND a.{_q('status')} = %s "
+            f"AND b.{_q('state')} = %s AND b.{_q('participant_id')} = %s LIMIT 1{lock}"
+        )
+    return _sql[key]
+
+
+def locked_live_assignment(participant: Participant) -> Assignment | None:
+    """The participant's active assignment with its slot, the slot row locked (PostgreSQL;
+    SQLite serialises write transactions): one statement. See
+    `assignment.locked_live_assignment` for why only the slot is locked and why its state is
+    in the WHERE clause."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _locked_sql(),
+            [
+                participant.id,
+                Assignment.Status.ACTIVE,
+                BatchSlot.State.LEASED,
+                participant.id,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    n = len(Assignment._meta.concrete_fields)
+    live = _instance(Assignment, row[:n])
+    live.slot = _instance(BatchSlot, row[n:])  # type: ignore[attr-defined]
+    return live  # type: ignore[return-value]
+
+
+def _upcoming_sql() -> str:
+    vendor = connection.vendor
+    if vendor not in _sql:
+        q = connection.ops.quote_name
+        _sql[vendor] = (
+            f"SELECT e.{q('id')}, e.{q('position')}, e.{q('item_id')}, e.{q('block_index')} "
+            f"FROM {q(BatchEntry._meta.db_table)} e "
+            f"WHERE e.{q('batch_id')} = %s AND NOT EXISTS ("
+            f"SELECT 1 FROM {q(Judgment._meta.db_table)} j "
+            f"WHERE j.{q('assignment_id')} = %s AND j.{q('entry_id')} = e.{q('id')}) "
+            f"ORDER BY e.{q('position')} LIMIT %s"
+        )
+    return _sql[vendor]
+
+
+def upcoming_rows(assignment: Assignment, limit: int) -> list[tuple[int, int, int, int]]:
+    """(entry id, position, item id, block index) of the entries not yet judged in this
+    assignment, in batch order, at most `limit`: one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(_upcoming_sql(), [assignment.slot.batch_id, assignment.id, limit])
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def _load(batch_id: int) -> dict[int, BatchEntry]:
+    entries = list(
+        BatchEntry.objects.filter(batch_id=batch_id).select_related(
+            "item__context", "item__candidate", "item__candidate_b"
+        )
+    )
+    for entry in entries:
+        entry.batch_length = len(entries)  # type: ignore[attr-defined]
+    return {entry.id: entry for entry in entries}
+
+
+def shown_entries(study: Any, batch_id: int) -> dict[int, BatchEntry]:
+    """entry id → the entry with its item, context and candidates and ``batch_length``.
+
+    Shared, read-only instances: callers must not change them."""
+    key = (batch_id, study.id, study.created_at, study.spec_hash)
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+    loaded = _load(batch_id)
+    with _cache_lock:
+        _cache[key] = loaded
+        while len(_cache) > CACHE_BATCHES:
+            _cache.popitem(last=False)
+    return loaded
+
+
+def clear() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def next_entries(assignment: Assignment, limit: int = 1, *, study: Any = None) -> list[BatchEntry]:
+    """The entries the server expects next, in order. With `study`, each comes ready for
+    display (item, context, candidates, ``batch_length``; cached per batch); without it,
+    light instances with id, batch, position and item id (what a submit stores)."""
+    rows = upcoming_rows(assignment, limit)
+    if study is None:
+        batch_id = assignment.slot.batch_id
+        return [
+            BatchEntry(id=i, batch_id=batch_id, position=p, item_id=item, block_index=b)
+            for i, p, item, b in rows
+        ]
+    shown = shown_entries(study, assignment.slot.batch_id)
+    if any(row[0] not in shown for row in rows):  # pragma: no cover - entries never change
+        clear()
+        shown = shown_entries(study, assignment.slot.batch_id)
+    return [shown[row[0]] for row in rows]
