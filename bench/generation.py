@@ -340,7 +340,7 @@ def main(argv=None) -> dict:
 
     def make_ours(mode: str):
         system = make_system(models, tokenizer, mode, device, dtype, dexperts, args.shape)
-        if system.graph_check.due():  # proved by the equality check above, in check_dtype
+        if system.graph_check.status == "pending":  # proved by the equality check above
             system.graph_check.status = "checked_by_bench"
         return system
 

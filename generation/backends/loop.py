@@ -380,6 +380,12 @@ class CausalStepper:
         self._t += 1
         return logits
 
+    def plans_graph_for(self, prompt_len: int, max_new_tokens: int) -> bool:
+        """Whether a batch of this padded prompt length would run a graph-captured step."""
+        if not (self.use_graph and self.use_static) or self.graph_failed or max_new_tokens < 2:
+            return False
+        return self._static_length(prompt_len + max_new_tokens) is not None
+
     @property
     def batch_mode(self) -> str:
         """What the last batch really ran: "dynamic", "static" (eager static step), "graph"

@@ -82,8 +82,11 @@ class GraphSelfCheck:
     def _planned(self) -> bool:
         return any(s.use_graph and not s.graph_failed for s in self.steppers)
 
-    def due(self) -> bool:
-        return self.status == PENDING and self._planned()
+    def due(self, prompt_len: int, max_new_tokens: int) -> bool:
+        """Whether this batch (padded prompt length, new tokens) is the first to run a graph."""
+        return self.status == PENDING and any(
+            s.plans_graph_for(prompt_len, max_new_tokens) for s in self.steppers
+        )
 
     def run(self, decode: Callable[[DecodingParameters], list[list[int]]], params) -> None:
         """Decode with `decode(params)` in the planned mode and in the dynamic mode; on a
@@ -93,8 +96,9 @@ class GraphSelfCheck:
         used = self.batch_mode()
         if used not in GRAPH_MODES:
             failures = [s.graph_failure for s in self.steppers if s.graph_failure]
-            self.status = CAPTURE_FAILED
-            self.fallback = "; ".join(failures) or f"the graph was not used (mode {used})"
+            if failures:  # the capture raised: the static step runs eagerly from now on
+                self.status = CAPTURE_FAILED
+                self.fallback = "; ".join(failures)
             return
         with dynamic_mode(self.steppers):
             reference = decode(greedy)

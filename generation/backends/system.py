@@ -367,7 +367,8 @@ class TextSystem:
         self, items: list[WorkItem], params: DecodingParameters, prompts: Sequence[str]
     ):
         check = self.graph_check
-        if check.due():  # the first graph batch: prove the graph against the dynamic mode
+        width = max(len(it.ids) for it in items)
+        if check.due(width, params.max_new_tokens):  # the first graph batch: prove it
             check.run(lambda p: self._loop_tokens(items, p), params)
         start = time.perf_counter()
         tokens = self._loop_tokens(items, params)

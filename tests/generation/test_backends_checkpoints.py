@@ -271,6 +271,21 @@ def test_a_graph_that_differs_from_dynamic_decoding_falls_back(tiny_gpt2, gpt2, 
         assert g.decode_mode == "dynamic" and g.graph_fallback == d["graph_fallback"]
 
 
+def test_the_self_check_waits_for_the_first_batch_that_runs_a_graph(tmp_path, torch_one_thread):
+    from .tiny_models import build_mistral
+
+    path = build_mistral(tmp_path / "window", sliding_window=24)
+    system = load_causal_system(path, static_cache=True, cuda_graph="emulate")
+    params = DecodingParameters(do_sample=False, max_new_tokens=6)
+    [[long]] = system.generate([" ".join(["We bought a house."] * 6)], params)
+    assert long.decode_mode == "dynamic" and long.graph_fallback == ""  # past the window
+    assert system.describe()["graph_check"] == "pending"
+    [[short]] = system.generate(["Hello"], params)
+    assert short.decode_mode == "emulated_graph"
+    assert system.describe()["graph_check"] == "passed"
+    assert system.describe()["decode_modes_used"] == ["dynamic", "emulated_graph"]
+
+
 @pytest.mark.parametrize(
     "message",
     [
