@@ -63,6 +63,22 @@ class ResultsOptionsForm(forms.Form):
         ],
         required=False,
     )
+    zscore = forms.ChoiceField(
+        label="Per-annotator z-scores",
+        choices=[
+            ("population", "population SD; constant annotators get none"),
+            ("wmt", "sample SD, z = 0 for a constant annotator (WMT / Appraise)"),
+        ],
+        required=False,
+    )
+    permutation_two_sided = forms.ChoiceField(
+        label="Two-sided permutation p-value",
+        choices=[
+            ("absolute", "share of resamples with |T*| ≥ |T|"),
+            ("doubled", "2 × the smaller one-sided p (as scipy)"),
+        ],
+        required=False,
+    )
     exclude_flagged = forms.CharField(
         label="Leave out annotators flagged by the quality checks",
         required=False,
@@ -83,6 +99,12 @@ class ResultsOptionsForm(forms.Form):
 
     def clean_family(self) -> str:
         return self.cleaned_data["family"] or "per_dimension"
+
+    def clean_zscore(self) -> str:
+        return self.cleaned_data["zscore"] or "population"
+
+    def clean_permutation_two_sided(self) -> str:
+        return self.cleaned_data["permutation_two_sided"] or "absolute"
 
     def clean_exclude_flagged(self) -> bool:
         return self._yes_no("exclude_flagged")
@@ -108,6 +130,10 @@ class ResultsOptionsForm(forms.Form):
             "family": data["family"],
             "exclude_flagged": data["exclude_flagged"],
         }
+        # only when not the default: the default options keep their key
+        for name, default in (("zscore", "population"), ("permutation_two_sided", "absolute")):
+            if data[name] != default:
+                options[name] = data[name]
         if data["mixed_models"]:  # only when asked: the default options keep their key
             options["mixed_models"] = True
         return options
@@ -134,6 +160,9 @@ def options_query(options: dict[str, Any]) -> str:
         params["family"] = options["family"]
     if options["exclude_flagged"]:
         params["exclude_flagged"] = "1"
+    for name, default in (("zscore", "population"), ("permutation_two_sided", "absolute")):
+        if options.get(name, default) != default:
+            params[name] = options[name]
     if options.get("mixed_models"):
         params["mixed_models"] = "1"
     return urlencode(params)

@@ -227,9 +227,17 @@ def test_exclude_flagged_is_an_option_of_its_own(admin_client, rating_study, com
     assert f'href="/console/{rating_study.name}/results.zip?exclude_flagged=1"' in page
 
 
+def test_zscore_and_two_sided_rule_are_options(admin_client, rating_study, computed):
+    page = _page(admin_client, rating_study, "?zscore=wmt&permutation_two_sided=doubled")
+    row = StudyResults.objects.get()
+    assert row.options["zscore"] == "wmt" and row.options["permutation_two_sided"] == "doubled"
+    assert "zscore=wmt" in page and "permutation_two_sided=doubled" in page
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
+        ("?zscore=sample", "zscore"),
         ("?alternative=sideways", "alternative"),
         ("?family=everything", "family"),
         ("?exclude_flagged=maybe", "exclude_flagged"),
