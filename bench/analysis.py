@@ -19,6 +19,19 @@ measures, each in a fresh subprocess so peak memory is the analysis's own:
                resamples, percentile) on the same item means, as a notebook would; measured
                on the first ``--loop-subset`` comparisons and scaled linearly to all of them.
 
+and, at EmPO size (``--parts models``; both parts run by default):
+
+  mixed        the model-based comparisons (analysis.mixed: 4 slider LMMs + 1 checkbox GEE)
+               alone and inside analyze(mixed_models=True), against statsmodels' MixedLM
+               on one dimension (the library fit the hand-written REML replaces); and the
+               slider model's 95% interval coverage over ``--coverage-studies`` simulated
+               studies with known effects (the long version of the test);
+  power        analysis.power.simulate_power: 1,000 simulated EmPO-size studies with the
+               paired t-test and 1,000-resample permutation tests, vectorised, against a
+               Python loop per simulated study (pandas item means, scipy ttest_rel and
+               permutation_test; measured on ``--loop-studies`` studies, scaled); and the
+               analytic mixed-model power against REML refits of simulated studies.
+
 Times are wall-clock seconds (best of ``--repeats`` for analyze); peak memory is the
 subprocess's maximum resident set size (resource.getrusage), which includes the Python
 interpreter, numpy and pandas (about 100 MB on their own).
@@ -221,6 +234,149 @@ def worker_scipy_loop(scale: int, subset: int) -> dict:
     }
 
 
+def _timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def worker_mixed(coverage_studies: int) -> dict:
+    import warnings
+
+    import statsmodels.formula.api as smf
+
+    from analysis import mixed
+    from analysis.study_analysis import AnalysisOptions, analyze
+    from tests.analysis.test_mixed import SYSTEMS as SIM_SYSTEMS
+    from tests.analysis.test_mixed import crossed_study
+
+    frame = synthetic_study(1)
+    options = AnalysisOptions(n_permutations=10_000, n_bootstrap=2_000, seed=0)
+    systems = list(SYSTEMS)
+    table, t_table = _timed(mixed.mixed_model_table, frame, DIMENSIONS, systems, options)
+    _, t_plain = _timed(analyze, frame, protocol="rating", dimensions=DIMENSIONS, options=options)
+    with_mixed = AnalysisOptions(
+        n_permutations=10_000, n_bootstrap=2_000, seed=0, mixed_models=True
+    )
+    _, t_with = _timed(analyze, frame, protocol="rating", dimensions=DIMENSIONS, options=with_mixed)
+    one = frame[frame["dimension"] == "conversational_engagingness"].copy()
+    fit, t_ours_one = _timed(mixed.slider_model, one, systems)
+    one["item"] = one["context"] + ":" + one["system"]
+    one["g"] = 1
+    model = smf.mixedlm(
+        "value ~ 0 + C(system)",
+        one,
+        groups="g",
+        re_formula="0",
+        vc_formula={k: f"0 + C({k})" for k in ("annotator", "context", "item")},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref, t_mixedlm = _timed(model.fit, reml=True, method=["lbfgs"])
+    # MixedLM's columns are C(system)[name], in sorted order
+    by_name = {k.split("[", 1)[1].rstrip("]"): v for k, v in ref.fe_params.items()}
+    ref_beta = np.array([by_name[s] for s in systems])
+    rng = np.random.default_rng(2020)
+    truth = {("a", "b"): 3.0, ("a", "c"): 5.0, ("b", "c"): 2.0}
+    hits = total = 0
+    t0 = time.perf_counter()
+    for _ in range(coverage_studies):
+        data = crossed_study(rng, n_contexts=16, effects=(3.0, 0.0, -2.0), sd=(4, 2, 5, 4))
+        rows = mixed.mixed_model_table(
+            data.assign(dimension="s"), [{"key": "s", "type": "slider"}], SIM_SYSTEMS, options
+        )
+        for r in rows.itertuples():
+            hits += r.ci_low <= truth[(r.system_a, r.system_b)] <= r.ci_high
+            total += 1
+    t_cov = time.perf_counter() - t0
+    cover = hits / total
+    return {
+        "mixed_table_s": round(t_table, 3),
+        "mixed_rows": int(len(table)),
+        "analyze_s": round(t_plain, 3),
+        "analyze_with_mixed_s": round(t_with, 3),
+        "ratio_with_mixed_to_plain": round(t_with / t_plain, 2),
+        "one_dimension_ours_s": round(t_ours_one, 3),
+        "one_dimension_statsmodels_mixedlm_s": round(t_mixedlm, 3),
+        "speedup_vs_mixedlm": round(t_mixedlm / t_ours_one, 1),
+        "max_abs_diff_beta_vs_mixedlm": float(np.max(np.abs(fit.beta - ref_beta))),
+        "coverage_studies": coverage_studies,
+        "coverage_intervals": total,
+        "coverage_95": round(cover, 4),
+        "coverage_binomial_se": round(float(np.sqrt(0.95 * 0.05 / total)), 4),
+        "coverage_s": round(t_cov, 2),
+    }
+
+
+def worker_power(loop_studies: int) -> dict:
+    from scipy import stats
+
+    from analysis import power as pw
+
+    design, comp = pw.EMPO_DESIGN, pw.EMPO_COMPONENTS
+    layout = pw.design_layout(design)
+    n_sims, n_perm = 1000, 1000
+    row, t_vec = _timed(
+        pw.simulate_power,
+        design,
+        comp,
+        3.5,
+        n_sims=n_sims,
+        n_permutations=n_perm,
+        alternative="greater",
+        layout=layout,
+    )
+    rng = np.random.default_rng(1)
+    t0 = time.perf_counter()
+    rejected = 0
+    for _ in range(loop_studies):  # what a notebook does: one simulated study at a time
+        y = pw._simulate_chunk(rng, 1, layout, comp, 3.5)[0]
+        df = pd.DataFrame({"c": layout.context, "s": layout.system, "y": y})
+        means = df[df["s"] < 2].groupby(["s", "c"])["y"].mean().unstack(0)
+        a, b = means[0].to_numpy(), means[1].to_numpy()
+        p_t = stats.ttest_rel(a, b, alternative="greater").pvalue
+        stats.permutation_test(
+            (a, b),
+            lambda u, v, axis: np.mean(u - v, axis=axis),
+            permutation_type="samples",
+            n_resamples=n_perm,
+            vectorized=True,
+            alternative="greater",
+            rng=rng,
+        )
+        rejected += p_t < 0.05
+    t_loop = time.perf_counter() - t0
+    per = t_loop / loop_studies
+    fits, t_fits = _timed(
+        pw.simulate_power,
+        design,
+        comp,
+        3.5,
+        n_sims=100,
+        n_permutations=100,
+        alternative="greater",
+        n_mixed_fits=100,
+        layout=layout,
+    )
+    return {
+        "simulated_studies": n_sims,
+        "permutations": n_perm,
+        "judgments_per_study": layout.n_judgments,
+        "vectorised_s": round(t_vec, 3),
+        "loop_studies_measured": loop_studies,
+        "loop_per_study_s": round(per, 4),
+        "loop_s_scaled": round(per * n_sims, 2),
+        "speedup_vs_loop": round(per * n_sims / t_vec, 1),
+        "power_paired_t": row["power_paired_t"],
+        "size_paired_t": row["size_paired_t"],
+        "power_permutation": row["power_permutation"],
+        "power_mixed_analytic": round(row["power_mixed_analytic"], 4),
+        "power_mixed_100_fits": fits["power_mixed_fits"],
+        "se_mixed_100_fits": round(fits["se_mixed_fits"], 4),
+        "mixed_fits_s": round(t_fits, 2),
+    }
+
+
 def _spawn(kind: str, scale: int, extra: int) -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, "--scale", str(scale), "--n", str(extra)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
@@ -241,6 +397,15 @@ def main() -> None:
         default=0,
         help="comparisons the scipy loop measures (0: all at scale 1, 3 above)",
     )
+    parser.add_argument(
+        "--parts", default="analysis,models", help="analysis (the scales) and/or models"
+    )
+    parser.add_argument(
+        "--coverage-studies", type=int, default=200, help="simulated studies of the coverage check"
+    )
+    parser.add_argument(
+        "--loop-studies", type=int, default=50, help="studies the per-study power loop measures"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--scale", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=1, help=argparse.SUPPRESS)
@@ -251,6 +416,13 @@ def main() -> None:
     if args.worker == "scipy_loop":
         print(json.dumps(worker_scipy_loop(args.scale, args.n)))
         return
+    if args.worker == "mixed":
+        print(json.dumps(worker_mixed(args.n)))
+        return
+    if args.worker == "power":
+        print(json.dumps(worker_power(args.n)))
+        return
+    parts = {p.strip() for p in args.parts.split(",")}
     report: dict = {
         "machine": {
             "python": platform.python_version(),
@@ -263,7 +435,8 @@ def main() -> None:
         "10,000 permutations and 2,000 bootstrap resamples per comparison",
         "scales": {},
     }
-    for scale in (int(s) for s in args.scales.split(",") if s.strip()):
+    scales = args.scales if "analysis" in parts else ""
+    for scale in (int(s) for s in scales.split(",") if s.strip()):
         repeats = args.repeats if scale == 1 else 1
         subset = args.loop_subset or (100 if scale == 1 else 3)
         ours = _spawn("analyze", scale, repeats)
@@ -275,6 +448,11 @@ def main() -> None:
             "speedup_first_call": round(loop["loop_s_scaled_to_all"] / ours["first_call_s"], 1),
         }
         print(json.dumps({str(scale): report["scales"][str(scale)]}), file=sys.stderr)
+    if "models" in parts:
+        report["mixed"] = _spawn("mixed", 1, args.coverage_studies)
+        print(json.dumps({"mixed": report["mixed"]}), file=sys.stderr)
+        report["power"] = _spawn("power", 1, args.loop_studies)
+        print(json.dumps({"power": report["power"]}), file=sys.stderr)
     print(json.dumps(report, indent=2))
 
 

@@ -161,3 +161,22 @@ def test_results_page_shows_the_model_table_when_asked(admin_client, study):
     assert "LMM (REML), Wald z" in {r[3] for r in rows[1:]}
     box = re.search(r'<input[^>]*name="mixed_models"[^>]*>', page).group(0)
     assert "checked" in box
+
+
+def test_analyze_command_writes_the_model_table_when_asked(tmp_path, study):
+    out = io.StringIO()
+    call_command(
+        "analyze",
+        study.name,
+        "--out",
+        str(tmp_path),
+        "--mixed-models",
+        "--no-plots",
+        "--permutations",
+        "100",
+        "--bootstrap",
+        "100",
+        stdout=out,
+    )
+    assert (tmp_path / "mixed_models.csv").exists()
+    assert "### Model-based comparisons of systems" in (tmp_path / "report.md").read_text()
