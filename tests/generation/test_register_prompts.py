@@ -100,3 +100,20 @@ def test_a_model_speaker_that_ends_the_dataset_contexts_is_refused(strict_model)
     )
     with pytest.raises(SystemConfigError, match="no dataset named 'nope'"):
         register_system("s", "hf_causal", config, dataset="nope")
+
+
+def test_the_command_checks_a_dataset_with_dataset(strict_model):
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    import_dataset("jsonl", EXAMPLES / "data/empathy_contexts.jsonl", "ed", options=JSONL)
+    args = ["register_system", "s", "--kind", "hf_causal", "--path", str(strict_model)]
+    with pytest.raises(CommandError) as error:
+        call_command(*args, "--set", "model_speaker=Speaker", "--dataset", "ed")
+    assert "model_speaker: context 'ed-001'" in str(error.value)
+    out = io.StringIO()
+    call_command(*args, "--set", "model_speaker=Listener", "--dataset", "ed", stdout=out)
+    assert "registered system 's'" in out.getvalue()
+    assert System.objects.get(name="s").config["model_speaker"] == "Listener"
