@@ -158,7 +158,12 @@ def _generate(
     result: dict,
 ) -> None:
     params = DecodingParameters.from_dict(
-        {**job.decoding, "num_return_sequences": job.samples_per_context}
+        {
+            # a job created before per-system streams had common ones: a resume keeps them
+            "common_random_numbers": True,
+            **job.decoding,
+            "num_return_sequences": job.samples_per_context,
+        }
     )
     loads_before = SYSTEM_CACHE.loads
     system = SYSTEM_CACHE.get(job.backend_spec)

@@ -146,3 +146,20 @@ def test_a_graph_fallback_is_recorded_in_the_candidates(tiny_gpt2, contexts, mon
         assert p["decode_mode"] == "dynamic" and "differed" in p["graph_fallback"]
         assert p["model"]["graph_check"] == "failed"
         assert p["model"]["decode_modes_used"] == ["dynamic"]
+
+
+def test_a_job_stored_before_per_system_streams_keeps_common_ones_on_resume(tiny_gpt2, contexts):
+    a = run_job("old-style", tiny_gpt2, contexts, common_random_numbers=True)
+    system = register_system(
+        "old-style-2",
+        "hf_causal",
+        {"path": str(tiny_gpt2), "device": "cpu", "chat_template": False, "decoding": DECODING},
+    )
+    job = services.create_job(system, contexts, batch_size=4, chunk_size=4)
+    old_decoding = {k: v for k, v in job.decoding.items() if k != "common_random_numbers"}
+    type(job).objects.filter(pk=job.pk).update(decoding=old_decoding)  # as stored before
+    services.dispatch_job(job)
+    rows = Candidate.objects.filter(generation_job=job).select_related("context")
+    old = {c.context.external_id: c.provenance for c in rows}
+    assert all(old[c]["prompt_seed"] == a[c]["prompt_seed"] for c in a)
+    assert {p["random_streams"] for p in old.values()} == {"common"}
