@@ -9,7 +9,6 @@ from .agreement import (
     alpha_from_value_counts,
     krippendorff_alpha,
     ratings_matrix_from_long,
-    reliability_data_from_long,
     slot_matrix_from_long,
 )
 from .diagnostics import (
@@ -18,7 +17,6 @@ from .diagnostics import (
     PositionEffectResult,
     annotator_quality,
     length_bias,
-    length_bias_by,
     position_effect,
 )
 from .effects import (
@@ -31,7 +29,6 @@ from .effects import (
     cohens_d_rm,
     cohens_dz,
     hedges_correction,
-    hedges_correction_approx,
     hedges_g,
     mean_ci,
 )
@@ -77,7 +74,6 @@ from .significance import (
     CorrectionResult,
     SignTestResult,
     TTestResult,
-    adjust_pvalues,
     binomial_test,
     bonferroni,
     holm,
@@ -112,7 +108,6 @@ __all__ = [
     "krippendorff_alpha",
     "alpha_from_value_counts",
     "ratings_matrix_from_long",
-    "reliability_data_from_long",
     "slot_matrix_from_long",
     # diagnostics
     "AnnotatorQualityResult",
@@ -120,7 +115,6 @@ __all__ = [
     "PositionEffectResult",
     "annotator_quality",
     "length_bias",
-    "length_bias_by",
     "position_effect",
     # effects
     "BootstrapResult",
@@ -132,7 +126,6 @@ __all__ = [
     "cohens_d_av",
     "cohens_d_rm",
     "hedges_correction",
-    "hedges_correction_approx",
     "hedges_g",
     "mean_ci",
     # normalize
@@ -153,7 +146,6 @@ __all__ = [
     "PermutationTestResult",
     "SignTestResult",
     "TTestResult",
-    "adjust_pvalues",
     "binomial_test",
     "bonferroni",
     "holm",

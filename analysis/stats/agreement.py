@@ -22,7 +22,6 @@ __all__ = [
     "alpha_from_value_counts",
     "krippendorff_alpha",
     "ratings_matrix_from_long",
-    "reliability_data_from_long",
     "slot_matrix_from_long",
 ]
 
@@ -124,14 +123,6 @@ def ratings_matrix_from_long(
     wide = sub.pivot(index=item_col, columns=rater_col, values=value_col)
     wide.columns.name = None
     return wide.astype(np.float64)
-
-
-def reliability_data_from_long(
-    df: pd.DataFrame, unit_col: str, rater_col: str, value_col: str
-) -> tuple[np.ndarray, list[object], list[object]]:
-    """Raters x units matrix for :func:`krippendorff_alpha`, plus rater and unit labels."""
-    wide = ratings_matrix_from_long(df, unit_col, rater_col, value_col)
-    return wide.to_numpy().T, list(wide.columns), list(wide.index)
 
 
 def slot_matrix_from_long(

@@ -19,7 +19,6 @@ __all__ = [
     "PositionEffectResult",
     "AnnotatorQualityResult",
     "length_bias",
-    "length_bias_by",
     "position_effect",
     "annotator_quality",
 ]
@@ -80,19 +79,6 @@ def length_bias(ratings: ArrayLike, lengths: ArrayLike) -> LengthBiasResult:
         n=int(x.size),
         method="length bias: Pearson r (t-test) and Spearman rho (t approximation), two-sided",
     )
-
-
-def length_bias_by(
-    df: pd.DataFrame, value_col: str, length_col: str, by: str | Sequence[str]
-) -> pd.DataFrame:
-    """:func:`length_bias` per group (e.g. per dimension), one row per group."""
-    keys = [by] if isinstance(by, str) else list(by)
-    rows = []
-    for key, g in df.groupby(keys, sort=True, dropna=False):
-        res = length_bias(g[value_col].to_numpy(float), g[length_col].to_numpy(float))
-        key_t = key if isinstance(key, tuple) else (key,)
-        rows.append({**dict(zip(keys, key_t, strict=True)), **res.as_dict()})
-    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------

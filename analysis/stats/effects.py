@@ -47,7 +47,6 @@ __all__ = [
     "cohens_d_rm",
     "hedges_g",
     "hedges_correction",
-    "hedges_correction_approx",
     "mean_ci",
     "bootstrap_ci",
 ]
@@ -215,15 +214,6 @@ def hedges_correction(df: float) -> float:
     )
 
 
-def hedges_correction_approx(df: float) -> float:
-    """The usual approximation ``J(df) ~ 1 - 3 / (4 df - 1)``.
-
-    It overestimates J slightly: by 0.0014 at df = 5, 0.0003 at df = 10, falling like
-    1/df^2.
-    """
-    return 1.0 - 3.0 / (4.0 * df - 1.0)
-
-
 def hedges_g(a: ArrayLike, b: ArrayLike, *, paired: bool = False) -> EffectSizeResult:
     """Hedges' g = ``J(df) * d`` with the exact gamma-function correction J.
 
@@ -231,7 +221,7 @@ def hedges_g(a: ArrayLike, b: ArrayLike, *, paired: bool = False) -> EffectSizeR
     * ``paired=True``: d = Cohen's d_z, ``df = n - 1`` (sometimes called g_z).
 
     ``J(df) = Gamma(df/2) / (sqrt(df/2) Gamma((df-1)/2))``; the approximation
-    ``1 - 3/(4 df - 1)`` is available as :func:`hedges_correction_approx` (not used here).
+    ``1 - 3/(4 df - 1)`` overestimates J by up to 0.0014 at df 5 (not used here).
     """
     base = cohens_dz(a, b) if paired else cohens_d_pooled(a, b)
     j = hedges_correction(base.df)

@@ -50,7 +50,6 @@ __all__ = [
     "sign_test_counts",
     "bonferroni",
     "holm",
-    "adjust_pvalues",
     "preference_scores",
 ]
 
@@ -521,14 +520,3 @@ def holm(pvals: ArrayLike, *, alpha: float = 0.05) -> CorrectionResult:
         m=m,
         method=f"Holm step-down (family of m={m}, FWER)",
     )
-
-
-def adjust_pvalues(
-    pvals: ArrayLike, method: str = "holm", *, alpha: float = 0.05
-) -> CorrectionResult:
-    """Dispatch to :func:`holm` or :func:`bonferroni` by name."""
-    if method == "holm":
-        return holm(pvals, alpha=alpha)
-    if method == "bonferroni":
-        return bonferroni(pvals, alpha=alpha)
-    raise ValueError("method must be 'holm' or 'bonferroni'")

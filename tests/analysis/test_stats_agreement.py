@@ -27,7 +27,6 @@ from analysis.stats import (
     icc_all,
     krippendorff_alpha,
     ratings_matrix_from_long,
-    reliability_data_from_long,
     slot_matrix_from_long,
 )
 
@@ -161,8 +160,9 @@ def test_krippendorff_edge_cases_and_long_format():
     df = pd.DataFrame(
         {"unit": [1, 1, 2, 2, 3], "rater": ["a", "b", "a", "b", "a"], "v": [1, 1, 2, 3, 5]}
     )
-    data, raters, units = reliability_data_from_long(df, "unit", "rater", "v")
-    assert raters == ["a", "b"] and units == [1, 2, 3]
+    wide = ratings_matrix_from_long(df, "unit", "rater", "v")
+    assert list(wide.columns) == ["a", "b"] and list(wide.index) == [1, 2, 3]
+    data = wide.to_numpy().T
     assert data.shape == (2, 3) and math.isnan(data[1, 2])
     assert krippendorff_alpha(data, "interval").alpha == pytest.approx(
         krippendorff.alpha(reliability_data=data, level_of_measurement="interval")
