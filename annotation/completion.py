@@ -1,27 +1,32 @@
 """The completion code and redirect for a participant's outcome.
 
-Outcomes: "completed" (finished and passed quality control), "failed_checks" (finished,
-failed it), "screened_out" (failed the qualification), "no_work" (no work available).
-The spec's ``completion.codes.<outcome>`` ({code, redirect_url}) wins; without it the
-existing ``completion.code`` / ``redirect_url`` serve completed and failed_checks (so a
-study with one code keeps working) and ``completion.no_work_code`` serves no_work.
+Outcomes (``annotation.spec.parts.COMPLETION_OUTCOMES``): "completed" (finished and passed
+quality control), "failed_checks" (finished, failed it), "screened_out" (failed the
+qualification), "no_work" (no work available). The spec's ``completion.codes.<outcome>``
+({code, redirect_url}) wins; without it the older single ``completion.code`` /
+``redirect_url`` serve completed and failed_checks (so a study with one code keeps
+working) and ``completion.no_work_code`` serves no_work.
 """
 
 from __future__ import annotations
 
-from .models import Participant
+from collections.abc import Mapping
+from typing import Any
+
+from .models import Participant, Study
 from .quality_control import decision_for
+from .spec.parts import COMPLETION_OUTCOMES
 
-__all__ = ["OUTCOMES", "completion_for", "finished_outcome"]
+__all__ = ["OUTCOMES", "completion_for", "completion_of_spec", "finished_outcome"]
 
-OUTCOMES = ("completed", "failed_checks", "screened_out", "no_work")
+OUTCOMES = COMPLETION_OUTCOMES
 
 
-def completion_for(participant: Participant, outcome: str) -> tuple[str | None, str | None]:
-    """(code, redirect_url) for ``outcome``; either may be None."""
+def completion_of_spec(spec: Mapping[str, Any], outcome: str) -> tuple[str | None, str | None]:
+    """(code, redirect_url) of a stored spec for ``outcome``; either may be None."""
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown completion outcome {outcome!r}; one of {', '.join(OUTCOMES)}")
-    completion = participant.study.spec.get("completion") or {}
+    completion = spec.get("completion") or {}
     given = (completion.get("codes") or {}).get(outcome)
     if given:
         return given.get("code"), given.get("redirect_url")
@@ -30,6 +35,16 @@ def completion_for(participant: Participant, outcome: str) -> tuple[str | None, 
     if outcome == "screened_out":
         return None, None
     return completion.get("code"), completion.get("redirect_url")
+
+
+def completion_for(participant: Participant, outcome: str) -> tuple[str | None, str | None]:
+    """(code, redirect_url) for ``participant`` leaving with ``outcome``."""
+    return completion_of_spec(participant.study.spec, outcome)
+
+
+def no_work_completion(study: Study) -> tuple[str | None, str | None]:
+    """(code, redirect_url) of the no-work page (the visitor may not be a participant yet)."""
+    return completion_of_spec(study.spec, "no_work")
 
 
 def finished_outcome(participant: Participant) -> str:

@@ -27,12 +27,20 @@ _RULE_KEYS = {
 }
 
 
+# Rules whose 0 in the spec means "off" (None in Rules).
+_OFF_AT_ZERO = {"attention_reject_at", "attention_review_at", "gold_threshold"}
+
+
 def rules_for(spec: dict[str, Any]) -> Rules:
     """The decision rules of a spec: ``quality_control.decision`` for the rules,
     ``quality_control.degraded`` for the test and alpha, ``quality_control.min_time``
     for the times; defaults where absent."""
     qc = spec.get("quality_control") or {}
-    given = {k: v for k, v in (qc.get("decision") or {}).items() if k in _RULE_KEYS}
+    given = {
+        k: (None if k in _OFF_AT_ZERO and v == 0 else v)
+        for k, v in (qc.get("decision") or {}).items()
+        if k in _RULE_KEYS and v is not None
+    }
     degraded = qc.get("degraded") or {}
     min_time = qc.get("min_time") or {}
     return Rules(

@@ -40,6 +40,7 @@ from annotation.spec.parts import (
     list_of,
 )
 from annotation.spec.quality_control import QualityControlSpec
+from annotation.spec.safety import SafetySpec
 from annotation.spec_fields import Flag, Markdown, SpecModel, Text, located
 from core import limits
 from core.problems import Problem
@@ -98,6 +99,7 @@ class StudySpec(SpecModel):
         tuple[AttentionCheckSpec, ...], BeforeValidator(list_of("a list of checks"))
     ] = ()
     quality_control: QualityControlSpec | None = None
+    annotator_safety: SafetySpec | None = None
     lease_minutes: Minutes = 60
     allow_back: Annotated[Flag, AfterValidator(_no_going_back)] = False
     completion: CompletionSpec
@@ -157,6 +159,11 @@ class StudySpec(SpecModel):
             **(
                 {"quality_control": self.quality_control.to_dict(self.protocol)}
                 if self.quality_control is not None
+                else {}
+            ),
+            **(
+                {"annotator_safety": self.annotator_safety.to_dict()}
+                if self.annotator_safety is not None
                 else {}
             ),
         }

@@ -39,15 +39,18 @@ from core.vocabulary import GENERATED_SYSTEM_KINDS, Protocol, SystemKind
 
 __all__ = [
     "ATTENTION_SYSTEM",
+    "COMPLETION_OUTCOMES",
     "DESIGN_FIELDS",
     "SCHEMA_VERSION",
     "AttentionCheckSpec",
+    "CompletionCodes",
     "CompletionSpec",
     "ContextsSpec",
     "DesignSpec",
     "ExampleSpec",
     "GeneratedSystem",
     "ImportedSystem",
+    "OutcomeCode",
     "ReferenceSystem",
     "SamplingSpec",
     "SystemSpec",
@@ -441,19 +444,76 @@ def _code_as_text(value: Any) -> Any:
 Code = Annotated[Text, BeforeValidator(_code_as_text)]
 
 
+#: The outcomes a participant can leave with (``annotation.completion``), in the order a
+#: spec lists them: finished and passed quality control, finished but failed it, failed
+#: the qualification, found no work.
+COMPLETION_OUTCOMES = ("completed", "failed_checks", "screened_out", "no_work")
+
+
+class OutcomeCode(SpecModel):
+    """What a participant leaving with one outcome is given: a code, a redirect, or both."""
+
+    code: Code | None = None
+    redirect_url: Url | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> OutcomeCode:
+        if self.code is None and self.redirect_url is None:
+            raise located(("", "give a code, a redirect_url, or both"))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "redirect_url": self.redirect_url}
+
+
+class CompletionCodes(SpecModel):
+    """A code (and redirect) per outcome; Prolific takes several completion codes per study."""
+
+    completed: OutcomeCode | None = None
+    failed_checks: OutcomeCode | None = None
+    screened_out: OutcomeCode | None = None
+    no_work: OutcomeCode | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CompletionCodes:
+        # The platform tells outcomes apart by their codes alone.
+        first: dict[str, str] = {}
+        found = []
+        for outcome in COMPLETION_OUTCOMES:
+            given = getattr(self, outcome)
+            if given is None or given.code is None:
+                continue
+            if given.code in first:
+                found.append((f"{outcome}.code", f"is the code of {first[given.code]} too"))
+            else:
+                first[given.code] = outcome
+        if found:
+            raise located(*found)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            o: getattr(self, o).to_dict()
+            for o in COMPLETION_OUTCOMES
+            if getattr(self, o) is not None
+        }
+
+
 class CompletionSpec(SpecModel):
     code: Code | None = None  # shown to the annotator at the end (e.g. a Prolific code)
     redirect_url: Url | None = None  # where the annotator is sent at the end
     no_work_code: Code | None = None  # shown when no work is left (Prolific's "no work" code)
+    codes: CompletionCodes | None = None  # a code per outcome; wins over the three above
 
     @model_validator(mode="after")
     def _proof(self) -> CompletionSpec:
-        if self.code is None and self.redirect_url is None:
+        passed = self.codes.completed if self.codes is not None else None
+        if self.code is None and self.redirect_url is None and passed is None:
             raise located(
                 (
                     "",
-                    "give a completion code, a redirect_url, or both, so annotators "
-                    "can prove they finished",
+                    "give a completion code, a redirect_url, or both (or codes.completed), "
+                    "so annotators can prove they finished",
                 )
             )
         return self
@@ -463,6 +523,8 @@ class CompletionSpec(SpecModel):
             "code": self.code,
             "redirect_url": self.redirect_url,
             "no_work_code": self.no_work_code,
+            # only when given, so the hashes of specs without it stay what they were
+            **({"codes": self.codes.to_dict()} if self.codes is not None else {}),
         }
 
 

@@ -7,6 +7,8 @@
   batches (``placement: batch``) or shown before the first real item (``qualification``),
   passed at ``pass_threshold``.
 - ``min_time``: the least time an item and a batch may take, used in the decision.
+- ``decision``: the rules of the one decision per annotator (``annotation.decisions``:
+  approve / reject / review); 0 turns a count or threshold rule off.
 
 Controls never enter coverage, k or any statistic (annotation/design.md).
 """
@@ -23,6 +25,7 @@ from annotation.spec_fields import Flag, SpecModel, located
 
 __all__ = [
     "DEGRADATIONS",
+    "DecisionSpec",
     "DegradedSpec",
     "GoldSpec",
     "MinTimeSpec",
@@ -115,12 +118,49 @@ class MinTimeSpec(SpecModel):
         }
 
 
+Action = Literal["reject", "review"]
+# Attention checks failed before a rule fires; 0: the rule is off.
+FailCount = Annotated[int, Field(strict=True, ge=0, le=1000)]
+
+
+class DecisionSpec(SpecModel):
+    """The decision's rules (defaults as ``annotation.decisions.Rules``). A count or
+    threshold of 0 turns its rule off (null means "the default", as everywhere)."""
+
+    attention_reject_at: FailCount = 2
+    attention_review_at: FailCount = 1
+    gold_threshold: Fraction = 0.75
+    degraded_not_significant: Action = "review"
+    too_fast_share: Fraction = 0.5
+    qualification_failed: Action = "review"
+    # The dimension whose scores the degraded-control test compares (a slider or likert);
+    # default: the study's first one.
+    dimension: Annotated[str, Field(strict=True, min_length=1, max_length=100)] | None = None
+
+    bounds: ClassVar[Mapping[str, str]] = {
+        "attention_reject_at": "more checks than any batch holds",
+        "attention_review_at": "more checks than any batch holds",
+    }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attention_reject_at": self.attention_reject_at,
+            "attention_review_at": self.attention_review_at,
+            "gold_threshold": self.gold_threshold,
+            "degraded_not_significant": self.degraded_not_significant,
+            "too_fast_share": self.too_fast_share,
+            "qualification_failed": self.qualification_failed,
+            "dimension": self.dimension,
+        }
+
+
 class QualityControlSpec(SpecModel):
     """The ``quality_control`` section; every part is optional."""
 
     degraded: DegradedSpec | None = None
     gold: GoldSpec | None = None
     min_time: MinTimeSpec | None = None
+    decision: DecisionSpec | None = None
 
     def to_dict(self, protocol: str) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -130,4 +170,6 @@ class QualityControlSpec(SpecModel):
             d["gold"] = self.gold.to_dict(protocol)
         if self.min_time is not None:
             d["min_time"] = self.min_time.to_dict()
+        if self.decision is not None:
+            d["decision"] = self.decision.to_dict()
         return d

@@ -61,7 +61,27 @@ def cross_field_problems(spec: Parts) -> list[Problem]:
     found += _system_problems(spec)
     found += _attention_problems(spec, dims_ok)
     found += _design_field_problems(spec)
+    found += _decision_problems(spec, dims_ok)
     return found
+
+
+def _decision_problems(spec: Parts, dims_ok: bool) -> list[Problem]:
+    """``quality_control.decision.dimension`` names a dimension the degraded-control test
+    can compare scores on (a slider or likert of a rating study)."""
+    qc = getattr(spec, "quality_control", None)
+    decision = qc.decision if qc is not None else None
+    if not dims_ok or decision is None or decision.dimension is None:
+        return []
+    where = "quality_control.decision.dimension"
+    by_key = {d.key: d for d in spec.dimensions}
+    dim = by_key.get(decision.dimension)
+    if dim is None:
+        return [(where, f"no dimension has the key {decision.dimension!r} ({', '.join(by_key)})")]
+    if dim.type_name not in (DimensionType.SLIDER, DimensionType.LIKERT):
+        return [
+            (where, f"{decision.dimension!r} is a {dim.type_name}; scores need a slider or likert")
+        ]
+    return []
 
 
 def _dimension_problems(spec: Parts) -> list[Problem]:

@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from .. import services
+from .. import completion, services
 from ..assignment import live_assignment, request_work, work_available, work_left_for_newcomers
 from ..invitations import InvalidInvitation, read_invitation
 from ..models import Assignment, Judgment, Participant, Study
@@ -82,12 +82,17 @@ def _status_page(request: HttpRequest, study: Study) -> HttpResponse:
 
 
 def _no_work_page(request: HttpRequest, study: Study, from_prolific: bool, status: int = 200):
-    completion = study.spec.get("completion") or {}
+    code, redirect_url = completion.no_work_completion(study)
     return _page(
         request,
         study,
         "no_work.html",
-        {"no_work_code": completion.get("no_work_code"), "from_prolific": from_prolific},
+        {
+            "no_work_code": code,
+            "redirect_url": redirect_url,
+            "redirect_seconds": REDIRECT_SECONDS,
+            "from_prolific": from_prolific,
+        },
         status=status,
     )
 
@@ -478,14 +483,16 @@ def done(request: HttpRequest, study_name: str) -> HttpResponse:
     study = participant.study
     if not has_completed_batch(participant):
         return _go(study.name, _next_step(study, participant, None))
-    completion = study.spec.get("completion") or {}
+    code, redirect_url = completion.completion_for(
+        participant, completion.finished_outcome(participant)
+    )
     return _page(
         request,
         study,
         "done.html",
         {
-            "code": completion.get("code"),
-            "redirect_url": completion.get("redirect_url"),
+            "code": code,
+            "redirect_url": redirect_url,
             "redirect_seconds": REDIRECT_SECONDS,
             **mturk_views.submit_context(request, participant),
         },
