@@ -317,3 +317,71 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant} → {self.item} @{self.position}"
+
+
+class QualificationAnswer(models.Model):
+    """An answer to one gold item of the qualification step (annotation/qualification.py):
+    given before any real work, checked against the item's known answer at once."""
+
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="qualification_answers"
+    )
+    gold_id = models.CharField(max_length=120, help_text="the spec's gold item id")
+    values = models.JSONField(help_text="dimension key → value, as shown on screen")
+    correct = models.BooleanField()
+    answered_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "gold_id"], name="qualification_answer_once"
+            )
+        ]
+        ordering = ["id"]
+
+
+class ItemSkip(models.Model):
+    """An item an annotator marked as distressing and skipped (annotation/safety.py): not a
+    judgment; a real item's output goes to someone else through `reassigned_to`, a
+    one-item batch with one slot, so the output still gets its k judgments."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="skips")
+    participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="skips")
+    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="skips")
+    entry = models.ForeignKey(BatchEntry, on_delete=models.PROTECT, related_name="skips")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="skips")
+    reason = models.CharField(max_length=30, default="distressing")
+    skipped_at = models.DateTimeField()
+    reassigned_to = models.ForeignKey(
+        Batch,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="the batch that gives the output to someone else (none for a control item)",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "entry"], name="skip_once_per_entry")
+        ]
+        ordering = ["id"]
+
+
+class SafetyEvent(models.Model):
+    """A pause, a return from one, or a break reminder shown (annotation/safety.py)."""
+
+    class Kind(models.TextChoices):
+        PAUSE = "pause"
+        RESUME = "resume"
+        BREAK_REMINDER = "break_reminder"
+
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="safety_events"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["participant", "at"])]
+        ordering = ["id"]
