@@ -25,7 +25,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Model
 
-from .models import Assignment, BatchEntry, BatchSlot, Judgment, Participant, Study
+from .models import Assignment, BatchEntry, BatchSlot, ItemSkip, Judgment, Participant, Study
 
 # Batches whose display is kept per process: a batch's entries are a few KB, and the busiest
 # moment of a launch touches a few hundred batches.
@@ -131,16 +131,21 @@ def _upcoming_sql() -> str:
             f"WHERE e.{q('batch_id')} = %s AND NOT EXISTS ("
             f"SELECT 1 FROM {q(Judgment._meta.db_table)} j "
             f"WHERE j.{q('assignment_id')} = %s AND j.{q('entry_id')} = e.{q('id')}) "
+            # Skipped entries (annotation/safety.py) are passed over like judged ones.
+            f"AND NOT EXISTS (SELECT 1 FROM {q(ItemSkip._meta.db_table)} k "
+            f"WHERE k.{q('assignment_id')} = %s AND k.{q('entry_id')} = e.{q('id')}) "
             f"ORDER BY e.{q('position')} LIMIT %s"
         )
     return _sql[vendor]
 
 
 def upcoming_rows(assignment: Assignment, limit: int) -> list[tuple[int, int, int, int]]:
-    """(entry id, position, item id, block index) of the entries not yet judged in this
-    assignment, in batch order, at most `limit`: one statement."""
+    """(entry id, position, item id, block index) of the entries not yet judged (nor
+    skipped) in this assignment, in batch order, at most `limit`: one statement."""
     with connection.cursor() as cursor:
-        cursor.execute(_upcoming_sql(), [assignment.slot.batch_id, assignment.id, limit])
+        cursor.execute(
+            _upcoming_sql(), [assignment.slot.batch_id, assignment.id, assignment.id, limit]
+        )
         return [tuple(row) for row in cursor.fetchall()]
 
 
