@@ -16,8 +16,10 @@ a bare one-INSERT view). Then, for each level N:
   annotators  N participants, each with its own PROLIFIC_PID and cookies (httpx, async), all
               starting at once, go through a whole batch as a browser would: study link,
               consent, instructions, every item (the form read and filled generically,
-              bench/serving_client.py), the completion page. A submit is the POST and the
-              next page it redirects to.
+              bench/serving_client.py, which sends what the page's script adds), the
+              completion page. A submit is the POST until the next item's page is in: the
+              POST's own answer (the script's next_in_response), or the redirect the last
+              one gets and the page it leads to.
   bare        N clients at the same time, each sending --bare-writes POSTs to a view that
               does one INSERT (through the same server, middleware, pool and cap).
 

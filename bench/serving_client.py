@@ -204,8 +204,8 @@ async def annotate(
     max_steps: int = 200,
 ) -> Outcome:
     """One participant from the study link to the completion page (or, for an arrival, to
-    the page after consent). Judgment submits are timed: the POST and the page it
-    redirects to, as the annotator waits for the next item."""
+    the page after consent). Judgment submits are timed until the next page is in (the
+    POST's answer, or its redirect and the page it leads to), as the annotator waits."""
     outcome = Outcome()
     try:
         response = await client.get(
