@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike
 from scipy import sparse
 from scipy import stats as sps
 from scipy.sparse import csgraph
-from scipy.sparse.linalg import spsolve
+from scipy.sparse.linalg import cg
 
 from ._base import StatResult, check_confidence
 
@@ -286,6 +286,20 @@ class VarianceComponentsICCResult(StatResult):
     method: str
 
 
+def _solve_spd(a: sparse.csr_matrix, b: np.ndarray) -> np.ndarray:
+    """``a x = b`` for the symmetric positive definite rater system: conjugate gradients
+    with a Jacobi preconditioner. A sparse LU fills in on the well-mixed rater graphs of
+    crowdsourced designs (minutes at 13,500 raters); CG needs a few dozen products."""
+    if b.size == 0:
+        return b.copy()
+    diag = a.diagonal()
+    precond = sparse.diags(1.0 / diag)
+    x, info = cg(a, b, rtol=1e-13, atol=0.0, maxiter=20 * b.size + 100, M=precond)
+    if info != 0:
+        raise ValueError("the rater equations did not converge")
+    return np.asarray(x, dtype=np.float64)
+
+
 def icc_variance_components(
     items: ArrayLike, raters: ArrayLike, values: ArrayLike
 ) -> VarianceComponentsICCResult:
@@ -341,8 +355,8 @@ def icc_variance_components(
     rater_comp = labels[n_items:]
     first = np.unique(rater_comp, return_index=True)[1]
     free = np.setdiff1d(np.arange(n_raters), first)
-    sub = sparse.csc_matrix(c_mat)[free][:, free]
-    beta = np.atleast_1d(spsolve(sparse.csc_matrix(sub), q[free]))
+    sub = sparse.csr_matrix(c_mat)[free][:, free]
+    beta = _solve_spd(sub, q[free])
     reduction = float(beta @ q[free])
     sse = ss_within - reduction
     var_e = sse / df_e
