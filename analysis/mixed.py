@@ -4,8 +4,9 @@ Pure (numpy / scipy / pandas / statsmodels, no Django). Three models, one per ki
 dimension, each labelled in its table rows and in the methods text (see ``mixed.md``):
 
 * slider: linear mixed model ``score ~ system + (1 | annotator) + (1 | context) +
-  (1 | context:system)`` fitted by REML (:func:`fit_crossed_lmm`); contrasts are Wald z
-  tests on the fixed effects, as statsmodels' MixedLM reports them.
+  (1 | context:system)`` fitted by REML (:func:`fit_crossed_lmm`); contrasts are t tests
+  with Satterthwaite degrees of freedom (as lmerTest reports them; z where they cannot be
+  computed, said in the row's note).
 * Likert: cumulative-link (proportional-odds logit) model, statsmodels ``OrderedModel``,
   system as fixed effects, standard errors clustered by context (OrderedModel has no
   random effects).
@@ -53,7 +54,7 @@ __all__ = [
 #: what each model is, as the tables and the methods text name it
 MODEL_LABELS = {
     "slider": "linear mixed model (REML): score ~ system + (1|annotator) + (1|context) + "
-    "(1|context:system); Wald z",
+    "(1|context:system); Satterthwaite t",
     "likert": "cumulative logit (proportional odds, statsmodels OrderedModel): score ~ system; "
     "SE clustered by context",
     "checkbox": "logistic GEE (statsmodels, exchangeable within context, robust SE): "
@@ -61,7 +62,7 @@ MODEL_LABELS = {
 }
 #: the model's short name, as the readable tables show it (the full label is in methods)
 MODEL_SHORT = {
-    MODEL_LABELS["slider"]: "LMM (REML), Wald z",
+    MODEL_LABELS["slider"]: "LMM (REML), Satterthwaite t",
     MODEL_LABELS["likert"]: "cumulative logit, clustered SE",
     MODEL_LABELS["checkbox"]: "logistic GEE, robust SE",
 }
@@ -83,6 +84,7 @@ MIXED_COLUMNS = [
     "estimate",
     "se",
     "statistic",
+    "df",
     "p_value",
     "p_holm",
     "p_bonferroni",
@@ -111,6 +113,18 @@ class LMMFit:
     reml_deviance: float
     converged: bool
     n_obs: int
+    # what satterthwaite_df needs: the cross-products and (sigma_1^2 .. sigma_m^2, sigma^2)
+    crossed: _Crossed | None = dataclasses.field(default=None, repr=False, compare=False)
+    variances: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def satterthwaite_df(self, contrasts: np.ndarray) -> np.ndarray:
+        """Satterthwaite degrees of freedom of each contrast c'beta (rows of ``contrasts``):
+        df = 2 (c'Σc)² / (g' W g), g the gradient of c'Σc in the variance components and W
+        their asymptotic covariance (twice the inverse Hessian of the REML deviance), both by
+        central differences (as lmerTest computes them, Kuznetsova et al. 2017). Components
+        estimated at 0 are held there. NaN when the Hessian is not positive definite."""
+        assert self.crossed is not None and self.variances is not None
+        return _satterthwaite(self.crossed, self.variances, np.atleast_2d(contrasts))
 
 
 class _Crossed:
@@ -170,6 +184,63 @@ class _Crossed:
         return logdet + float(logdet_x) + dof * (1.0 + np.log(2.0 * np.pi * r2 / dof))
 
 
+def _theta(psi: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum(psi[:-1], 0.0) / psi[-1])
+
+
+def _full_deviance(crossed: _Crossed, psi: np.ndarray) -> float:
+    """-2 l_R at variance components psi = (sigma_1^2 .. sigma_m^2, sigma^2), not profiled:
+    (n - p) log sigma^2 + log|A| + log|X' V*^-1 X| + r² / sigma^2 (constants dropped)."""
+    logdet, _, xvx, r2 = crossed.solve(_theta(psi))
+    _, logdet_x = np.linalg.slogdet(xvx)
+    return float((crossed.n - crossed.p) * np.log(psi[-1]) + logdet + logdet_x + r2 / psi[-1])
+
+
+def _cov_at(crossed: _Crossed, psi: np.ndarray) -> np.ndarray:
+    _, _, xvx, _ = crossed.solve(_theta(psi))
+    return psi[-1] * np.linalg.inv(xvx)
+
+
+def _satterthwaite(crossed: _Crossed, psi: np.ndarray, C: np.ndarray) -> np.ndarray:
+    active = np.flatnonzero(np.r_[psi[:-1] > 1e-8 * psi[-1], True])
+    h = 1e-3 * psi[active]
+
+    def dev(steps: dict[int, float]) -> float:
+        q = psi.copy()
+        for i, s in steps.items():
+            q[active[i]] += s
+        return _full_deviance(crossed, q)
+
+    k = active.size
+    f0 = dev({})
+    H = np.empty((k, k))
+    for i in range(k):
+        H[i, i] = (dev({i: h[i]}) - 2 * f0 + dev({i: -h[i]})) / h[i] ** 2
+        for j in range(i):
+            H[i, j] = H[j, i] = (
+                dev({i: h[i], j: h[j]})
+                - dev({i: h[i], j: -h[j]})
+                - dev({i: -h[i], j: h[j]})
+                + dev({i: -h[i], j: -h[j]})
+            ) / (4 * h[i] * h[j])
+    try:
+        np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return np.full(len(C), np.nan)
+    W = 2.0 * np.linalg.inv(H)
+    grads = np.empty((len(C), k))
+    for i in range(k):
+        up, down = psi.copy(), psi.copy()
+        up[active[i]] += h[i]
+        down[active[i]] -= h[i]
+        s_up, s_down = _cov_at(crossed, up), _cov_at(crossed, down)
+        grads[:, i] = (
+            np.einsum("ij,jk,ik->i", C, s_up, C) - np.einsum("ij,jk,ik->i", C, s_down, C)
+        ) / (2 * h[i])
+    var = np.einsum("ij,jk,ik->i", C, _cov_at(crossed, psi), C)
+    return 2.0 * var**2 / np.einsum("ij,jk,ik->i", grads, W, grads)
+
+
 def fit_crossed_lmm(
     y: np.ndarray,
     X: np.ndarray,
@@ -190,6 +261,7 @@ def fit_crossed_lmm(
     theta = np.asarray(best.x, dtype=np.float64)
     _, beta, xvx, r2 = crossed.solve(theta)
     sigma2 = r2 / (crossed.n - crossed.p)
+    variances = np.r_[theta**2 * sigma2, sigma2]
     return LMMFit(
         beta=beta,
         cov_beta=sigma2 * np.linalg.inv(xvx),
@@ -198,6 +270,8 @@ def fit_crossed_lmm(
         reml_deviance=float(best.fun),
         converged=bool(best.success),
         n_obs=int(y.size),
+        crossed=crossed,
+        variances=variances,
     )
 
 
@@ -270,12 +344,25 @@ def _gee_fit(frame: pd.DataFrame, systems: Sequence[str]) -> tuple[np.ndarray, n
     return np.asarray(res.params), np.asarray(res.cov_params())
 
 
-def _p_value(z: float, alternative: str) -> float:
+def _p_value(z: float, alternative: str, df: float = np.inf) -> float:
+    """p of a z (df = inf) or t statistic."""
+    dist = sps.norm if not np.isfinite(df) else sps.t(df)
     if alternative == "greater":
-        return float(sps.norm.sf(z))
+        return float(dist.sf(z))
     if alternative == "less":
-        return float(sps.norm.cdf(z))
-    return float(2.0 * sps.norm.sf(abs(z)))
+        return float(dist.cdf(z))
+    return float(2.0 * dist.sf(abs(z)))
+
+
+def _pairs(n: int) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(n) for j in range(i + 1, n)]
+
+
+def _contrast_matrix(n: int) -> np.ndarray:
+    C = np.zeros((len(_pairs(n)), n))
+    for row, (i, j) in enumerate(_pairs(n)):
+        C[row, i], C[row, j] = 1.0, -1.0
+    return C
 
 
 def _contrast_rows(
@@ -285,31 +372,36 @@ def _contrast_rows(
     cov: np.ndarray,
     options: AnalysisOptions,
     base: dict,
+    dfs: np.ndarray | None = None,
 ) -> list[dict]:
-    zcrit = float(sps.norm.ppf(0.5 + options.confidence / 2.0))
+    """One row per pair; ``dfs`` (one per pair, in ``_pairs`` order) makes the test a t test
+    with those degrees of freedom, else (or where NaN) a z test."""
     rows = []
-    for i, a in enumerate(systems):
-        for j in range(i + 1, len(systems)):
-            c = np.zeros(len(systems))
-            c[i], c[j] = 1.0, -1.0
-            est = float(c @ beta)
-            se = float(np.sqrt(max(c @ cov @ c, 0.0)))
-            z = est / se if se > 0 else np.nan
-            rows.append(
-                {
-                    **base,
-                    "dimension": dim["key"],
-                    "system_a": a,
-                    "system_b": systems[j],
-                    "alternative": options.alternative,
-                    "estimate": est,
-                    "se": se,
-                    "statistic": z,
-                    "p_value": _p_value(z, options.alternative) if se > 0 else np.nan,
-                    "ci_low": est - zcrit * se,
-                    "ci_high": est + zcrit * se,
-                }
-            )
+    for row, (i, j) in enumerate(_pairs(len(systems))):
+        c = np.zeros(len(systems))
+        c[i], c[j] = 1.0, -1.0
+        est = float(c @ beta)
+        se = float(np.sqrt(max(c @ cov @ c, 0.0)))
+        stat = est / se if se > 0 else np.nan
+        df = float(dfs[row]) if dfs is not None and np.isfinite(dfs[row]) else np.inf
+        q = 0.5 + options.confidence / 2.0
+        crit = float(sps.norm.ppf(q) if not np.isfinite(df) else sps.t.ppf(q, df))
+        rows.append(
+            {
+                **base,
+                "dimension": dim["key"],
+                "system_a": systems[i],
+                "system_b": systems[j],
+                "alternative": options.alternative,
+                "estimate": est,
+                "se": se,
+                "statistic": stat,
+                "df": df if np.isfinite(df) else np.nan,
+                "p_value": _p_value(stat, options.alternative, df) if se > 0 else np.nan,
+                "ci_low": est - crit * se,
+                "ci_high": est + crit * se,
+            }
+        )
     return rows
 
 
@@ -332,6 +424,7 @@ def _dimension_rows(
     }
     if len(present) < 2 or data["value"].nunique() < 2:
         return []
+    dfs = None
     try:
         if kind == "slider":
             fit = slider_model(data, present)
@@ -339,8 +432,13 @@ def _dimension_rows(
             base.update(
                 {f"sd_{k}": v for k, v in fit.sd_random.items()}, sd_residual=fit.sd_residual
             )
+            dfs = fit.satterthwaite_df(_contrast_matrix(len(present)))
+            notes = []
             if not fit.converged:
-                base["note"] = "REML optimiser did not report convergence"
+                notes.append("REML optimiser did not report convergence")
+            if not np.isfinite(dfs).all():
+                notes.append("no Satterthwaite df (REML Hessian not positive definite): z test")
+            base["note"] = "; ".join(notes)
         elif kind == "likert":
             beta, cov = _ordinal_fit(data, present)
         else:
@@ -349,7 +447,7 @@ def _dimension_rows(
         base["note"] = f"model could not be fitted: {exc}"
         beta = np.full(len(present), np.nan)
         cov = np.full((len(present), len(present)), np.nan)
-    return _contrast_rows(dim, present, beta, cov, options, base)
+    return _contrast_rows(dim, present, beta, cov, options, base, dfs)
 
 
 def mixed_model_table(
@@ -385,11 +483,17 @@ def mixed_methods(table: pd.DataFrame, options: AnalysisOptions) -> list[str]:
     kinds = {label: kind for kind, label in MODEL_LABELS.items()}
     for label in dict.fromkeys(table["model"]):
         kind = kinds.get(label, "")
+        reference = (
+            "the t distribution with Satterthwaite degrees of freedom (variance components' "
+            "covariance from the REML Hessian, by central differences)"
+            if kind == "slider"
+            else "the normal distribution (Wald z)"
+        )
         out.append(
             f"Model-based comparisons ({kind} dimensions): {label}; estimates in "
-            f"{ESTIMATE_SCALES.get(kind, '')}, {options.confidence:.0%} Wald intervals, "
-            f"{options.alternative} p-values from the normal reference, Holm and Bonferroni "
-            "within the same families as the t-tests; fitted on the raw ratings (annotator "
+            f"{ESTIMATE_SCALES.get(kind, '')}, {options.confidence:.0%} intervals and "
+            f"{options.alternative} p-values from {reference}, Holm and Bonferroni within "
+            "the same families as the t-tests; fitted on the raw ratings (annotator "
             "differences enter the model instead of z-scores)."
         )
     return out

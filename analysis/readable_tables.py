@@ -289,6 +289,21 @@ def layout(name: str, context: TableContext | None = None) -> list[Column]:
     return LAYOUTS[name]
 
 
+_NOT_FITTED = "the model could not be fitted"
+
+
+def _mixed_df_why(row: pd.Series, ctx: TableContext) -> str:
+    if fmt.is_missing(row.get("estimate")):
+        return _NOT_FITTED
+    return "z test: normal reference, no degrees of freedom"
+
+
+def _mixed_sd_why(row: pd.Series, ctx: TableContext) -> str:
+    if ctx.kind(row.get("dimension")) == DimensionType.SLIDER:
+        return _NOT_FITTED
+    return "no random effects in this model"
+
+
 LAYOUTS: dict[str, list[Column]] = {
     "comparisons": [
         Column("Variant", _text("variant", VARIANTS), "l"),
@@ -369,45 +384,19 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("System A", _text("system_a"), "l"),
         Column("System B", _text("system_b"), "l"),
         Column("Model", _text("model", MODEL_SHORT), "l"),
-        Column("Estimate", _col("estimate", _f(2)), "r", _because("the model could not be fitted")),
-        Column("SE", _col("se", _f(2)), "r", _because("the model could not be fitted")),
-        Column("z", _col("statistic", _f(2)), "r", _because("the model could not be fitted")),
-        Column("p", _col("p_value", fmt.p_value), "r", _because("the model could not be fitted")),
-        Column(
-            "p (Holm)", _col("p_holm", fmt.p_value), "r", _because("the model could not be fitted")
-        ),
-        Column(
-            "p (Bonf.)",
-            _col("p_bonferroni", fmt.p_value),
-            "r",
-            _because("the model could not be fitted"),
-        ),
-        Column(
-            "95% CI of A - B",
-            _ci("ci_low", "ci_high"),
-            "c",
-            _because("the model could not be fitted"),
-        ),
+        Column("Estimate", _col("estimate", _f(2)), "r", _because(_NOT_FITTED)),
+        Column("SE", _col("se", _f(2)), "r", _because(_NOT_FITTED)),
+        Column("t / z", _col("statistic", _f(2)), "r", _because(_NOT_FITTED)),
+        Column("df", _col("df", fmt.df_text), "r", _mixed_df_why),
+        Column("p", _col("p_value", fmt.p_value), "r", _because(_NOT_FITTED)),
+        Column("p (Holm)", _col("p_holm", fmt.p_value), "r", _because(_NOT_FITTED)),
+        Column("p (Bonf.)", _col("p_bonferroni", fmt.p_value), "r", _because(_NOT_FITTED)),
+        Column("95% CI of A - B", _ci("ci_low", "ci_high"), "c", _because(_NOT_FITTED)),
         Column("Scale", _text("scale"), "l"),
-        Column(
-            "SD annotator",
-            _col("sd_annotator", _f(2)),
-            "r",
-            _because("no random effects in this model"),
-        ),
-        Column(
-            "SD context",
-            _col("sd_context", _f(2)),
-            "r",
-            _because("no random effects in this model"),
-        ),
-        Column("SD item", _col("sd_item", _f(2)), "r", _because("no random effects in this model")),
-        Column(
-            "SD residual",
-            _col("sd_residual", _f(2)),
-            "r",
-            _because("no random effects in this model"),
-        ),
+        Column("SD annotator", _col("sd_annotator", _f(2)), "r", _mixed_sd_why),
+        Column("SD context", _col("sd_context", _f(2)), "r", _mixed_sd_why),
+        Column("SD item", _col("sd_item", _f(2)), "r", _mixed_sd_why),
+        Column("SD residual", _col("sd_residual", _f(2)), "r", _mixed_sd_why),
     ],
     "agreement": [
         Column("Dimension", _dim, "l"),

@@ -76,6 +76,23 @@ def test_reml_fit_matches_statsmodels_mixedlm():
     assert -fit.reml_deviance / 2 == pytest.approx(ref.llf, rel=1e-6)
 
 
+def test_satterthwaite_df_of_a_paired_design_is_the_paired_t_tests():
+    """Two systems rated once on each context, a random context effect: the REML contrast
+    is the paired t-test (same t) and Satterthwaite's df is exactly n - 1 (balanced)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    n = 25
+    v = rng.normal(0, 5, n)
+    a, b = 52 + v + rng.normal(0, 3, n), 50 + v + rng.normal(0, 3, n)
+    X = np.repeat(np.eye(2), n, axis=0)
+    fit = mixed.fit_crossed_lmm(np.r_[a, b], X, {"context": np.r_[np.arange(n), np.arange(n)]})
+    c = np.array([1.0, -1.0])
+    ref = stats.ttest_rel(a, b)
+    assert (c @ fit.beta) / np.sqrt(c @ fit.cov_beta @ c) == pytest.approx(ref.statistic, rel=1e-4)
+    assert fit.satterthwaite_df(c)[0] == pytest.approx(n - 1, rel=1e-3)
+
+
 def test_slider_interval_covers_known_effect_about_95_percent():
     """20 simulated studies x 3 contrasts = 60 intervals for known differences. The
     contrasts of one study are correlated, so the binomial SE at 95 % (0.028 for 60
@@ -133,10 +150,19 @@ def test_table_rows_labels_and_corrections():
     for _, rows in table.groupby("dimension"):
         holm = multipletests(rows["p_value"], method="holm")[1]
         np.testing.assert_allclose(rows["p_holm"], holm, rtol=1e-12)
-    # one-sided greater: p = 1 - Phi(z)
-    from scipy.stats import norm
+    # one-sided greater: slider rows t with Satterthwaite df, the others z
+    from scipy.stats import norm, t
 
-    np.testing.assert_allclose(table["p_value"], norm.sf(table["statistic"]), rtol=1e-12)
+    slider = table["dimension"] == "s"
+    assert table.loc[slider, "df"].gt(5).all() and table.loc[~slider, "df"].isna().all()
+    np.testing.assert_allclose(
+        table.loc[slider, "p_value"],
+        t.sf(table.loc[slider, "statistic"], table.loc[slider, "df"]),
+        rtol=1e-10,
+    )
+    np.testing.assert_allclose(
+        table.loc[~slider, "p_value"], norm.sf(table.loc[~slider, "statistic"]), rtol=1e-12
+    )
     assert (table["ci_low"] < table["estimate"]).all()
     assert mixed.mixed_methods(table, options)[0].startswith("Model-based comparisons (slider")
 
@@ -204,7 +230,7 @@ def test_study_analysis_adds_the_table_when_asked(tmp_path):
     assert {"mixed_models.csv", "markdown/mixed_models.md", "latex/mixed_models.tex"} <= files
     report = (tmp_path / "report.md").read_text()
     assert "### Model-based comparisons of systems" in report
-    assert "LMM (REML), Wald z" in report
+    assert "LMM (REML), Satterthwaite t" in report
 
 
 def readme_example() -> dict[str, str]:

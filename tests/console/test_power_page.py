@@ -158,7 +158,7 @@ def test_results_page_shows_the_model_table_when_asked(admin_client, study):
     assert row.options["mixed_models"] is True
     rows, _ = _console_table(page, "mixed-models")
     assert rows[0][:4] == ["Dimension", "System A", "System B", "Model"]
-    assert "LMM (REML), Wald z" in {r[3] for r in rows[1:]}
+    assert "LMM (REML), Satterthwaite t" in {r[3] for r in rows[1:]}
     box = re.search(r'<input[^>]*name="mixed_models"[^>]*>', page).group(0)
     assert "checked" in box
 
