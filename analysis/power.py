@@ -390,7 +390,8 @@ def _z_power(effect: float, se: float, alpha: float, alternative: str) -> float:
 
 
 def _mixed_fit_power(y: np.ndarray, layout: Layout, alpha: float, alternative: str) -> np.ndarray:
-    """Rejections of the REML-fitted slider model on simulated studies (one fit each)."""
+    """Rejections of the REML-fitted slider model on simulated studies (one fit each), with
+    the analysis's test (t, Satterthwaite df)."""
     X = (layout.system[:, None] == np.arange(layout.n_systems)[None, :]).astype(np.float64)
     item = layout.context * layout.n_systems + layout.system
     factors = {"annotator": layout.annotator, "context": layout.context, "item": item}
@@ -399,8 +400,10 @@ def _mixed_fit_power(y: np.ndarray, layout: Layout, alpha: float, alternative: s
     out = np.empty(len(y), dtype=bool)
     for i, row in enumerate(y):  # a REML fit per study: only for the few checking fits
         fit = mixed.fit_crossed_lmm(row, X, factors)
-        z = (c @ fit.beta) / math.sqrt(c @ fit.cov_beta @ c)
-        p = sps.norm.sf(z) if alternative == "greater" else 2 * sps.norm.sf(abs(z))
+        t = (c @ fit.beta) / math.sqrt(c @ fit.cov_beta @ c)
+        df = float(fit.satterthwaite_df(c)[0])
+        dist = sps.t(df) if math.isfinite(df) else sps.norm
+        p = dist.sf(t) if alternative == "greater" else 2 * dist.sf(abs(t))
         out[i] = p < alpha
     return out
 
