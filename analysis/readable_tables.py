@@ -428,6 +428,8 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("Strength", _col("strength", _f(2)), "r"),
         Column("95% CI", _ci("ci_low", "ci_high"), "c"),
         Column("log strength", _col("log_strength", _f(2)), "r"),
+        Column("SE (log)", _col("se", _f(2)), "r"),
+        Column("Elo", _col("elo", _f(0)), "r"),
         Column("Comparisons", _col("n_comparisons", fmt.integer), "r"),
     ],
     "length_bias": [
