@@ -2,8 +2,10 @@
 
 Decisions are computed on demand from the judgments and the study's current spec rules
 (``quality_control.decision``), never stored, so they follow the rules when these change.
-Evidence read today: attention checks, time per item (``min_time.per_item_seconds``) and
-per batch (``min_time.per_batch_seconds``).
+Evidence: attention checks, the degraded-control pairs, gold items (in batches and in the
+qualification), time per item (``min_time.per_item_seconds``) and per batch
+(``min_time.per_batch_seconds``). Skipped items (annotation/safety.py) are not judgments
+and count for nothing here.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from . import qualification
 from .answers import attention_passed
 from .decisions import Decision, Evidence, Rules, decide
-from .models import Assignment, Judgment, Participant, Study
+from .models import Assignment, Judgment, Participant, QualificationAnswer, Study
 
 __all__ = ["decision_for", "decisions_for_study", "evidence_for_study", "rules_for"]
 
@@ -53,23 +56,81 @@ def rules_for(spec: dict[str, Any]) -> Rules:
     )
 
 
+def _score_dimension(spec: dict[str, Any]) -> str | None:
+    """The dimension the degraded-control test compares: the spec's
+    ``quality_control.decision.dimension``, else the first slider or likert."""
+    given = ((spec.get("quality_control") or {}).get("decision") or {}).get("dimension")
+    if given:
+        return given
+    return next(
+        (d["key"] for d in spec.get("dimensions", []) if d.get("type") in ("slider", "likert")),
+        None,
+    )
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
 def evidence_for_study(study: Study, participant_id: int | None = None) -> dict[int, Evidence]:
-    """Evidence per participant id (three queries); one participant's with ``participant_id``."""
+    """Evidence per participant id (three queries, four with a qualification); one
+    participant's with ``participant_id``.
+
+    Degraded pairs: (the annotator's score of the original item, of its degraded copy) on
+    the score dimension, for copies whose original they judged (rating studies; a pairwise
+    copy has no score to compare). Gold accuracy: gold items in batches (``control_kind``
+    "gold", their answers in ``attention_expect``); the qualification's answers decide
+    ``qualification_passed`` only (its own rule: a screened-out annotator did no real work).
+    """
     only = {} if participant_id is None else {"participant_id": participant_id}
     attention: dict[int, list[bool]] = defaultdict(list)
+    gold: dict[int, list[bool]] = defaultdict(list)
     seconds: dict[int, list[float]] = defaultdict(list)
+    scores: dict[int, list[float]] = defaultdict(list)
+    by_item: dict[int, dict[int, float]] = defaultdict(dict)  # pid -> real item -> score
+    copies: dict[int, list[tuple[int, float]]] = defaultdict(list)  # pid -> (original, score)
+    dimension = _score_dimension(study.spec)
     rows = Judgment.objects.filter(study=study, **only).values_list(
         "participant_id",
         "values",
         "time_on_item_ms",
+        "item_id",
         "item__attention_check_id",
         "item__attention_expect",
+        "item__control_kind",
+        "item__control_of_id",
     )
-    for pid, values, ms, check, expect in rows:
-        if check:
+    for pid, values, ms, item_id, check, expect, kind, original in rows:
+        score = _number((values or {}).get(dimension)) if dimension else None
+        if check or kind == "attention":
             attention[pid].append(attention_passed(expect or {}, values or {}))
-        elif ms is not None:
+            continue
+        if kind == "gold":
+            gold[pid].append(attention_passed(expect or {}, values or {}))
+            continue
+        if score is not None:
+            scores[pid].append(score)
+        if kind == "degraded":
+            if score is not None and original is not None:
+                copies[pid].append((original, score))
+            continue
+        if score is not None:
+            by_item[pid][item_id] = score
+        if ms is not None:
             seconds[pid].append(ms / 1000)
+    qualified: dict[int, bool] = {}
+    if qualification.required(study.spec):
+        answers = QualificationAnswer.objects.filter(participant__study=study, **only)
+        threshold = float(study.spec["quality_control"]["gold"]["pass_threshold"])
+        total = len(qualification.gold_items(study.spec))
+        answered: dict[int, list[bool]] = defaultdict(list)
+        for pid, correct in answers.values_list("participant_id", "correct"):
+            answered[pid].append(correct)
+        for pid, results in answered.items():
+            if len(results) >= total:
+                qualified[pid] = sum(results) / max(total, 1) >= threshold
     batches: dict[int, list[float]] = defaultdict(list)
     done = Assignment.objects.filter(
         participant__study=study, status=Assignment.Status.COMPLETED, **only
@@ -86,8 +147,15 @@ def evidence_for_study(study: Study, participant_id: int | None = None) -> dict[
         pid: Evidence(
             attention_total=len(attention[pid]),
             attention_failed=attention[pid].count(False),
+            degraded_pairs=tuple(
+                (by_item[pid][orig], score) for orig, score in copies[pid] if orig in by_item[pid]
+            ),
+            scores=tuple(scores[pid]),
+            gold_total=len(gold[pid]),
+            gold_correct=sum(gold[pid]),
             item_seconds=tuple(seconds[pid]),
             batch_seconds=tuple(batches[pid]),
+            qualification_passed=qualified.get(pid),
             items_judged=len(seconds[pid]),
         )
         for pid in pids

@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from .. import completion, services
+from .. import completion, safety, services
 from ..assignment import live_assignment, request_work, work_available, work_left_for_newcomers
 from ..invitations import InvalidInvitation, read_invitation
 from ..models import Assignment, Judgment, Participant, Study
@@ -33,6 +33,8 @@ from ..mturk import MTurkLinkError
 from ..selectors import has_completed_batch
 from . import identity, item_page, limits, presentation
 from . import mturk as mturk_views
+from . import qualification as qualification_views
+from . import safety as safety_views
 from .forms import JudgmentForm
 from .identity import Visitor
 
@@ -349,6 +351,10 @@ def item(request: HttpRequest, study_name: str) -> HttpResponse:
                 return _go(study.name, "done")
             return _status_page(request, study)
 
+    if request.method == "GET":  # a break reminder or the daily cap (no query without them)
+        held = safety_views.hold(request, participant)
+        if held is not None:
+            return held
     form = JudgmentForm(study.dimensions, request.POST if request.method == "POST" else None)
     errors: list[str] = []
     notice = ""
@@ -381,7 +387,9 @@ def _submit(request: HttpRequest, participant: Participant, form: JudgmentForm, 
             client_submitted_at=client_time,
             client_time_refused="" if client_time or not sent_time else sent_time[:64],
             now=now,
-            with_next=request.POST.get(NEXT_IN_RESPONSE) == "1",
+            # A study with breaks or a daily cap shows its next item through a GET (the checks).
+            with_next=request.POST.get(NEXT_IN_RESPONSE) == "1"
+            and not safety.holds_work(study.spec),
         )
     except services.JudgmentRefused as refused:
         return _refusal(participant, refused, entry_id)
@@ -427,6 +435,9 @@ def _item_page(
     if live is None:
         if not errors and has_completed_batch(participant):
             return _go(study.name, "done")
+        held = qualification_views.hold(request, participant)  # no query without one
+        if held is not None:
+            return held
         work = request_work(participant, now)
         if work.assignment is None:
             return _no_work_page(
