@@ -312,8 +312,9 @@ def worker_power(loop_studies: int) -> dict:
     from scipy import stats
 
     from analysis import power as pw
+    from analysis.synthetic_study import EMPO_COMPONENTS, EMPO_DESIGN
 
-    design, comp = pw.EMPO_DESIGN, pw.EMPO_COMPONENTS
+    design, comp = EMPO_DESIGN, EMPO_COMPONENTS
     layout = pw.design_layout(design)
     n_sims, n_perm = 1000, 1000
     row, t_vec = _timed(

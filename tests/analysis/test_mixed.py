@@ -237,8 +237,8 @@ def readme_example() -> dict[str, str]:
     """The numbers of analysis/README.md's worked example (EmPO-shaped synthetic study),
     as the README prints them. Resample counts are lowered: no printed number uses them."""
     from analysis.formatting import fixed, p_value
-    from analysis.power import EMPO_MEANS, empo_shaped_study
     from analysis.study_analysis import analyze
+    from analysis.synthetic_study import EMPO_MEANS, empo_shaped_study
 
     frame, dims = empo_shaped_study(seed=0)
     options = AnalysisOptions(

@@ -13,6 +13,7 @@ from scipy import stats as sps
 from statsmodels.stats.power import TTestPower
 
 from analysis import power as pw
+from analysis.synthetic_study import simulate_judgments
 
 # no annotator variance: the per-context differences are iid normal, so the paired t power
 # is exactly TTestPower's
@@ -157,7 +158,7 @@ def test_bad_inputs_are_refused():
 def test_simulated_judgments_are_a_canonical_frame_of_slider_ratings():
     design = pw.PlannedDesign(n_contexts=30, n_systems=3)
     means = {"x": 50.0, "y": 60.0, "z": 99.0}
-    frame = pw.simulate_judgments(design, INDEPENDENT, means, dimension="d", seed=1)
+    frame = simulate_judgments(design, INDEPENDENT, means, dimension="d", seed=1)
     assert list(frame.columns) == ["annotator", "context", "system", "dimension", "value"]
     assert len(frame) == 30 * 3 * 3
     assert frame["value"].between(0, 100).all() and (frame["value"] % 1 == 0).all()
@@ -165,4 +166,4 @@ def test_simulated_judgments_are_a_canonical_frame_of_slider_ratings():
     by = frame.groupby("system")["value"].mean()
     assert by["y"] - by["x"] == pytest.approx(10, abs=3)
     with pytest.raises(ValueError, match="means names 2 systems"):
-        pw.simulate_judgments(design, INDEPENDENT, {"x": 1.0, "y": 2.0})
+        simulate_judgments(design, INDEPENDENT, {"x": 1.0, "y": 2.0})
