@@ -88,3 +88,70 @@ def test_the_same_participant_asking_twice_at_once_gets_one_lease():
     assert all(len(ids) == 1 for ids in by_participant.values())
     _assert_invariants(study)
     assert BatchSlot.objects.filter(batch__study=study, state="leased").count() == THREADS // 2
+
+
+def test_skips_at_once_reassign_every_output_and_k_holds():
+    """Annotators skipping distressing items at the same instant (annotation/safety.py):
+    every skip gets its own reassigned batch, the planned judgments per output stay k, and
+    when everyone has worked through, every output has exactly k judgments."""
+    from django.utils import timezone
+
+    from annotation import safety
+    from annotation.models import Judgment, Study
+    from annotation.services import next_entry, record_judgment
+
+    study = make_study(n_batches=20, slots=2, batch_length=2)
+    spec = dict(study.spec, annotator_safety={"skip_distressing": True})
+    Study.objects.filter(pk=study.pk).update(spec=spec)
+    study.refresh_from_db()
+    first = [get_or_create_participant(study, f"p{i}", "prolific") for i in range(40)]
+    for p in first:
+        assert request_work(p).assignment is not None
+    barrier = threading.Barrier(len(first))
+    errors = []
+
+    def skip_then_judge(participant):
+        try:
+            participant.study = study
+            barrier.wait(timeout=60)
+            live = Assignment.objects.get(participant=participant, status="active")
+            entry = next_entry(live, study)
+            assert safety.skip_item(participant, entry.id, timezone.now()).code == "skipped"
+            live = Assignment.objects.get(participant=participant, status="active")
+            entry = next_entry(live, study)
+            record_judgment(
+                participant,
+                entry_id=entry.id,
+                values={"empathy": 50},
+                rationales={},
+                idempotency_key=f"{participant.id}:{entry.id}",
+            )
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(repr(error))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=skip_then_judge, args=(p,)) for p in first]
+    connection.close()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors[:5]
+    assert set(safety.owed_judgments(study).values()) == {study.overlap}
+    _assert_invariants(study)
+    # newcomers take the 40 reassigned one-item batches, all at once
+    newcomers = [get_or_create_participant(study, f"n{i}", "prolific") for i in range(40)]
+    results = _race(newcomers)
+    assert all(r.assignment is not None for r in results)
+    for r in results:
+        p = r.assignment.participant
+        entry = next_entry(r.assignment, study)
+        record_judgment(
+            p, entry_id=entry.id, values={"empathy": 60}, rationales={}, idempotency_key=f"n{p.id}"
+        )
+    per_output = Counter(
+        Judgment.objects.filter(study=study).values_list("item__output_key", flat=True)
+    )
+    assert len(per_output) == 40 and set(per_output.values()) == {study.overlap}
+    _assert_invariants(study)
