@@ -30,6 +30,7 @@ from .models import Participant, QualificationAnswer
 __all__ = [
     "Status",
     "expected_answers",
+    "given_answers",
     "gold_items",
     "record_answer",
     "required",
@@ -156,6 +157,19 @@ def expected_answers(spec: Mapping[str, Any], gold: Mapping[str, Any]) -> list[s
             texts = dict(dimension_of(dim).options())
             said = " or ".join(str(texts.get(v, _said(v))) for v in accepted)
         lines.append(f"{label}: {said}")
+    return lines
+
+
+def given_answers(spec: Mapping[str, Any], values: Mapping[str, Any]) -> list[str]:
+    """The annotator's answers in words, one line per dimension answered."""
+    lines = []
+    for dim in spec["dimensions"]:
+        if dim["key"] not in values:
+            continue
+        value = values[dim["key"]]
+        texts = dict(dimension_of(dim).options())
+        shown = f"{value:g}" if isinstance(value, float) else texts.get(value, _said(value))
+        lines.append(f"{dim.get('label') or dim['key']}: {shown}")
     return lines
 
 

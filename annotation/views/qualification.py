@@ -70,7 +70,9 @@ def _gold_page(request, participant, st, form, errors=(), status=200) -> HttpRes
         "percent": round(100 * position / st.total) if st.total else 0,
         "dimensions": form.rows(),
         "errors": list(errors),
-        "notice": INTRO if position == 0 and not errors else "",
+        "notice": (INTRO if position == 0 else f"Qualification item {position + 1} of {st.total}.")
+        if not errors
+        else "",
         "idempotency_key": uuid.uuid4().hex,
         "pairwise": gold.get("response_a") is not None,
         "qualification": True,
@@ -134,6 +136,9 @@ def _feedback(request, participant, st, gold_id) -> HttpResponse:
         {
             "correct": answer.correct,
             "expected": qualification.expected_answers(spec, gold),
+            "given": qualification.given_answers(
+                spec, {k: v for k, v in answer.values.items() if k in gold["expect"]}
+            ),
             "position": st.answered.index(gold_id) + 1 if gold_id in st.answered else 0,
             "total": st.total,
             "last": st.finished,

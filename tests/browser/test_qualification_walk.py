@@ -63,6 +63,7 @@ def test_a_failed_qualification_gets_feedback_and_leaves_screened_out(
     _slide(page, 0.85)  # g2 expects at most 30: wrong
     assert page.inner_text("#feedback-title") == "Not the expected answer"
     assert "empathy: at most 30" in page.inner_text("#expected")
+    assert page.inner_text("#given").startswith("empathy: 8")
     look(page, axe, shots, "qualification-feedback-wrong")
     with page.expect_navigation():
         page.click("#continue")
