@@ -20,8 +20,9 @@ from django.views.decorators.http import require_http_methods
 
 from .. import qualification
 from ..completion import completion_for
-from ..models import Participant, QualificationAnswer
+from ..models import Participant, QualificationAnswer, Study
 from ..selectors import has_completed_batch
+from . import mturk as mturk_views
 from . import presentation
 from .forms import JudgmentForm
 
@@ -100,7 +101,11 @@ def page(request: HttpRequest, study_name: str) -> HttpResponse:
         return bounce
     study = participant.study
     item_url = reverse("annotation:item", args=[study.name])
-    if not qualification.required(study.spec) or has_completed_batch(participant):
+    if (
+        study.status != Study.Status.OPEN  # the item page says why there is no work
+        or not qualification.required(study.spec)
+        or has_completed_batch(participant)
+    ):
         return redirect(item_url)
     st = qualification.status(participant)
     answered = request.GET.get("answered", "")
@@ -161,5 +166,7 @@ def _screened_out(request, participant) -> HttpResponse:
             "redirect_seconds": REDIRECT_SECONDS,
             "correct": st.correct,
             "total": st.total,
+            # An MTurk worker submits the HIT here too (what it pays is the requester's call).
+            **mturk_views.submit_context(request, participant),
         },
     )
