@@ -17,8 +17,11 @@ from .models import (
     BatchEntry,
     BatchSlot,
     Item,
+    ItemSkip,
     Judgment,
     Participant,
+    QualificationAnswer,
+    SafetyEvent,
     Study,
     StudySpecVersion,
 )
@@ -223,3 +226,30 @@ class StudySpecVersionAdmin(NotAddedByHand, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # a kept version is history
+
+
+@admin.register(QualificationAnswer)
+class QualificationAnswerAdmin(ReadOnlyRecord, admin.ModelAdmin):
+    add_note = "Answers to the qualification's gold items (annotation/qualification.py)."
+    list_display = ("participant", "gold_id", "correct", "answered_at")
+    list_filter = ("correct", "participant__study")
+    raw_id_fields = ("participant",)
+
+
+@admin.register(ItemSkip)
+class ItemSkipAdmin(ReadOnlyRecord, admin.ModelAdmin):
+    add_note = (
+        "Items annotators skipped as distressing; each real item's output was given to "
+        "someone else in a reassigned batch (annotation/safety.py)."
+    )
+    list_display = ("study", "participant", "item", "reason", "skipped_at", "reassigned_to")
+    list_filter = ("study", "reason")
+    raw_id_fields = ("participant", "assignment", "entry", "item", "reassigned_to")
+
+
+@admin.register(SafetyEvent)
+class SafetyEventAdmin(ReadOnlyRecord, admin.ModelAdmin):
+    add_note = "Pauses, returns and break reminders of annotators (annotation/safety.py)."
+    list_display = ("participant", "kind", "at")
+    list_filter = ("kind", "participant__study")
+    raw_id_fields = ("participant",)
