@@ -276,6 +276,29 @@ def test_analyze_options_errors_and_api(rating_study, tmp_path):
     assert not (tmp_path / "api" / "plots").exists()
 
 
+def test_analyze_command_variant_options(rating_study, tmp_path):
+    out = tmp_path / "variants"
+    run(
+        "analyze",
+        rating_study.name,
+        "--out",
+        str(out),
+        "--no-plots",
+        "--permutations",
+        "200",
+        "--bootstrap",
+        "50",
+        "--zscore",
+        "wmt",
+        "--permutation-two-sided",
+        "doubled",
+    )
+    methods = (out / "report.md").read_text()
+    assert "zscore=wmt" in methods and "permutation_two_sided=doubled" in methods
+    with pytest.raises(CommandError):
+        run("analyze", rating_study.name, "--out", str(out), "--zscore", "sample")
+
+
 def test_partial_batches_left_out_unless_included(rating_study, tmp_path):
     # a 13th participant has no batch left; free one by expiring a fresh lease instead
     run("create_study", str(EXAMPLES / "demo_pairwise.yaml"))

@@ -85,6 +85,28 @@ class Command(BaseCommand):
             action="store_true",
             help="add model-based comparisons (mixed-effects / ordinal / GEE; table mixed_models)",
         )
+        parser.add_argument(
+            "--zscore",
+            choices=["population", "wmt"],
+            default="population",
+            help="per-annotator z-scores: population SD (default) or wmt (n - 1, z = 0 for a "
+            "constant annotator)",
+        )
+        parser.add_argument(
+            "--permutation-two-sided",
+            choices=["absolute", "doubled"],
+            default="absolute",
+            help="two-sided permutation p: |T*| >= |T| (default) or doubled (2 x min one-sided)",
+        )
+        parser.add_argument(
+            "--bt-reference", help="Bradley–Terry: the system whose log-strength is 0"
+        )
+        parser.add_argument(
+            "--elo-scale",
+            type=float,
+            default=400.0,
+            help="Elo points per factor 10 of the odds (default 400)",
+        )
         parser.add_argument("--no-plots", action="store_true", help="write tables only")
         parser.add_argument(
             "--real-ids",
@@ -103,6 +125,10 @@ class Command(BaseCommand):
             "include_partial": o["include_partial"],
             "min_median_seconds": o["min_median_seconds"],
             "max_straightline": o["max_straightline"],
+            "zscore": o["zscore"],
+            "permutation_two_sided": o["permutation_two_sided"],
+            "bt_reference": o["bt_reference"],
+            "elo_scale": o["elo_scale"],
         }
         if o["mixed_models"]:
             options["mixed_models"] = True
