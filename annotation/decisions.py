@@ -10,7 +10,9 @@ open-domain dialogue): an annotator is trusted only if their scores for the degr
 copies are significantly lower than for the originals — a one-sided Mann–Whitney U test
 (``scipy.stats.mannwhitneyu``), or the Wilcoxon signed-rank test on the (original,
 degraded) pairs (``scipy.stats.wilcoxon``), on raw scores and on per-annotator z-scores.
-See decisions.md for why the raw and z variants agree for one annotator.
+See decisions.md for why the raw and z variants agree for one annotator. In pairwise
+studies a copy is the original against its degraded text, so the test is a one-sided sign
+test on which side the annotator preferred (``scipy.stats.binomtest``).
 """
 
 from __future__ import annotations
@@ -27,14 +29,17 @@ __all__ = [
     "DegradedTest",
     "Decision",
     "Evidence",
+    "Preference",
     "Rules",
     "decide",
     "degraded_tests",
     "per_annotator_z",
+    "preference_test",
 ]
 
 Outcome = Literal["approve", "reject", "review"]
-TestName = Literal["mann_whitney", "signed_rank"]
+TestName = Literal["mann_whitney", "signed_rank", "sign"]
+Preference = Literal["original", "degraded", "tie"]
 Scores = Literal["raw", "z"]
 Action = Literal["reject", "review"]
 
@@ -69,6 +74,9 @@ class Evidence:
     batch_seconds: tuple[float, ...] = ()
     qualification_passed: bool | None = None
     items_judged: int = 0
+    # Pairwise studies: per degraded copy (the original against its degraded text), which
+    # side the annotator preferred on the decision's dimension.
+    degraded_preferences: tuple[Preference, ...] = ()
 
     @property
     def gold_accuracy(self) -> float | None:
@@ -109,6 +117,8 @@ class DegradedTest:
 
     @property
     def label(self) -> str:
+        if self.test == "sign":
+            return "sign test on preferences for the original (ties left out)"
         name = "Mann–Whitney U" if self.test == "mann_whitney" else "Wilcoxon signed-rank"
         return f"{name} on {'z-scores' if self.scores == 'z' else 'raw scores'}"
 
@@ -170,8 +180,26 @@ def _signed_rank(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
     return float(res.statistic), float(res.pvalue)
 
 
+def preference_test(preferences: Sequence[Preference], alpha: float = 0.05) -> DegradedTest | None:
+    """Pairwise copies: a one-sided sign test (``scipy.stats.binomtest``, p = 1/2) that the
+    annotator prefers the original over its degraded text more often than not; ties are
+    left out, as in a sign test. ``n_pairs`` counts the copies that were not ties; with
+    none the p-value is NaN (not computable). None without copies."""
+    if not preferences:
+        return None
+    wins = sum(1 for p in preferences if p == "original")
+    losses = sum(1 for p in preferences if p == "degraded")
+    if wins + losses == 0:
+        return DegradedTest("sign", "raw", 0, math.nan, math.nan, alpha)
+    res = stats.binomtest(wins, wins + losses, 0.5, alternative="greater")
+    return DegradedTest("sign", "raw", wins + losses, float(wins), float(res.pvalue), alpha)
+
+
 def chosen_test(evidence: Evidence, rules: Rules) -> DegradedTest | None:
-    """The variant the rules decide with (None without degraded controls)."""
+    """The variant the rules decide with (None without degraded controls); pairwise
+    copies always use the sign test."""
+    if evidence.degraded_preferences and not evidence.degraded_pairs:
+        return preference_test(evidence.degraded_preferences, rules.alpha)
     for test in degraded_tests(evidence.degraded_pairs, evidence.scores, rules.alpha):
         if test.test == rules.degraded_test and test.scores == rules.degraded_scores:
             return test
@@ -215,7 +243,8 @@ def decide(evidence: Evidence, rules: Rules) -> Decision:
         v.add(
             rules.degraded_not_significant,
             f"scores for degraded copies not significantly lower ({test.label}, "
-            f"{test.n_pairs} pairs, {p}, alpha {rules.alpha:g})",
+            f"{test.n_pairs} {'copies' if test.test == 'sign' else 'pairs'}, {p}, "
+            f"alpha {rules.alpha:g})",
         )
     if rules.min_item_seconds is not None and evidence.item_seconds:
         fast = sum(1 for s in evidence.item_seconds if s < rules.min_item_seconds)

@@ -15,7 +15,8 @@ from typing import Any
 
 from . import qualification
 from .answers import attention_passed
-from .decisions import Decision, Evidence, Rules, decide
+from .controls import DEGRADED_SYSTEM
+from .decisions import Decision, Evidence, Preference, Rules, decide
 from .models import Assignment, Judgment, Participant, QualificationAnswer, Study
 
 __all__ = ["decision_for", "decisions_for_study", "evidence_for_study", "rules_for"]
@@ -62,10 +63,17 @@ def _score_dimension(spec: dict[str, Any]) -> str | None:
     given = ((spec.get("quality_control") or {}).get("decision") or {}).get("dimension")
     if given:
         return given
-    return next(
-        (d["key"] for d in spec.get("dimensions", []) if d.get("type") in ("slider", "likert")),
-        None,
-    )
+    kinds = ("choice",) if spec.get("protocol") == "pairwise" else ("slider", "likert")
+    return next((d["key"] for d in spec.get("dimensions", []) if d.get("type") in kinds), None)
+
+
+def _preference(value: Any, degraded_left: bool) -> Preference | None:
+    """Which side of a pairwise copy was preferred: "a" is the left (the item's candidate)."""
+    if value not in ("a", "b", "tie"):
+        return None
+    if value == "tie":
+        return "tie"
+    return "degraded" if (value == "a") == degraded_left else "original"
 
 
 def _number(value: Any) -> float | None:
@@ -79,8 +87,8 @@ def evidence_for_study(study: Study, participant_id: int | None = None) -> dict[
     participant's with ``participant_id``.
 
     Degraded pairs: (the annotator's score of the original item, of its degraded copy) on
-    the score dimension, for copies whose original they judged (rating studies; a pairwise
-    copy has no score to compare). Gold accuracy: gold items in batches (``control_kind``
+    the score dimension, for copies whose original they judged (rating studies); pairwise
+    copies (the original against its degraded text): which side was preferred. Gold accuracy: gold items in batches (``control_kind``
     "gold", their answers in ``attention_expect``); the qualification's answers decide
     ``qualification_passed`` only (its own rule: a screened-out annotator did no real work).
     """
@@ -101,9 +109,19 @@ def evidence_for_study(study: Study, participant_id: int | None = None) -> dict[
         "item__attention_expect",
         "item__control_kind",
         "item__control_of_id",
+        "item__candidate__system__name",
     )
-    for pid, values, ms, item_id, check, expect, kind, original in rows:
-        score = _number((values or {}).get(dimension)) if dimension else None
+    preferences: dict[int, list[Preference]] = defaultdict(list)
+    real: dict[int, int] = defaultdict(int)  # real items judged
+    pairwise = study.spec.get("protocol") == "pairwise"
+    for pid, values, ms, item_id, check, expect, kind, original, left_system in rows:
+        answer = (values or {}).get(dimension) if dimension else None
+        if pairwise and kind == "degraded":
+            preferred = _preference(answer, left_system == DEGRADED_SYSTEM)
+            if preferred is not None:
+                preferences[pid].append(preferred)
+            continue
+        score = _number(answer)
         if check or kind == "attention":
             attention[pid].append(attention_passed(expect or {}, values or {}))
             continue
@@ -116,6 +134,7 @@ def evidence_for_study(study: Study, participant_id: int | None = None) -> dict[
             if score is not None and original is not None:
                 copies[pid].append((original, score))
             continue
+        real[pid] += 1
         if score is not None:
             by_item[pid][item_id] = score
         if ms is not None:
@@ -156,7 +175,8 @@ def evidence_for_study(study: Study, participant_id: int | None = None) -> dict[
             item_seconds=tuple(seconds[pid]),
             batch_seconds=tuple(batches[pid]),
             qualification_passed=qualified.get(pid),
-            items_judged=len(seconds[pid]),
+            items_judged=real[pid],
+            degraded_preferences=tuple(preferences[pid]),
         )
         for pid in pids
     }

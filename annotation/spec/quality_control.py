@@ -133,8 +133,8 @@ class DecisionSpec(SpecModel):
     degraded_not_significant: Action = "review"
     too_fast_share: Fraction = 0.5
     qualification_failed: Action = "review"
-    # The dimension whose scores the degraded-control test compares (a slider or likert);
-    # default: the study's first one.
+    # The dimension the degraded-control test reads: a rating study's slider or likert
+    # (default: the first), a pairwise study's choice (default: the first).
     dimension: Annotated[str, Field(strict=True, min_length=1, max_length=100)] | None = None
 
     bounds: ClassVar[Mapping[str, str]] = {

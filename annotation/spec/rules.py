@@ -67,7 +67,8 @@ def cross_field_problems(spec: Parts) -> list[Problem]:
 
 def _decision_problems(spec: Parts, dims_ok: bool) -> list[Problem]:
     """``quality_control.decision.dimension`` names a dimension the degraded-control test
-    can compare scores on (a slider or likert of a rating study)."""
+    can use: a slider or likert of a rating study (scores), any choice of a pairwise one
+    (which side was preferred)."""
     qc = getattr(spec, "quality_control", None)
     decision = qc.decision if qc is not None else None
     if not dims_ok or decision is None or decision.dimension is None:
@@ -77,11 +78,14 @@ def _decision_problems(spec: Parts, dims_ok: bool) -> list[Problem]:
     dim = by_key.get(decision.dimension)
     if dim is None:
         return [(where, f"no dimension has the key {decision.dimension!r} ({', '.join(by_key)})")]
-    if dim.type_name not in (DimensionType.SLIDER, DimensionType.LIKERT):
+    if spec.protocol == Protocol.RATING and dim.type_name not in (
+        DimensionType.SLIDER,
+        DimensionType.LIKERT,
+    ):
         return [
             (where, f"{decision.dimension!r} is a {dim.type_name}; scores need a slider or likert")
         ]
-    return []
+    return []  # pairwise: a choice, whose preference for the original side is tested
 
 
 def _dimension_problems(spec: Parts) -> list[Problem]:
