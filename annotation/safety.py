@@ -21,7 +21,7 @@ study, so skips never wait for each other.
 to the study's full length (and a lapsed lease is revived on return if nobody took the
 slot, as always). A break reminder is shown once the annotator has worked
 ``break_reminder_minutes`` since the instructions, their last reminder or their return
-from a pause. At ``daily_item_cap`` items (judged or skipped) in the last 24 hours the
+from a pause (being away ``REST`` without a judgment counts as a break too). At ``daily_item_cap`` items (judged or skipped) in the last 24 hours the
 annotator is asked to come back when the oldest of them is 24 hours old; their lease is
 kept until then. Nothing here runs for a study without these settings (no query).
 """
@@ -63,6 +63,8 @@ __all__ = [
 REASSIGNED_KIND = "reassigned"
 REASSIGNED_BASE = 1_000_000_000
 DAY = timedelta(hours=24)
+# This long without a judgment counts as a break (the reminder's stretch starts again).
+REST = timedelta(minutes=10)
 
 
 def settings_of(spec: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -195,4 +197,17 @@ def break_due(participant: Participant, now: datetime) -> bool:
         record(participant, SafetyEvent.Kind.RESUME, now)
         return False
     start = last.at if last is not None else participant.instructions_read_at
-    return start is not None and now - start >= timedelta(minutes=minutes)
+    if start is None or now - start < timedelta(minutes=minutes):
+        return False
+    # Away for a while without pressing "take a break" is a break too: the stretch
+    # starts again now.
+    latest = (
+        Judgment.objects.filter(participant=participant, server_received_at__gte=start)
+        .order_by("-server_received_at")
+        .values_list("server_received_at", flat=True)
+        .first()
+    )
+    if now - (latest or start) >= REST:
+        record(participant, SafetyEvent.Kind.RESUME, now)
+        return False
+    return True

@@ -13,7 +13,15 @@ from django.utils import timezone
 
 from annotation import safety
 from annotation.assignment import _batches_excluded_for, request_work
-from annotation.models import Assignment, BatchSlot, ItemSkip, Judgment, Participant, Study
+from annotation.models import (
+    Assignment,
+    BatchSlot,
+    ItemSkip,
+    Judgment,
+    Participant,
+    SafetyEvent,
+    Study,
+)
 from annotation.quality_control import decision_for
 from annotation.services import get_or_create_participant, record_judgment
 from tests.factories import make_study
@@ -119,20 +127,28 @@ def test_pause_keeps_the_place_and_the_break_reminder_comes_after_its_time():
     page = _start(client, study, "p1")
     assert "1 of 3" in page
     participant = Participant.objects.get()
-    # worked 25 minutes since the instructions: the reminder, once
+    # 25 minutes since the instructions, but away for more than REST: no reminder
     Participant.objects.filter(pk=participant.pk).update(
         instructions_read_at=timezone.now() - timedelta(minutes=25)
     )
+    assert "1 of 3" in client.get(f"/a/{study.name}/item/").content.decode()
+    # 25 minutes of work, the last judgment a minute ago: the reminder, once
+    client.post(
+        f"/a/{study.name}/item/",
+        {"entry_id": _entry(page), "idempotency_key": _key(page), "value__empathy": "40"},
+    )
+    SafetyEvent.objects.all().delete()
+    Judgment.objects.update(server_received_at=timezone.now() - timedelta(minutes=1))
     reminder = client.get(f"/a/{study.name}/item/").content.decode()
     assert 'id="break-reminder"' in reminder and "20 minutes" in reminder
-    assert "1 of 3" in client.get(f"/a/{study.name}/item/").content.decode()
+    assert "2 of 3" in client.get(f"/a/{study.name}/item/").content.decode()
     before = Assignment.objects.get().lease_expires_at
     paused = client.post(f"/a/{study.name}/pause/", follow=True).content.decode()
     assert 'id="paused"' in paused
     assert Assignment.objects.get().lease_expires_at >= before
     assert BatchSlot.objects.get().lease_expires_at == Assignment.objects.get().lease_expires_at
     back = client.post(f"/a/{study.name}/break/", {"action": "resume"}, follow=True)
-    assert "1 of 3" in back.content.decode()
+    assert "2 of 3" in back.content.decode()
 
 
 def test_the_daily_cap_stops_work_and_keeps_the_place():
