@@ -24,7 +24,7 @@ import pandas as pd
 from django.conf import settings
 
 from annotation.export import judgment_rows
-from core.vocabulary import Protocol
+from core.vocabulary import DimensionType, Protocol
 
 from .canonical_frame import OPTIONAL_NUMERIC
 from .judgment_import import rows_to_frame
@@ -86,11 +86,16 @@ _NUMERIC_COLUMNS = (*OPTIONAL_NUMERIC, "value")
 
 def study_dimensions(study: Study | ImportedStudy) -> list[dict]:
     """``[{key, type, label}]`` of a study (run here or imported); the label is the spec's
-    researcher-facing name of the dimension, the key where none is given."""
-    return [
-        {"key": d["key"], "type": d["type"], "label": d.get("label") or d["key"]}
-        for d in study.dimensions
-    ]
+    researcher-facing name of the dimension, the key where none is given. Likert dimensions
+    also carry ``points`` when the spec says how many (the categories offered, the K of the
+    free-marginal kappa)."""
+    out = []
+    for d in study.dimensions:
+        dim = {"key": d["key"], "type": d["type"], "label": d.get("label") or d["key"]}
+        if d["type"] == DimensionType.LIKERT and d.get("points"):
+            dim["points"] = int(d["points"])
+        out.append(dim)
+    return out
 
 
 def _words(text: str | None) -> int | None:

@@ -904,3 +904,20 @@ def test_paired_comparisons_report_d_av_and_d_rm(frame, result):
     welch = row(result.comparisons, dimension="empathy", system_a="A", system_b="D", variant="raw")
     assert welch["design"] == "welch" and math.isnan(welch["cohens_d_av"])
     assert "cohens_d_rm = cohens_dz x sqrt(2(1 - r))" in " ".join(result.methods)
+
+
+def test_free_marginal_kappa_counts_the_scale_points_offered(frame):
+    dims = [DIMS[0], dict(DIMS[1], points=5), DIMS[2]]
+    res = analyze(
+        frame,
+        protocol="rating",
+        dimensions=dims,
+        options=AnalysisOptions(n_permutations=50, n_bootstrap=50),
+    )
+    sub = frame[frame.dimension == "fluency"]
+    table = pd.crosstab([sub.system, sub.context], sub.value).reindex(
+        columns=[1.0, 2.0, 3.0, 4.0, 5.0], fill_value=0
+    )
+    r = row(res.agreement, dimension="fluency", metric="free_marginal_kappa")
+    assert r["value"] == pytest.approx(sm_fleiss(table.to_numpy(), method="randolph"))
+    assert "K = 5 scale points" in r["note"]
