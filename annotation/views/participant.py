@@ -142,6 +142,8 @@ def _blocked_before_work(
     holds_lease = _holds_lease(participant)
     if _closed_to(study, holds_lease):
         return _status_page(request, study)
+    if not holds_lease and qualification_views.screened_out(participant):  # their code
+        return _go(study.name, "qualification")
     if not holds_lease and not work_available(participant):
         return _no_work_page(request, study, from_prolific)
     return None

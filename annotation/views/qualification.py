@@ -43,6 +43,13 @@ def hold(request: HttpRequest, participant: Participant) -> HttpResponse | None:
     return redirect(reverse("annotation:qualification", args=[study.name]))
 
 
+def screened_out(participant: Participant) -> bool:
+    """Did the participant fail the qualification? (No query without one.)"""
+    if not qualification.required(participant.study.spec):
+        return False
+    return qualification.status(participant).passed is False
+
+
 def _page(request, participant, template, context, status=200) -> HttpResponse:
     study = participant.study
     base = {"study": study, "spec": study.spec, "wording": presentation.wording(study.spec)}

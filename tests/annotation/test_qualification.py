@@ -108,3 +108,37 @@ def test_an_answer_is_kept_once_and_out_of_order_answers_are_refused():
     missing = client.post(f"/a/{study.name}/qualification/", {"entry_id": "g2"})
     assert missing.status_code == 400
     assert page
+
+
+def test_a_screened_out_annotator_back_when_no_work_is_left_still_gets_their_code():
+    study = _study(threshold=1.0)
+    client = Client()
+    page = _start(client, study)
+    page = _answer(client, study, page, 10)
+    page = client.get(f"/a/{study.name}/qualification/").content.decode()
+    _answer(client, study, page, 10)
+    from annotation.models import BatchSlot
+
+    BatchSlot.objects.update(state="completed", participant=Participant.objects.get())
+    final = client.get(
+        f"/a/{study.name}/?PROLIFIC_PID=p1&STUDY_ID=s&SESSION_ID=x", follow=True
+    ).content.decode()
+    assert "SCREENED-9" in final and 'id="no-work"' not in final
+
+
+def test_the_no_work_page_gives_the_no_work_code_and_redirect():
+    study = make_study(
+        n_batches=1,
+        slots=1,
+        completion={
+            "code": "DONE",
+            "codes": {"no_work": {"code": "NW-7", "redirect_url": "https://example.org/nw"}},
+        },
+    )
+    from annotation.models import BatchSlot
+
+    other = Participant.objects.create(study=study, external_id="x", source="cookie")
+    BatchSlot.objects.update(state="completed", participant=other)
+    page = Client().get(f"/a/{study.name}/?PROLIFIC_PID=late&STUDY_ID=s&SESSION_ID=x")
+    html = page.content.decode()
+    assert 'id="no-work"' in html and "NW-7" in html and 'href="https://example.org/nw"' in html
