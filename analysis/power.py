@@ -14,8 +14,8 @@ the analysis does what ``analyze`` does for a paired comparison: average each it
 ratings, take the per-context differences A - B, and run the paired t-test and the
 sign-flip permutation test. Power is the share of studies with p < alpha, with its Monte
 Carlo SE; the same studies without the difference give each test's actual type I error
-(``size_*``: with annotators shared by a block's contexts the item-mean tests reject a
-true null more often than alpha, see ``power.md``).
+(``size_*``: with annotators shared by a block's contexts the item-mean tests do not
+hold alpha, see ``power.md``).
 
 Vectorised: all simulated studies of one chunk are one (studies x judgments) matrix; the
 item means are one sparse matrix product; the t-tests are array expressions; the
@@ -24,7 +24,8 @@ No Python loop runs per simulated study.
 
 The mixed model is not refitted thousands of times: its power is the analytic power of the
 Wald z test of the contrast with the variance components known (the GLS variance
-c' (X' V^-1 X)^-1 c of this very layout), labelled as such; ``n_mixed_fits`` > 0 also
+c' (X' V^-1 X)^-1 c of this very layout), labelled as such: an upper bound on the power of
+the fitted model, whose components are estimated; ``n_mixed_fits`` > 0 also
 refits the REML model on that many simulated studies (slow, for checking). The analytic
 paired t power (statsmodels ``TTestPower``, noncentral t) uses d_z from the components and
 ignores that annotators are shared between items; with no annotator variance it is exact,
