@@ -18,6 +18,7 @@ from annotation.decisions import (
     decide,
     degraded_tests,
     per_annotator_z,
+    signed_rank_method,
 )
 
 
@@ -45,7 +46,9 @@ def test_every_variant_matches_scipy() -> None:
     mw = stats.mannwhitneyu(orig, degr, alternative="greater")
     assert tests["mann_whitney", "raw"].statistic == pytest.approx(mw.statistic)
     assert tests["mann_whitney", "raw"].p_value == pytest.approx(mw.pvalue)
-    sr = stats.wilcoxon(orig, degr, alternative="greater")
+    method = signed_rank_method(orig, degr)
+    assert method == ("approx" if len({abs(o - d) for o, d in pairs}) < len(pairs) else "exact")
+    sr = stats.wilcoxon(orig, degr, alternative="greater", method=method)
     assert tests["signed_rank", "raw"].p_value == pytest.approx(sr.pvalue)
     mean = sum(scores) / len(scores)
     sd = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
@@ -54,11 +57,29 @@ def test_every_variant_matches_scipy() -> None:
     mw_z = stats.mannwhitneyu(z_o, z_d, alternative="greater")
     assert tests["mann_whitney", "z"].p_value == pytest.approx(mw_z.pvalue)
     assert tests["signed_rank", "z"].p_value == pytest.approx(
-        stats.wilcoxon(z_o, z_d, alternative="greater").pvalue
+        stats.wilcoxon(z_o, z_d, alternative="greater", method=method).pvalue
     )
+    assert tests["signed_rank", "z"].p_value == pytest.approx(tests["signed_rank", "raw"].p_value)
     # one-sided: degraded scored higher is never significant
     reversed_ = degraded_tests([(d, o) for o, d in pairs], scores)
     assert all(not t.significant for t in reversed_)
+
+
+def test_signed_rank_is_exact_without_ties_and_approximate_with_them() -> None:
+    distinct = [(9.0, 1.0), (8.0, 1.5), (7.0, 2.75), (6.0, 3.0), (5.0, 3.5), (4.0, 3.25)]
+    assert signed_rank_method(*zip(*distinct, strict=True)) == "exact"
+    exact = {t.scores: t for t in degraded_tests(distinct) if t.test == "signed_rank"}
+    # all six differences positive: the exact one-sided p is 1 / 2**6
+    assert exact["raw"].p_value == pytest.approx(1 / 64)
+    assert exact["z"].p_value == pytest.approx(1 / 64)
+    tied = [(5.0, 3.0), (4.0, 2.0), (5.0, 5.0), (3.0, 1.0), (4.0, 3.0)]
+    assert signed_rank_method(*zip(*tied, strict=True)) == "approx"
+    approx = {t.scores: t for t in degraded_tests(tied) if t.test == "signed_rank"}
+    reference = stats.wilcoxon(
+        [o for o, _ in tied], [d for _, d in tied], alternative="greater", method="approx"
+    )
+    assert approx["raw"].p_value == pytest.approx(reference.pvalue)
+    assert approx["z"].p_value == pytest.approx(reference.pvalue)
 
 
 def test_no_spread_is_not_significant_and_says_so() -> None:
