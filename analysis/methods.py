@@ -207,7 +207,9 @@ def _pairwise_sentences(
         + " (a judgment recorded the other way round has A and B swapped); counts are "
         "over judgments.",
         "Win / tie / loss: counts and shares over all judgments (ties included, as in "
-        "the ProsocialDialog tables).",
+        "the ProsocialDialog tables); share_a_decisive = A's share of the non-tied "
+        f"judgments with its {conf} Clopper–Pearson (cp_low, cp_high) and Wilson score "
+        f"(wilson_low, wilson_high) intervals ({side}, as the sign test).",
         f"Sign test: exact binomial test of A wins among non-tied judgments against 0.5, "
         f"{side}; Holm (p_sign_holm) and Bonferroni (p_sign_bonferroni) adjustments within "
         f"{family.replace(' (and variant)', '').replace(' (per variant)', '')}.",

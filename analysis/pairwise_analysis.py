@@ -60,7 +60,9 @@ def pairwise_winrates(
     for dim, sa, sb in keys:
         wa, wb, wt = (int(counts.loc[(dim, sa, sb), c]) for c in (A, B, TIE))
         wtl = st.win_tie_loss([A] * wa + [TIE] * wt + [B] * wb)
-        sign = st.sign_test_counts(wa, wb, wt, alternative=options.alternative)
+        sign = st.sign_test_counts(
+            wa, wb, wt, alternative=options.alternative, confidence=options.confidence
+        )
         rows.append(
             {
                 "dimension": dim,
@@ -75,6 +77,12 @@ def pairwise_winrates(
                 "p_sign": sign.p,
                 "p_permutation": math.nan,
                 "n": wtl.n,
+                # A's share among decisive judgments with both binomial intervals
+                "share_a_decisive": sign.share_a,
+                "cp_low": sign.ci_low,
+                "cp_high": sign.ci_high,
+                "wilson_low": sign.wilson_low,
+                "wilson_high": sign.wilson_high,
             }
         )
         vectors.append(score_map[(dim, sa, sb)])

@@ -84,6 +84,11 @@ TABLE_COLUMNS: dict[str, list[str]] = {
         "n",
         "p_sign_holm",
         "p_sign_bonferroni",
+        "share_a_decisive",
+        "cp_low",
+        "cp_high",
+        "wilson_low",
+        "wilson_high",
     ],
     "bradley_terry": [
         "dimension",

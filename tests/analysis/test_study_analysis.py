@@ -605,6 +605,13 @@ def test_pairwise_win_rates_and_kappa_by_hand():
     assert (w["wins_a"], w["ties"], w["wins_b"]) == (5, 3, 2)
     assert (w["share_a"], w["share_tie"], w["share_b"]) == pytest.approx((0.5, 0.3, 0.2))
     assert w["p_sign"] == pytest.approx(stats.binomtest(5, 7, 0.5).pvalue)
+    from statsmodels.stats.proportion import proportion_confint
+
+    assert w["share_a_decisive"] == pytest.approx(5 / 7)
+    assert (w["cp_low"], w["cp_high"]) == pytest.approx(proportion_confint(5, 7, method="beta"))
+    assert (w["wilson_low"], w["wilson_high"]) == pytest.approx(
+        proportion_confint(5, 7, method="wilson")
+    )
     # 2^10 <= 10,000 -> exact; equals the exact sign test conditional on ties
     assert w["p_permutation"] == pytest.approx(stats.binomtest(5, 7, 0.5).pvalue)
     # Fleiss' kappa over {a, b, tie}: items c1..c5 with 2 raters each
