@@ -253,6 +253,8 @@ def fit_crossed_lmm(
     beta and sigma are profiled out."""
     y = np.asarray(y, dtype=np.float64)
     X = np.asarray(X, dtype=np.float64)
+    if not np.isfinite(y).all():
+        raise ValueError("ratings must be finite numbers")
     names = list(factors)
     codes = [np.unique(np.asarray(factors[k]), return_inverse=True)[1] for k in names]
     crossed = _Crossed(y, X, codes)
@@ -261,6 +263,8 @@ def fit_crossed_lmm(
     theta = np.asarray(best.x, dtype=np.float64)
     _, beta, xvx, r2 = crossed.solve(theta)
     sigma2 = r2 / (crossed.n - crossed.p)
+    if not (np.isfinite(beta).all() and np.isfinite(sigma2) and sigma2 > 0):
+        raise ValueError("the REML fit gave no finite estimates (no residual variation?)")
     variances = np.r_[theta**2 * sigma2, sigma2]
     return LMMFit(
         beta=beta,

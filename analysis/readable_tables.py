@@ -397,6 +397,7 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("SD context", _col("sd_context", _f(2)), "r", _mixed_sd_why),
         Column("SD item", _col("sd_item", _f(2)), "r", _mixed_sd_why),
         Column("SD residual", _col("sd_residual", _f(2)), "r", _mixed_sd_why),
+        Column("Note", _text("note"), "l"),
     ],
     "agreement": [
         Column("Dimension", _dim, "l"),

@@ -293,3 +293,21 @@ def test_readme_worked_example_is_what_the_code_computes():
     readme = (Path(__file__).resolve().parents[2] / "analysis" / "README.md").read_text()
     for key, text in readme_example().items():
         assert text in readme, f"analysis/README.md: {key} should read\n{text}"
+
+
+def test_a_model_that_cannot_be_fitted_says_why_in_the_tables():
+    from analysis import tables as tbl
+
+    data = crossed_study(np.random.default_rng(4)).assign(dimension="s")
+    data.loc[data["system"] == "c", "value"] = np.inf  # a broken value: no fit
+    table = mixed.mixed_model_table(
+        data, [{"key": "s", "type": "slider"}], SYSTEMS, AnalysisOptions()
+    )
+    assert table["estimate"].isna().all()
+    assert table["note"].str.startswith("model could not be fitted").all()
+    readable = tbl.readable(
+        "mixed_models", table, tbl.TableContext(dimensions=({"key": "s", "type": "slider"},))
+    )
+    assert readable.headers[-1] == "Note"
+    assert dict(readable.notes)  # the missing cells carry a footnote
+    assert "the model could not be fitted" in dict(readable.notes).values()
