@@ -143,8 +143,10 @@ PY
 ) || down="${down:+$down; }the service check itself failed"
 if [ -z "$down" ]; then
   echo "== test suite on PostgreSQL + Redis =="
+  # Tests that use no database ran in the SQLite phase already (tests/conftest.py).
   DATABASE_URL="$PG_URL" EVALSITE_TEST_REDIS_URL="$REDIS_URL" \
-    .venv/bin/pytest -q -p no:cacheprovider --junitxml="$REPORTS/postgres.xml" "${TEST_PATHS[@]}"
+    .venv/bin/pytest -q -p no:cacheprovider -m "not database_free" \
+    --junitxml="$REPORTS/postgres.xml" "${TEST_PATHS[@]}"
   record "tests on PostgreSQL + Redis" pytest "$?" "$started" "$REPORTS/postgres.xml" ""
 elif [ "$REQUIRE_SERVICES" = 1 ]; then
   echo "$down" >&2

@@ -15,7 +15,36 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+# Test files that use no database of the run (pure code, or their own SQLite file in a
+# subprocess): marked database_free, so the PostgreSQL + Redis phase of scripts/test.sh
+# (-m "not database_free") does not run them a second time for nothing.
+DATABASE_FREE = (
+    "tests/analysis/test_bundle.py",
+    "tests/analysis/test_mixed.py",
+    "tests/analysis/test_power.py",
+    "tests/analysis/test_readable_output.py",
+    "tests/analysis/test_stats_",
+    "tests/analysis/test_study_analysis.py",
+    "tests/generation/test_backends_",
+    "tests/generation/test_importers",
+    "tests/generation/test_pure_imports.py",
+    "tests/test_architecture.py",
+    "tests/test_demo_script.py",
+    "tests/test_limits.py",
+    "tests/test_readme_commands.py",
+    "tests/test_test_script.py",
+)
+
+
+def _database_free(item) -> bool:
+    path = item.path.relative_to(item.config.rootpath).as_posix()
+    return path.startswith(DATABASE_FREE) and "django_db" not in item.keywords
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _database_free(item):
+            item.add_marker(pytest.mark.database_free)
     from django.conf import settings
 
     if not settings.configured:  # pure tests run with -p no:django
