@@ -18,8 +18,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
+from django.shortcuts import render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
@@ -37,6 +36,11 @@ from . import qualification as qualification_views
 from . import safety as safety_views
 from .forms import JudgmentForm
 from .identity import Visitor
+from .steps import REDIRECT_SECONDS
+from .steps import go as _go
+from .steps import next_step as _next_step
+from .steps import open_study as _open_study
+from .steps import registered as _registered
 
 # Longest crowd-platform ids kept (the Participant columns); longer ones are refused, never
 # cut (two different long ids must not become one participant).
@@ -48,29 +52,6 @@ CLIENT_CLOCK_WINDOW = timedelta(days=1)
 # item's page (200) instead of a redirect to it. Without the script (no JavaScript, API
 # clients, the tests' client) a submit is answered by the usual redirect.
 NEXT_IN_RESPONSE = "next_in_response"
-
-
-def _open_study(name: str) -> Study:
-    return get_object_or_404(Study, name=name)
-
-
-def _next_step(study: Study, participant: Participant | None, visitor: Visitor | None) -> str:
-    """The opening pages in order: the content warning first (so nobody agrees to take
-    part before knowing what they will read), then consent, then the instructions."""
-    if participant is None:
-        acknowledged = visitor is not None and visitor.warning_acknowledged_at
-        return "warning" if study.spec.get("content_warning") and not acknowledged else "consent"
-    if study.spec.get("content_warning") and participant.warning_acknowledged_at is None:
-        return "warning"
-    if participant.consented_at is None:
-        return "consent"
-    if participant.instructions_read_at is None:
-        return "instructions"
-    return "item"
-
-
-def _go(study_name: str, step: str) -> HttpResponse:
-    return redirect(reverse(f"annotation:{step}", args=[study_name]))
 
 
 def _page(request, study, template, context=None, status=200) -> HttpResponse:
@@ -282,18 +263,6 @@ def _register(request: HttpRequest, study: Study, visitor: Visitor) -> Participa
         consented_at=timezone.now(),
         warning_acknowledged_at=warned,
     )
-
-
-def _registered(request: HttpRequest, study_name: str):
-    """(participant, None) for a registered visitor, else (None, where they belong)."""
-    visitor = identity.read(request, study_name)
-    if visitor is None:
-        return None, _go(study_name, "entry")
-    participant = identity.participant_of(study_name, visitor)
-    if participant is None:
-        study = _open_study(study_name)
-        return None, _go(study.name, _next_step(study, None, visitor))
-    return participant, None
 
 
 @require_http_methods(["GET", "POST"])
@@ -510,9 +479,6 @@ def done(request: HttpRequest, study_name: str) -> HttpResponse:
             **mturk_views.submit_context(request, participant),
         },
     )
-
-
-REDIRECT_SECONDS = 10  # long enough to note the code; the link goes at once
 
 
 def _int(raw) -> int | None:

@@ -23,7 +23,7 @@ from ..completion import completion_for
 from ..models import Participant, QualificationAnswer, Study
 from ..selectors import has_completed_batch
 from . import mturk as mturk_views
-from . import presentation
+from . import presentation, steps
 from .forms import JudgmentForm
 
 INTRO = (
@@ -89,14 +89,12 @@ def _gold_page(request, participant, st, form, errors=(), status=200) -> HttpRes
 
 
 def _registered(request: HttpRequest, study_name: str):
-    from .participant import _go, _next_step, _registered  # one place for the opening steps
-
-    participant, bounce = _registered(request, study_name)
+    participant, bounce = steps.registered(request, study_name)
     if bounce:
         return None, bounce
-    step = _next_step(participant.study, participant, None)
+    step = steps.next_step(participant.study, participant, None)
     if step != "item":
-        return None, _go(study_name, step)
+        return None, steps.go(study_name, step)
     return participant, None
 
 
@@ -159,8 +157,6 @@ def _feedback(request, participant, st, gold_id) -> HttpResponse:
 
 
 def _screened_out(request, participant) -> HttpResponse:
-    from .participant import REDIRECT_SECONDS
-
     code, redirect_url = completion_for(participant, "screened_out")
     st = qualification.status(participant)
     return _page(
@@ -170,7 +166,7 @@ def _screened_out(request, participant) -> HttpResponse:
         {
             "code": code,
             "redirect_url": redirect_url,
-            "redirect_seconds": REDIRECT_SECONDS,
+            "redirect_seconds": steps.REDIRECT_SECONDS,
             "correct": st.correct,
             "total": st.total,
             # An MTurk worker submits the HIT here too (what it pays is the requester's call).

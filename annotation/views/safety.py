@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from .. import safety
 from ..models import Participant, SafetyEvent
-from . import presentation
+from . import presentation, steps
 
 
 def _page(request, participant, template, context=None, status=200) -> HttpResponse:
@@ -52,9 +52,7 @@ def hold(request: HttpRequest, participant: Participant) -> HttpResponse | None:
 
 
 def _participant(request: HttpRequest, study_name: str):
-    from .participant import _registered  # the opening steps live in one place
-
-    return _registered(request, study_name)
+    return steps.registered(request, study_name)
 
 
 @require_http_methods(["POST"])

@@ -130,7 +130,11 @@ def test_study_page_shows_leases_agreement_and_quality_so_far(admin_client):
     assert "Krippendorff's α" in {r[1] for r in body}
     # a checkbox dimension gets nominal alpha and Fleiss' kappa, no ICC (interval) rows
     checkbox = [r for r in body if r[0] == "Understandable and consistent"]
-    assert [r[1] for r in checkbox] == ["Krippendorff's α", "Fleiss' κ"]
+    assert [r[1] for r in checkbox] == [
+        "Krippendorff's α",
+        "Fleiss' κ",
+        "free-marginal κ (Randolph)",
+    ]
     assert {r[header.index("Level")] for r in checkbox} == {"nominal"}
     # every missing value says why (here: no item has a second rating yet; alpha and
     # kappa have no interval)
