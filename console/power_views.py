@@ -54,9 +54,9 @@ class PowerForm(forms.Form):
     target = forms.FloatField(label="Power wanted", min_value=0.05, max_value=0.999)
     sims = forms.IntegerField(label="Simulated studies per size", min_value=50, max_value=MAX_SIMS)
 
-    def __init__(self, *args: Any, dimensions: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, dimensions: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, label_suffix="", **kwargs)
-        self.fields["dimension"].choices = [(d, d) for d in dimensions]
+        self.fields["dimension"].choices = dimensions  # (key, the label annotators read)
 
     def clean_contexts(self) -> list[int] | None:
         text = self.cleaned_data["contexts"].strip()
@@ -158,10 +158,10 @@ def _plan(study: Any, data: dict[str, Any]) -> dict[str, Any]:
 @require_GET
 def power_page(request: HttpRequest, study_name: str) -> HttpResponse:
     study = study_for(request, study_name, "view")
-    dimensions = [d["key"] for d in slider_dimensions(study)]
+    dimensions = [(d["key"], d.get("label") or d["key"]) for d in slider_dimensions(study)]
     context: dict[str, Any] = {"study": study, "d_kinds": pw.D_KINDS}
     if "effect" not in request.GET:
-        initial = _initial(study) | {"dimension": dimensions[0] if dimensions else ""}
+        initial = _initial(study) | {"dimension": dimensions[0][0] if dimensions else ""}
         context["form"] = PowerForm(initial=initial, dimensions=dimensions)
         return render(request, "console/power.html", context)
     form = PowerForm(request.GET, dimensions=dimensions)
