@@ -1,10 +1,16 @@
-"""Quality-control items stored with a study: degraded copies (the Django shell).
+"""Quality-control items stored with a study: degraded copies and gold items (the Django shell).
 
 The designer (``annotation.design.degraded``) places the copies and makes their texts;
 this stores each degraded text as a candidate of the reserved system ``degraded-copy``
 (provenance: the degradation, the original candidate, the unrelated donor), so a copy is
 reproducible and exported like any response, and its item (``control_kind`` "degraded",
 ``control_of`` the original item).
+
+Gold items in batches (``annotation.design.gold``) are stored like attention checks: the
+conversation in the dataset ``<study>-gold``, each response a candidate of the reserved
+system ``gold-item``, one item per gold id and orientation (``control_kind`` "gold",
+``attention_expect`` the answers in screen terms, ``attention_check_id`` blank so they
+never count as attention checks).
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.limits import fit_key
-from generation.models import Candidate, System
+from generation.models import Candidate, Context, Dataset, System
 
 from . import design as design_module
+from .answers import swap_sides
 from .models import Item, Study
 
 DEGRADED_SYSTEM = "degraded-copy"
+GOLD_SYSTEM = "gold-item"
 SOURCE_KEY_CHARS = 300
 OUTPUT_KEY_CHARS = 400
 
@@ -97,5 +105,67 @@ def degraded_items(
                 control_kind="degraded",
                 control_of=items[item_key(original)],
             )
+    Item.objects.bulk_create(list(out.values()))
+    return out
+
+
+def _gold_rows(study: Study) -> dict[str, dict[str, Any]]:
+    """Store the spec's gold items; {gold id: {"context", "expect", response fields}}."""
+    gold = (study.spec.get("quality_control") or {}).get("gold") or {}
+    system, _ = System.objects.get_or_create(
+        name=GOLD_SYSTEM, defaults={"kind": System.Kind.IMPORTED, "config": {"source": "gold"}}
+    )
+    dataset, _ = Dataset.objects.get_or_create(
+        name=f"{study.name}-gold", defaults={"format": "gold_items", "source_path": ""}
+    )
+    fields = ("response_a", "response_b") if study.protocol == "pairwise" else ("response",)
+    out: dict[str, dict[str, Any]] = {}
+    for entry in gold.get("items", []):
+        context, _ = Context.objects.update_or_create(
+            dataset=dataset,
+            external_id=entry["id"],
+            defaults={
+                "turns": entry["context"],
+                "reference_response": None,
+                "metadata": {"gold": entry["id"]},
+            },
+        )
+        row: dict[str, Any] = {"context": context, "expect": entry["expect"]}
+        for field in fields:
+            row[field], _ = Candidate.objects.update_or_create(
+                source_key=fit_key(f"gold:{study.name}:{entry['id']}:{field}", SOURCE_KEY_CHARS),
+                defaults={
+                    "system": system,
+                    "context": context,
+                    "text": entry[field],
+                    "provenance": {"source": "gold", "gold": entry["id"], "response": field},
+                },
+            )
+        out[entry["id"]] = row
+    return out
+
+
+def gold_items(study: Study, design: Any, item_key: Callable[[Any], tuple]) -> dict[tuple, Item]:
+    """Store the gold items ``design`` places in batches (none: no query)."""
+    designed = {item_key(it): it for b in design.batches for it in b.items if it.gold is not None}
+    if not designed:
+        return {}
+    rows = _gold_rows(study)
+    out: dict[tuple, Item] = {}
+    for key, it in designed.items():
+        row = rows[it.gold]
+        sides = tuple(it.systems)
+        expect = row["expect"]
+        if len(sides) == 2 and sides[0] == "response_b":
+            expect = swap_sides(expect)  # judgments say "a" for the left response
+        out[key] = Item(
+            study=study,
+            context=row["context"],
+            candidate=row[sides[0]],
+            candidate_b=row[sides[1]] if len(sides) == 2 else None,
+            output_key=fit_key(f"gold:{it.gold}", OUTPUT_KEY_CHARS),
+            attention_expect=expect,
+            control_kind="gold",
+        )
     Item.objects.bulk_create(list(out.values()))
     return out

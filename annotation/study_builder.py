@@ -27,7 +27,7 @@ from generation.services import CandidatesUnavailable, SystemRequest, ensure_can
 from . import design as design_module
 from . import spec as spec_module
 from .answers import swap_sides
-from .controls import degraded_items
+from .controls import degraded_items, gold_items
 from .models import Batch, BatchEntry, BatchSlot, Item, Study
 
 # Keys joined from several names can outgrow their columns (each name fits its own):
@@ -405,6 +405,8 @@ def _item_key(designed) -> tuple:
         return ("degraded", designed.context_id, tuple(designed.systems), designed.degradation)
     if designed.attention_check is not None:
         return ("attention", designed.attention_check, tuple(designed.systems))
+    if designed.gold is not None:
+        return ("gold", designed.gold, tuple(designed.systems))
     return (designed.context_id, tuple(designed.systems))
 
 
@@ -422,8 +424,8 @@ def _store_batches(study: Study, design, context_rows, candidates, attention=Non
             if designed.attention_check is not None:
                 items[key] = _attention_item(study, designed, attention or {})
                 continue
-            if designed.degradation is not None:
-                continue  # stored after the real items (degraded_items)
+            if designed.degradation is not None or designed.gold is not None:
+                continue  # stored after the real items (degraded_items, gold_items)
             cid, systems = designed.context_id, tuple(designed.systems)
             if len(systems) == 1:
                 output_key = f"{cid}|{systems[0]}"
@@ -441,6 +443,7 @@ def _store_batches(study: Study, design, context_rows, candidates, attention=Non
     Item.objects.bulk_create(list(items.values()))
     # Degraded copies point at their originals, which now have ids.
     items.update(degraded_items(study, design, items, candidates, _item_key))
+    items.update(gold_items(study, design, _item_key))
     batch_rows = Batch.objects.bulk_create(
         [
             Batch(

@@ -14,7 +14,8 @@ Vocabulary
     round        a set of batches that gives every output of a group exactly one judgment
 
 One module per concept: types, sampling, checks (feasibility, in one place), rating,
-pairwise, attention (checks inserted into batches) and report.
+pairwise, attention (checks inserted into batches), degraded and gold (quality-control
+items inserted into batches) and report.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .checks import (
     default_block_systems,
 )
 from .degraded import DEGRADED_SIDE, degrade_text, insert_degraded_copies, original_of
+from .gold import insert_gold_items
 from .pairwise import design_pairwise_batches
 from .rating import design_rating_batches
 from .report import design_report_text, output_counts
@@ -70,6 +72,7 @@ __all__ = [
     "design_rating_batches",
     "design_report_text",
     "insert_attention_checks",
+    "insert_gold_items",
     "output_counts",
     "sample_contexts",
 ]

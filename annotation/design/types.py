@@ -59,10 +59,17 @@ class DesignedItem(NamedTuple):
     # keeps its original's ``context_id``; rating: ``systems`` is the original's; pairwise:
     # the original's system and ``DEGRADED_SIDE`` in screen order.
     degradation: str | None = None
+    # Gold items in batches (``insert_gold_items``): the gold item's id, else None; like
+    # an attention item, ``context_id`` is the id and ``systems`` its responses on screen.
+    gold: str | None = None
 
     @property
     def is_control(self) -> bool:
-        return self.attention_check is not None or self.degradation is not None
+        return (
+            self.attention_check is not None
+            or self.degradation is not None
+            or self.gold is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,8 @@ def _item_dict(it: DesignedItem) -> dict[str, Any]:
         d["attention_check"] = it.attention_check
     if it.degradation is not None:
         d["degradation"] = it.degradation
+    if it.gold is not None:
+        d["gold"] = it.gold
     return d
 
 

@@ -267,7 +267,8 @@ class StudySpec(SpecModel):
 
     def make_design(self, context_ids: Sequence[str]) -> _design.Design:
         """``design.design_*_batches`` with this spec's design parameters, then
-        ``design.insert_attention_checks`` when the spec has attention checks."""
+        ``design.insert_attention_checks`` when the spec has attention checks, gold items
+        (``placement: batch``) and degraded copies when its ``quality_control`` has them."""
         design = self._base_design(context_ids)
         per_batch = self.design.attention_checks_per_batch
         if self.attention_checks and per_batch:
@@ -275,6 +276,10 @@ class StudySpec(SpecModel):
                 design, [a.id for a in self.attention_checks], per_batch, self.design.seed or 0
             )
         qc = self.quality_control
+        if qc is not None and qc.gold is not None and qc.gold.placement == "batch":
+            design = _design.insert_gold_items(
+                design, [g.id for g in qc.gold.items], self.design.seed or 0
+            )
         if qc is not None and qc.degraded is not None:
             design = _design.insert_degraded_copies(
                 design, qc.degraded.share, qc.degraded.kinds, self.design.seed or 0
