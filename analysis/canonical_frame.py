@@ -78,8 +78,11 @@ def prepare_frame(
     Raises ValueError naming what is wrong with the frame or the options."""
     required = _required_columns(judgments, protocol)
     dims = _study_dimensions(dimensions, protocol)
+    judgments, n_control = _without_controls(judgments)
     frame = _canonical_columns(judgments, protocol, required)
     info: dict[str, Any] = {"n_rows_input": int(len(frame))}
+    if n_control:
+        info["n_rows_control"] = n_control
     dims = _selected_dimensions(frame, dims, options)
     frame, info["n_rows_partial"] = _without_partial_batches(frame, options)
     frame, attention = _split_attention(frame)
@@ -136,6 +139,20 @@ def _study_dimensions(dimensions: Sequence[dict], protocol: str) -> list[dict]:
             dim["points"] = int(d["points"])  # the scale points offered (free-marginal K)
         dims.append(dim)
     return dims
+
+
+#: The export's ``control`` values that never enter a statistic: gold items and degraded
+#: copies are quality-control evidence (``annotation.quality_control`` reads them from the
+#: database). Attention checks are split off by ``attention_passed`` instead.
+DROPPED_CONTROLS = ("gold", "degraded")
+
+
+def _without_controls(judgments: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The frame without gold and degraded-control rows, and how many there were."""
+    if "control" not in judgments.columns:
+        return judgments, 0
+    marked = judgments["control"].fillna("").astype(str).isin(DROPPED_CONTROLS)
+    return judgments.loc[~marked.to_numpy()], int(marked.sum())
 
 
 def _canonical_columns(

@@ -50,6 +50,7 @@ RATING_COLUMNS = [
     "assignment_status",
     "attention_passed",
     "attention_check",
+    "control",
 ]
 PAIRWISE_COLUMNS = [
     "annotator",
@@ -67,6 +68,7 @@ PAIRWISE_COLUMNS = [
     "assignment_status",
     "attention_passed",
     "attention_check",
+    "control",
 ]
 # export columns that the frame keeps under the same name
 _SHARED_COLUMNS = (
@@ -126,6 +128,7 @@ def export_rows_frame(
     records = []
     for row in rows:
         record = {column: row[column] for column in _SHARED_COLUMNS}
+        record["control"] = row.get("control", "")  # gold / degraded: dropped by prepare_frame
         length_a, length_b = response_lengths.get(row["item"], (None, None))
         if pairwise:
             record.update(

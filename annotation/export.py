@@ -14,6 +14,9 @@ right), and a pairwise `value` is the choice: `a` prefers system_a, `b` system_b
 Attention-check judgments are exported like the others (their `system` is
 `attention-check`), with `attention_check` = the check's id and `attention_passed` =
 whether the whole judgment met the check (true / false; empty on real judgments).
+`control` names the quality control an item is (`attention`, `gold`, `degraded`; empty on
+real judgments): gold items and degraded copies are exported for the record but never
+enter the statistics (`analysis.canonical_frame` drops them).
 
 Every stored row exports. `client_submitted_at` is the browser's clock, sent by the page,
 and the server's `server_received_at` is the time of record. A client time stored before
@@ -64,6 +67,7 @@ LONG_COLUMNS = [
     "block",
     "item",
     "output",
+    "control",
     "context",
     "system",
     "system_a",
@@ -100,6 +104,7 @@ _RECORD_FIELDS = (
     "server_received_at",
     "item__attention_check_id",
     "item__attention_expect",
+    "item__control_kind",
     "values",
     "rationales",
 )
@@ -219,6 +224,7 @@ def judgment_records(study: Study, *, pseudonymise: bool = True, salt: str = "")
         server_at,
         check,
         expect,
+        control,
         values,
         rationales,
     ) in queryset.iterator(chunk_size=2000):
@@ -241,6 +247,7 @@ def judgment_records(study: Study, *, pseudonymise: bool = True, salt: str = "")
             "block": block,
             "item": item,
             "output": output,
+            "control": control or "",
             "context": context,
             "system": "" if pairwise else system_a,
             "system_a": system_a if pairwise else "",

@@ -160,3 +160,23 @@ def test_an_annotator_answering_gold_wrongly_is_rejected_by_the_gold_rule(tmp_pa
     g1 = Item.objects.get(study=study, output_key="gold:g1")
     assert attention_passed(g1.attention_expect, {"empathy": 80})
     assert not attention_passed(g1.attention_expect, {"empathy": 20})
+
+
+@pytest.mark.django_db
+def test_gold_judgments_are_exported_marked_and_never_enter_the_statistics(tmp_path):
+    from analysis.canonical_frame import prepare_frame
+    from analysis.options import AnalysisOptions
+    from analysis.selectors import judgments_frame, study_dimensions
+    from annotation.export import judgment_rows
+
+    study = _build(tmp_path)
+    _answer_all(study, gold_right=False)
+    rows = list(judgment_rows(study))
+    marked = {r["output"]: r["control"] for r in rows}
+    assert marked["gold:g1"] == marked["gold:g2"] == "gold"
+    assert {c for o, c in marked.items() if not o.startswith("gold:")} == {""}
+    frame = judgments_frame(study)
+    prepared = prepare_frame(frame, "rating", study_dimensions(study), AnalysisOptions())
+    assert "gold-item" not in prepared.systems and "gold-item" in set(frame["system"])
+    assert prepared.info["n_rows_control"] == int(frame["control"].eq("gold").sum()) > 0
+    assert len(prepared.frame) == len(frame) - prepared.info["n_rows_control"]
