@@ -50,6 +50,7 @@ __all__ = [
     "fixed",
     "p_value",
     "percent",
+    "confidence_level",
     "integer",
     "df_text",
     "yes_no",
@@ -162,6 +163,11 @@ def percent(value: Any, digits: int = 1) -> str | None:
     if is_missing(value):
         return None
     return fixed(100.0 * float(value), digits)
+
+
+def confidence_level(confidence: float) -> str:
+    """An interval's level as a header says it: 0.95 -> "95%", 0.995 -> "99.5%"."""
+    return f"{float(_round_sig(100.0 * confidence, 6)):g}%"
 
 
 def integer(value: Any) -> str | None:

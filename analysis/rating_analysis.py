@@ -282,7 +282,9 @@ def _resample_split(rows: list[dict], groups: SplitGroups, options: AnalysisOpti
     return labels
 
 
-def _icc_rows(dim: str, unit: np.ndarray, annot: np.ndarray, vals: np.ndarray) -> list[dict]:
+def _icc_rows(
+    dim: str, unit: np.ndarray, annot: np.ndarray, vals: np.ndarray, confidence: float
+) -> list[dict]:
     """ICC per dimension, absolute agreement: two-way random ICC(2,1)/ICC(2,k) from the
     ANOVA when every annotator rated every item (fully crossed); from variance components
     when cells are missing but the design separates items, raters and residual; else
@@ -322,7 +324,7 @@ def _icc_rows(dim: str, unit: np.ndarray, annot: np.ndarray, vals: np.ndarray) -
             )
             for form in forms
         ]
-    res = st.icc_all(mat)
+    res = st.icc_all(mat, confidence=confidence)
     rows = []
     for form in forms:
         r = res[form]
@@ -382,7 +384,7 @@ def _agreement_row(
     }
 
 
-def _rating_agreement(frame: pd.DataFrame, dims: list[dict]) -> pd.DataFrame:
+def _rating_agreement(frame: pd.DataFrame, dims: list[dict], confidence: float) -> pd.DataFrame:
     rows: list[dict] = []
     dim_codes = frame["_dim"].to_numpy()
     for code, dim in enumerate(dims):
@@ -412,7 +414,7 @@ def _rating_agreement(frame: pd.DataFrame, dims: list[dict]) -> pd.DataFrame:
         )
         # ICC treats ratings as interval data: sliders and Likert scales, never a checkbox
         if unit.size and kind != DimensionType.CHECKBOX:
-            rows.extend(_icc_rows(key, unit, annot, vals))
+            rows.extend(_icc_rows(key, unit, annot, vals, confidence))
         if kind in CATEGORICAL_TYPES:
             cats, k_words = _categories(vals, dim)
             rows.extend(
@@ -531,6 +533,6 @@ def rating_core(
         "items": items,
         "summary": _rating_summary(items, options.confidence),
         "comparisons": comparisons,
-        "agreement": _rating_agreement(frame, dims),
+        "agreement": _rating_agreement(frame, dims, options.confidence),
         "meta": meta,
     }

@@ -238,7 +238,7 @@ def _summary_layout(ctx: TableContext) -> list[Column]:
         Column(mean_header, _col("mean", _f(2)), "r"),
         Column("SD", _col("sd", _f(2)), "r", _because("fewer than 2 items: no SD or interval")),
         Column(
-            "95% CI",
+            "{conf} CI",
             _ci("ci_low", "ci_high"),
             "c",
             _because("fewer than 2 items: no SD or interval"),
@@ -283,13 +283,23 @@ def layout(name: str, context: TableContext | None = None) -> list[Column]:
     """The readable columns of a table."""
     ctx = context or DEFAULT_CONTEXT
     if name == "summary":
-        return _summary_layout(ctx)
-    if name == "exclusion_effect":
-        return _exclusion_layout(ctx)
-    return LAYOUTS[name]
+        cols = _summary_layout(ctx)
+    elif name == "exclusion_effect":
+        cols = _exclusion_layout(ctx)
+    else:
+        cols = LAYOUTS[name]
+    # an interval's header names the level the analysis used (the `confidence` option)
+    conf = fmt.confidence_level(ctx.confidence)
+    return [dataclasses.replace(c, header=c.header.replace("{conf}", conf)) for c in cols]
 
 
 _NOT_FITTED = "the model could not be fitted"
+
+
+def _paired_d_why(row: pd.Series, ctx: TableContext) -> str:
+    if row.get("design") == "welch":
+        return "d_z, d_av and d_rm are defined for paired designs only"
+    return "no effect size: fewer than 2 items or no variation"
 
 
 def _mixed_df_why(row: pd.Series, ctx: TableContext) -> str:
@@ -360,12 +370,10 @@ LAYOUTS: dict[str, list[Column]] = {
             "d_z",
             _col("cohens_dz", _f(2)),
             "r",
-            lambda row, ctx: (
-                "d_z is defined for paired designs only"
-                if row.get("design") == "welch"
-                else "no effect size: fewer than 2 items or no variation"
-            ),
+            _paired_d_why,
         ),
+        Column("d_av", _col("cohens_d_av", _f(2)), "r", _paired_d_why),
+        Column("d_rm", _col("cohens_d_rm", _f(2)), "r", _paired_d_why),
         Column(
             "g",
             _col("hedges_g", _f(2)),
@@ -373,7 +381,7 @@ LAYOUTS: dict[str, list[Column]] = {
             _because("no effect size: fewer than 2 items or no variation"),
         ),
         Column(
-            "95% CI of A - B",
+            "{conf} CI of A - B",
             _ci("ci_low", "ci_high"),
             "c",
             _because("no bootstrap interval: fewer than 2 items per system"),
@@ -391,7 +399,7 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("p", _col("p_value", fmt.p_value), "r", _because(_NOT_FITTED)),
         Column("p (Holm)", _col("p_holm", fmt.p_value), "r", _because(_NOT_FITTED)),
         Column("p (Bonf.)", _col("p_bonferroni", fmt.p_value), "r", _because(_NOT_FITTED)),
-        Column("95% CI of A - B", _ci("ci_low", "ci_high"), "c", _because(_NOT_FITTED)),
+        Column("{conf} CI of A - B", _ci("ci_low", "ci_high"), "c", _because(_NOT_FITTED)),
         Column("Scale", _text("scale"), "l"),
         Column("SD annotator", _col("sd_annotator", _f(2)), "r", _mixed_sd_why),
         Column("SD context", _col("sd_context", _f(2)), "r", _mixed_sd_why),
@@ -403,7 +411,7 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("Dimension", _dim, "l"),
         Column("Metric", _metric, "l"),
         Column("Value", _col("value", _f(3)), "r", _agreement_value_why),
-        Column("95% CI", _ci("ci_low", "ci_high", 3), "c", _agreement_ci_why),
+        Column("{conf} CI", _ci("ci_low", "ci_high", 3), "c", _agreement_ci_why),
         Column("Items", _col("n_items", fmt.integer), "r"),
         Column("Raters", _col("n_raters", fmt.integer), "r"),
         Column("Level", _text("level"), "l"),
@@ -427,7 +435,7 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("Dimension", _dim, "l"),
         Column("System", _text("system"), "l"),
         Column("Strength", _col("strength", _f(2)), "r"),
-        Column("95% CI", _ci("ci_low", "ci_high"), "c"),
+        Column("{conf} CI", _ci("ci_low", "ci_high"), "c"),
         Column("log strength", _col("log_strength", _f(2)), "r"),
         Column("SE (log)", _col("se", _f(2)), "r"),
         Column("Elo", _col("elo", _f(0)), "r"),

@@ -39,14 +39,15 @@ _FLAGGED_ONLY_TITLE = "What excluding the flagged annotators would change"
 @dataclasses.dataclass(frozen=True)
 class TableContext:
     """What the renderers need to know beyond a table's rows: the protocol, the study's
-    dimensions (key, type, label), who was flagged / excluded, and the quality
-    thresholds (for readable flag reasons)."""
+    dimensions (key, type, label), who was flagged / excluded, the quality
+    thresholds (for readable flag reasons) and the intervals' confidence level."""
 
     protocol: str = "rating"
     dimensions: tuple[Mapping[str, Any], ...] = ()
     flagged: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
     thresholds: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    confidence: float = 0.95  # the level of every interval (headers say it)
 
     @classmethod
     def from_result(cls, result: AnalysisResult) -> TableContext:
@@ -59,6 +60,7 @@ class TableContext:
             flagged=tuple(info.get("flagged_annotators", ())),
             excluded=tuple(info.get("excluded_annotators", ())),
             thresholds={k: opts.get(k) for k in keys},
+            confidence=float(opts.get("confidence", 0.95)),
         )
 
     def dimension(self, key: Any) -> Mapping[str, Any] | None:

@@ -18,10 +18,19 @@ import pandas as pd
 import pytest
 
 from analysis import formatting as fmt
+from analysis import readable_tables as rt
+from analysis import stats as st
 from analysis import tables as tbl
 from analysis.bundle import write_bundle
 from analysis.study_analysis import AnalysisOptions, analyze
-from tests.analysis.golden_bundles import CASES, PAIR_DIMS, RATING_DIMS
+from analysis.table_context import TableContext
+from tests.analysis.golden_bundles import (
+    CASES,
+    PAIR_DIMS,
+    RATING_DIMS,
+    pairwise_study,
+    rating_study,
+)
 
 FAST = AnalysisOptions(n_permutations=50, n_bootstrap=50, seed=1)
 
@@ -342,3 +351,70 @@ def test_bundle_csv_text_cells_are_formula_escaped_and_numbers_stay_numbers():
     lines = tables.to_csv(frame).splitlines()
     assert lines[1] == "'=HYPERLINK('http://x'),-0.5"
     assert lines[2] == "'@SUM(A1),1" and lines[3] == "a-1,2"
+
+
+# ------------------------- headers follow the options; d_av and d_rm (Lakens 2013)
+
+
+def _fast(confidence: float) -> AnalysisOptions:
+    return AnalysisOptions(n_permutations=50, n_bootstrap=50, seed=3, confidence=confidence)
+
+
+@pytest.fixture(scope="module")
+def rating_90():
+    return analyze(rating_study(), protocol="rating", dimensions=RATING_DIMS, options=_fast(0.9))
+
+
+def _headers(result, name):
+    frame = result.tables()[name]
+    return rt.readable(name, frame, TableContext.from_result(result)).headers
+
+
+@pytest.mark.parametrize(
+    ("level", "text"), [(0.95, "95%"), (0.9, "90%"), (0.995, "99.5%"), (0.8, "80%")]
+)
+def test_confidence_level_reads_as_a_paper_writes_it(level, text):
+    assert fmt.confidence_level(level) == text
+
+
+def test_rating_headers_follow_the_confidence_option(rating_90):
+    for name in ("summary", "comparisons", "agreement"):
+        heads = _headers(rating_90, name)
+        assert not [h for h in heads if "95%" in h], (name, heads)
+        assert [h for h in heads if h.startswith("90% CI")], (name, heads)
+
+
+def test_bradley_terry_header_follows_the_confidence_option():
+    res = analyze(pairwise_study(), protocol="pairwise", dimensions=PAIR_DIMS, options=_fast(0.8))
+    heads = _headers(res, "bradley_terry")
+    assert "80% CI" in heads and not [h for h in heads if "95%" in h]
+
+
+def test_the_icc_interval_is_computed_at_the_level_the_header_says(rating_90):
+    agr = rating_90.tables()["agreement"]
+    row = agr.loc[(agr["metric"] == "ICC(2,1)") & (agr["dimension"] == "empathy")].iloc[0]
+    frame = rating_study()
+    sub = frame.loc[frame["dimension"] == "empathy"].copy()
+    sub["unit"] = sub["system"] + "/" + sub["context"]
+    mat = st.ratings_matrix_from_long(sub, "unit", "annotator", "value").to_numpy()
+    want90 = st.icc_all(mat, confidence=0.9)["ICC(2,1)"]
+    want95 = st.icc_all(mat, confidence=0.95)["ICC(2,1)"]
+    assert math.isclose(row["ci_low"], want90.ci_low, rel_tol=1e-9)
+    assert math.isclose(row["ci_high"], want90.ci_high, rel_tol=1e-9)
+    assert want95.ci_low < want90.ci_low  # the two levels differ, so the test can fail
+
+
+def test_comparisons_show_d_av_and_d_rm_beside_d_z(rating_90):
+    frame = rating_90.tables()["comparisons"]
+    table = rt.readable("comparisons", frame, TableContext.from_result(rating_90))
+    heads = table.headers
+    assert heads.index("d_z") < heads.index("d_av") < heads.index("d_rm") < heads.index("g")
+    i_av, i_rm = heads.index("d_av"), heads.index("d_rm")
+    for (_, r), cells in zip(frame.iterrows(), table.rows, strict=True):
+        if r["design"] == "paired" and np.isfinite(r["cohens_d_av"]):
+            assert cells[i_av].text == fmt.fixed(r["cohens_d_av"], 2)
+            assert cells[i_rm].text == fmt.fixed(r["cohens_d_rm"], 2)
+        else:
+            assert cells[i_av].missing and cells[i_av].marker
+    reasons = dict(table.notes)
+    assert all("d_z" not in why or "d_av" in why for why in reasons.values())
