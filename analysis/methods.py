@@ -2,22 +2,52 @@
 resample count and seed an analysis used (``AnalysisResult.methods``, the report's
 Methods section). Pure.
 
-The sentences are built in code rather than a template because most of them depend on
-the options and counts; :func:`methods_text` joins three parts: the data and who was
-left out, then the rating or the pairwise statistics.
+The wording is a template, ``methods.txt`` beside this module (string.Template blocks, one
+per sentence or paragraph); this module decides which blocks an analysis prints, in what
+order, and computes their values from the options and counts. :func:`methods_text` joins
+three parts: the data and who was left out, then the rating or the pairwise statistics.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+from importlib import resources
+from string import Template
 from typing import Any, cast
 
 from analysis import stats as st
-from analysis.formatting import comma_list, plural
+from analysis.formatting import comma_list, confidence_level, plural
 from core.vocabulary import Protocol
 
 from .options import ALTERNATIVE_WORDS, ZSCORE_CONVENTIONS, AnalysisOptions
 
 __all__ = ["methods_text"]
+
+_BLOCK = re.compile(r"^\[([a-z_.]+)\]$")
+
+
+@functools.cache
+def _templates() -> dict[str, Template]:
+    """The blocks of methods.txt by name (lines of a block joined with single spaces)."""
+    text = resources.files("analysis").joinpath("methods.txt").read_text(encoding="utf-8")
+    blocks: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#"):
+            continue
+        head = _BLOCK.match(line)
+        if head:
+            current = blocks.setdefault(head.group(1), [])
+        elif line and current is not None:
+            current.append(line)
+    return {name: Template(" ".join(lines)) for name, lines in blocks.items()}
+
+
+def _say(block: str, **values: Any) -> str:
+    """One block of the template filled in (a missing value is an error, not a gap)."""
+    return _templates()[block].substitute({k: str(v) for k, v in values.items()})
 
 
 def methods_text(
@@ -43,7 +73,7 @@ def _two_sided_rule(o: AnalysisOptions) -> str:
     """The two-sided permutation p-value rule, when the tests are two-sided."""
     if o.alternative != "two-sided":
         return ""
-    return f" Two-sided rule: permutation_two_sided={o.permutation_two_sided}."
+    return " " + _say("two_sided_rule", rule=o.permutation_two_sided)
 
 
 def _family(o: AnalysisOptions) -> str:
@@ -65,133 +95,103 @@ def _data_sentences(
 ) -> list[str]:
     """What was analysed, what was left out and why, and annotator quality."""
     out = [
-        f"Data: {plural(info['n_judgments_analysed'], 'judgment')} "
-        f"({plural(info['n_rows_analysed'], 'judgment x dimension row')}) by "
-        f"{plural(info['n_annotators'], 'annotator')} on "
-        f"{plural(info['n_contexts'], 'context')}; systems {comma_list(systems)}; dimensions "
-        + comma_list(f"{d['label']} ({d['type']})" for d in dims)
-        + ".",
+        _say(
+            "data",
+            judgments=plural(info["n_judgments_analysed"], "judgment"),
+            rows=plural(info["n_rows_analysed"], "judgment x dimension row"),
+            annotators=plural(info["n_annotators"], "annotator"),
+            contexts=plural(info["n_contexts"], "context"),
+            systems=comma_list(systems),
+            dimensions=comma_list(f"{d['label']} ({d['type']})" for d in dims),
+        )
     ]
     if info.get("dimensions_without_judgments") and info["n_rows_analysed"]:
         out.append(
-            "Dimensions without judgments, left out: "
-            + comma_list(info["dimensions_without_judgments"])
-            + "."
+            _say(
+                "data.dimensions_without_judgments",
+                dimensions=comma_list(info["dimensions_without_judgments"]),
+            )
         )
     if info.get("n_rows_partial"):
-        if o.include_partial:
-            out.append(
-                f"{plural(info['n_rows_partial'], 'row')} from batches whose lease expired "
-                "(partial work) included (include_partial)."
-            )
-        else:
-            out.append(
-                f"{plural(info['n_rows_partial'], 'row')} from batches whose lease expired "
-                "(partial work) left out; include_partial=True keeps them."
-            )
+        block = "data.partial_included" if o.include_partial else "data.partial_left_out"
+        out.append(_say(block, rows=plural(info["n_rows_partial"], "row")))
     if quality is not None:
         th = quality.thresholds
         out.append(
-            "Annotator quality: median time per item, straight-lining index (share of "
-            "consecutive judgments identical to the previous one on every dimension), rating "
-            "SD and attention checks where recorded; an annotator is flagged when "
-            f"median seconds < {th['min_median_seconds']}, straight-lining index > "
-            f"{th['max_straightline']}, SD <= {th['min_sd']} or attention pass rate < "
-            f"{th['min_attention_pass']} (the straight-lining and SD rules need at least "
-            f"{plural(cast(int, th['min_judgments']), 'judgment')}). Flagged: "
-            f"{comma_list(info['flagged_annotators'])}."
+            _say(
+                "data.quality",
+                min_median_seconds=th["min_median_seconds"],
+                max_straightline=th["max_straightline"],
+                min_sd=th["min_sd"],
+                min_attention_pass=th["min_attention_pass"],
+                min_judgments=plural(cast(int, th["min_judgments"]), "judgment"),
+                flagged=comma_list(info["flagged_annotators"]),
+            )
         )
     if info.get("n_rows_attention") is not None:
         out.append(
-            f"Attention checks: {plural(info['n_attention_judgments'], 'judgment')} of "
-            f"attention-check items ({plural(info['n_rows_attention'], 'judgment x dimension row')})"
-            " are left out of "
-            "every statistic and count only in annotator quality, where attention_pass_rate "
-            "is the share of an annotator's checks passed (every condition of the check met)."
+            _say(
+                "data.attention",
+                judgments=plural(info["n_attention_judgments"], "judgment"),
+                rows=plural(info["n_rows_attention"], "judgment x dimension row"),
+            )
         )
     if excluding:
-        out.append(
-            f"Excluded from every table except annotator quality: "
-            f"{comma_list(info['excluded_annotators'])}"
-            + (" (flagged annotators, exclude_flagged)" if o.exclude_flagged else "")
-            + "."
-        )
+        why = " (flagged annotators, exclude_flagged)" if o.exclude_flagged else ""
+        out.append(_say("data.excluded", excluded=comma_list(info["excluded_annotators"]), why=why))
     if has_exclusion_effect:
+        compared = info["exclusion_compared"]
         out.append(
-            "Exclusion effect: the main estimates (means, mean differences, effect sizes, "
-            "t-test / sign-test p-values and agreement) are recomputed with and without "
-            + ("annotator " if len(info["exclusion_compared"]) == 1 else "annotators ")
-            + f"{comma_list(info['exclusion_compared'])}; the comparison run uses no "
-            "resampling."
+            _say(
+                "data.exclusion_effect",
+                whom="annotator" if len(compared) == 1 else "annotators",
+                compared=comma_list(compared),
+            )
         )
     else:
-        out.append("Exclusion effect: no annotator was flagged or excluded, so nothing to compare.")
+        out.append(_say("data.no_exclusion_effect"))
     return out
 
 
 def _rating_sentences(
     o: AnalysisOptions, dims: list[dict], systems: list[str], meta: dict[str, Any]
 ) -> list[str]:
-    side = ALTERNATIVE_WORDS[o.alternative]
-    conf = f"{o.confidence:.0%}"
-    family = _family(o)
+    conf = confidence_level(o.confidence)
     return [
-        "Unit of analysis: the item (context x system). Each item's ratings are averaged "
-        "first; summary statistics, tests, effect sizes and intervals use item means. "
-        "Checkbox answers count as 1 (Yes, ticked) / 0 (No), so a checkbox mean is the "
-        "share of Yes answers.",
-        f"Summary: per system and dimension, the mean, SD (ddof=1) and t-based {conf} "
-        "confidence interval of the item means; mean_z is the mean of item means of "
-        "per-annotator z-scores.",
-        "Variants side by side: raw ratings and per-annotator z-scores (each annotator's "
-        f"ratings in a dimension minus their mean, {ZSCORE_CONVENTIONS[o.zscore][2]}; "
-        f"zscore={o.zscore}). Each variant is a separate correction family.",
-        "Design: a pair of systems gets a paired t-test on the contexts both were rated on "
-        f"when those make up at least {o.paired_min_overlap:.0%} of the contexts of each "
-        "system, otherwise Welch's unequal-variance t-test on all item means of each "
-        f"system; the design column says which was used (used here: "
-        f"{comma_list(meta['designs'])}).",
-        f"Alternative: {side}; for one-sided tests the hypothesis is about system_a minus "
-        "system_b in the order " + comma_list(systems) + ".",
-        "Effect sizes: cohens_d_pooled = mean difference / pooled SD of the two sets of "
-        "item means (the variant the EmPO paper reports beside its paired t-tests); "
-        "cohens_dz = mean of the paired differences / their SD (paired design only); "
-        "cohens_d_av = mean difference / the average of the two SDs and cohens_d_rm = "
-        "cohens_dz x sqrt(2(1 - r)), r the correlation of the paired item means (paired "
-        "design only; Lakens 2013); "
-        "hedges_g = cohens_d_pooled times the exact small-sample correction "
-        "J(n_a + n_b - 2).",
-        "Multiple comparisons: Holm step-down (p_holm) and Bonferroni (p_bonferroni) "
-        f"adjustments of the t-test p-values within {family}.",
-        f"Permutation tests ({plural(o.n_permutations, 'resample')}, seed {o.seed}): "
-        + "; ".join(meta["permutation_labels"] or ["none computed"])
-        + ". Paired comparisons flip the signs of the item-mean differences, Welch "
-        "comparisons permute system labels among the item means; all comparisons of the "
-        "same sample size share one resample matrix." + _two_sided_rule(o),
-        f"Confidence interval of the mean difference (ci_low, ci_high): two-sided {conf} "
-        f"percentile bootstrap, {plural(o.n_bootstrap, 'resample')}, seed {o.seed}; paired designs "
-        "resample contexts (pairs kept together), Welch designs resample each system's "
-        "items independently; comparisons of the same sample size share the resamples.",
-        "Agreement per dimension: Krippendorff's alpha over items (context x system) at "
-        "the dimension's level of measurement ("
-        + comma_list(f"{d['label']}: {d['level']}" for d in dims)
-        + "); for slider and Likert dimensions (ICC treats ratings as interval data, so "
-        "checkbox dimensions get none) ICC(2,1) and ICC(2,k) (two-way random, absolute "
-        f"agreement): from the two-way ANOVA with {conf} F-based intervals when every "
-        "annotator rated every item, from variance components (a moment estimator that "
-        "uses every rating; no interval; k = the harmonic mean of ratings per item) when "
-        "cells are missing, and ICC(1,1) and ICC(1,k) (one-way random, on the first k "
-        "ratings of each item) only when no annotator rated two items of a dimension, so "
-        "that rater effects cannot be separated; the note of each row says which. Fleiss' "
-        "kappa and the free-marginal kappa (Brennan & Prediger; Randolph: chance agreement "
-        "1/K over the K categories offered) for checkbox and Likert dimensions when every "
-        "item has the same number of ratings.",
-        "Length bias: Pearson r (t-test) and Spearman rho of item mean ratings with the "
-        "response length (words), over all systems and within each system, two-sided.",
-        "Position and block-order effects: OLS slope of the rating on the position inside "
-        "the batch (and on the block index) with annotator fixed effects, two-sided t-test.",
-        "Random numbers: numpy PCG64 generators seeded with "
-        f"[{o.seed}, purpose, sample size], so every figure is reproducible.",
+        _say("rating.unit"),
+        _say("rating.summary", conf=conf),
+        _say("rating.variants", zscore_words=ZSCORE_CONVENTIONS[o.zscore][2], zscore=o.zscore),
+        _say(
+            "rating.design",
+            min_overlap=f"{o.paired_min_overlap:.0%}",
+            designs=comma_list(meta["designs"]),
+        ),
+        _say(
+            "rating.alternative", side=ALTERNATIVE_WORDS[o.alternative], systems=comma_list(systems)
+        ),
+        _say("rating.effect_sizes"),
+        _say("rating.corrections", family=_family(o)),
+        _say(
+            "rating.permutation",
+            permutations=plural(o.n_permutations, "resample"),
+            seed=o.seed,
+            labels="; ".join(meta["permutation_labels"] or ["none computed"]),
+            two_sided_rule=_two_sided_rule(o),
+        ),
+        _say(
+            "rating.bootstrap",
+            conf=conf,
+            bootstraps=plural(o.n_bootstrap, "resample"),
+            seed=o.seed,
+        ),
+        _say(
+            "rating.agreement",
+            levels=comma_list(f"{d['label']}: {d['level']}" for d in dims),
+            conf=conf,
+        ),
+        _say("rating.length_bias"),
+        _say("rating.position"),
+        _say("rating.random_numbers", seed=o.seed),
     ]
 
 
@@ -199,54 +199,39 @@ def _pairwise_sentences(
     o: AnalysisOptions, systems: list[str], labels: list[str], bt_notes: list[str]
 ) -> list[str]:
     side = ALTERNATIVE_WORDS[o.alternative]
-    conf = f"{o.confidence:.0%}"
-    family = _family(o)
+    conf = confidence_level(o.confidence)
+    family = _family(o).replace(" (and variant)", "").replace(" (per variant)", "")
     out = [
-        "Pairs are oriented to the system order "
-        + comma_list(systems)
-        + " (a judgment recorded the other way round has A and B swapped); counts are "
-        "over judgments.",
-        "Win / tie / loss: counts and shares over all judgments (ties included, as in "
-        "the ProsocialDialog tables); share_a_decisive = A's share of the non-tied "
-        f"judgments with its {conf} Clopper–Pearson (cp_low, cp_high) and Wilson score "
-        f"(wilson_low, wilson_high) intervals ({side}, as the sign test).",
-        f"Sign test: exact binomial test of A wins among non-tied judgments against 0.5, "
-        f"{side}; Holm (p_sign_holm) and Bonferroni (p_sign_bonferroni) adjustments within "
-        f"{family.replace(' (and variant)', '').replace(' (per variant)', '')}.",
-        f"Permutation test ({plural(o.n_permutations, 'resample')}, seed {o.seed}): "
-        + "; ".join(labels or ["none computed"])
-        + "."
-        + _two_sided_rule(o),
-        "Summary: per system and dimension, the expected score over all its comparisons "
-        f"(win 1, tie 0.5, loss 0) with SD and t-based {conf} interval.",
-        "Agreement per dimension: Krippendorff's alpha (nominal) over items (context x "
-        "pair) by system, and, when every item has the same number of judgments, Fleiss' "
-        "kappa and the free-marginal kappa (chance agreement 1/3) twice: over the "
-        "categories by system (system_a better, system_b better, tie; metric "
-        "fleiss_kappa) and over the categories as shown (first shown / left, second shown "
-        "/ right, tie: what the annotator clicked; metric fleiss_kappa_as_shown).",
-        "Side bias: share of non-tied choices for the response recorded as A (shown "
-        "first / left), exact two-sided binomial test against 0.5.",
+        _say("pairwise.orientation", systems=comma_list(systems)),
+        _say("pairwise.winrates", conf=conf, side=side),
+        _say("pairwise.sign_test", side=side, family=family),
+        _say(
+            "pairwise.permutation",
+            permutations=plural(o.n_permutations, "resample"),
+            seed=o.seed,
+            labels="; ".join(labels or ["none computed"]),
+            two_sided_rule=_two_sided_rule(o),
+        ),
+        _say("pairwise.summary", conf=conf),
+        _say("pairwise.agreement"),
+        _say("pairwise.side_bias"),
     ]
     if len(systems) >= 3:
         norm = (
-            "log-strengths summing to 0"
+            _say("pairwise.bt_sum_zero")
             if o.bt_reference is None
-            else f"the log-strength of {o.bt_reference} fixed at 0 (bt_reference)"
+            else _say("pairwise.bt_reference", reference=o.bt_reference)
         )
         out.append(
-            f"Bradley–Terry strengths per dimension (MLE by Hunter's MM algorithm, {norm}, "
-            "a tie counting half a win for each side) with "
-            f"{conf} percentile bootstrap intervals over judgments, "
-            f"{plural(o.n_bootstrap, 'resample')}, seed {o.seed}; se = standard error of the "
-            "log-strength from the Fisher information of the model as a logistic GLM "
-            "(logit P(i beats j) = log-strength i - log-strength j); deviance on df_residual "
-            "= pairs compared - (systems - 1); elo = 1000 + "
-            f"{o.elo_scale:g} x log10(strength) (elo_scale)."
+            _say(
+                "pairwise.bradley_terry",
+                norm=norm,
+                conf=conf,
+                bootstraps=plural(o.n_bootstrap, "resample"),
+                seed=o.seed,
+                elo_scale=f"{o.elo_scale:g}",
+            )
         )
-        out += [f"Bradley–Terry note: {n}." for n in bt_notes]
-    out.append(
-        "Random numbers: numpy PCG64 generators seeded with "
-        f"[{o.seed}, purpose], so every figure is reproducible."
-    )
+        out += [_say("pairwise.bt_note", note=n) for n in bt_notes]
+    out.append(_say("pairwise.random_numbers", seed=o.seed))
     return out

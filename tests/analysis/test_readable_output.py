@@ -418,3 +418,25 @@ def test_comparisons_show_d_av_and_d_rm_beside_d_z(rating_90):
             assert cells[i_av].missing and cells[i_av].marker
     reasons = dict(table.notes)
     assert all("d_z" not in why or "d_av" in why for why in reasons.values())
+
+
+# ------------------------------------------------------------- the methods text template
+
+
+def test_methods_template_fills_every_value_or_fails_loudly():
+    from analysis import methods
+
+    blocks = methods._templates()
+    assert "rating.agreement" in blocks and "pairwise.bradley_terry" in blocks
+    with pytest.raises(KeyError):
+        methods._say("rating.summary")  # no $conf given: an error, never a gap
+    text = methods._say("rating.summary", conf="90%")
+    assert "t-based 90% confidence" in text and "$" not in text and "  " not in text
+
+
+def test_methods_text_names_a_non_integer_confidence_level(rating_90):
+    res = analyze(rating_study(), protocol="rating", dimensions=RATING_DIMS, options=_fast(0.995))
+    joined = " ".join(res.methods)
+    assert "99.5% percentile bootstrap" in joined and "100%" not in joined
+    assert "$" not in joined
+    assert "90% F-based intervals" in " ".join(rating_90.methods)
