@@ -105,7 +105,12 @@ def analyze_study(
         if opts.systems is None:
             # the spec's system order (the order comparisons and tables follow); attention-
             # check rows belong to no system of the study
-            real = frame.loc[frame["attention_passed"].isna()]
+            # (nor do gold items and degraded copies: canonical_frame drops them)
+            from .canonical_frame import DROPPED_CONTROLS
+
+            real = frame.loc[
+                frame["attention_passed"].isna() & ~frame["control"].isin(DROPPED_CONTROLS)
+            ]
             present = set(
                 real["system"]
                 if obj.protocol == Protocol.RATING
@@ -117,12 +122,19 @@ def analyze_study(
                 opts = dataclasses.replace(opts, systems=order)
     else:
         frame = imported_judgments_frame(obj)
+    decisions = None
+    if kind == "study" and obj.spec.get("quality_control"):
+        from .quality_control_decisions import study_decisions
+
+        decisions = study_decisions(obj, pseudonymise=pseudonymise)
     if frame.empty:
         raise ValueError(
             f"{'imported study' if kind == 'imported' else 'study'} {obj.name!r} "
             "has no judgments to analyse yet"
         )
-    result = analyze(frame, protocol=obj.protocol, dimensions=dimensions, options=opts)
+    result = analyze(
+        frame, protocol=obj.protocol, dimensions=dimensions, options=opts, decisions=decisions
+    )
     result.info["study"] = obj.name
     result.info["source"] = kind
     files: list[Path] = []

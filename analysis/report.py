@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import formatting as fmt
 from . import tables as tbl
+from .quality_control_report import markdown_lines as quality_control_lines
 
 if TYPE_CHECKING:
     from .result import AnalysisResult
@@ -134,6 +135,7 @@ def render_report(
                 lines += [_EMPTY.get(table_name, "(no rows)"), ""]
                 continue
             lines.append(tbl.to_markdown(table_name, frame, context=ctx))
+    lines += quality_control_lines(info.get("quality_control"))
     if files:
         lines += ["## Files", ""]
         lines += [f"- `{f}`" for f in files]

@@ -42,7 +42,7 @@ Design decisions (each is also stated in ``methods``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -63,6 +63,7 @@ from .pairwise_analysis import (
     pairwise_winrates,
 )
 from .quality import assess_annotators, exclusion_rows, nothing_left_message
+from .quality_control_report import quality_control_section
 from .rating_analysis import position_rows, rating_core, rating_length_bias
 from .resampling import shared_bootstrap_means
 from .result import TABLE_COLUMNS, TABLE_NAMES, AnalysisResult, table_frame
@@ -88,8 +89,13 @@ def analyze(
     protocol: str,
     dimensions: Sequence[dict],
     options: AnalysisOptions | None = None,
+    decisions: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AnalysisResult:
     """Analyse a study's judgments (canonical long frame) and say how.
+
+    ``decisions``: the quality-control decision per annotator (see
+    ``analysis.quality_control_report``); with them ``info["quality_control"]`` says how
+    many passed each rule and what leaving out those not approved changes.
 
     Raises ValueError with a clear message for a malformed frame, an unknown system,
     dimension or annotator, or bad options.
@@ -116,6 +122,7 @@ def analyze(
         run, protocol, frame, kept, main, excluded, flagged
     )
     diagnostics, bt_notes = _diagnostics(protocol, main, kept, dims, systems, options)
+    qc_section = quality_control_section(decisions, protocol, kept, main, run)
 
     info.update(
         protocol=protocol,
@@ -130,6 +137,8 @@ def analyze(
         exclusion_compared=excl_set,
         options=options.as_dict(),
     )
+    if qc_section is not None:
+        info["quality_control"] = qc_section
     methods = methods_text(
         protocol,
         dims,

@@ -10,6 +10,7 @@ and count for nothing here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from typing import Any
 
@@ -19,7 +20,15 @@ from .controls import DEGRADED_SYSTEM
 from .decisions import Decision, Evidence, Preference, Rules, decide
 from .models import Assignment, Judgment, Participant, QualificationAnswer, Study
 
-__all__ = ["decision_for", "decisions_for_study", "evidence_for_study", "rules_for"]
+__all__ = [
+    "RULES",
+    "decision_for",
+    "decisions_for_study",
+    "evidence_for_study",
+    "rule_results",
+    "rule_results_for_study",
+    "rules_for",
+]
 
 _RULE_KEYS = {
     "attention_reject_at",
@@ -192,3 +201,61 @@ def decision_for(participant: Participant) -> Decision:
     """The decision for one participant."""
     evidence = evidence_for_study(participant.study, participant.id)[participant.id]
     return decide(evidence, rules_for(participant.study.spec))
+
+
+#: The decision's rules, each judged on its own evidence by ``rule_results``.
+RULES = ("attention", "degraded", "gold", "time", "qualification")
+
+
+def rule_results(evidence: Evidence, rules: Rules) -> dict[str, bool | None]:
+    """Per rule of ``RULES``: did the annotator pass it (True / False), or was there no
+    evidence for it (None)? Each is ``decide`` itself on only that rule's evidence, so the
+    thresholds stay in one place (``annotation.decisions``)."""
+    empty = Evidence()
+    parts: dict[str, Evidence | None] = {
+        "attention": dataclasses.replace(
+            empty,
+            attention_total=evidence.attention_total,
+            attention_failed=evidence.attention_failed,
+        )
+        if evidence.attention_total
+        else None,
+        "degraded": dataclasses.replace(
+            empty,
+            degraded_pairs=evidence.degraded_pairs,
+            scores=evidence.scores,
+            degraded_preferences=evidence.degraded_preferences,
+        )
+        if evidence.degraded_pairs or evidence.degraded_preferences
+        else None,
+        "gold": dataclasses.replace(
+            empty, gold_total=evidence.gold_total, gold_correct=evidence.gold_correct
+        )
+        if evidence.gold_total and rules.gold_threshold is not None
+        else None,
+        "time": dataclasses.replace(
+            empty, item_seconds=evidence.item_seconds, batch_seconds=evidence.batch_seconds
+        )
+        if (rules.min_item_seconds is not None and evidence.item_seconds)
+        or (rules.min_batch_seconds is not None and evidence.batch_seconds)
+        else None,
+        "qualification": dataclasses.replace(
+            empty, qualification_passed=evidence.qualification_passed
+        )
+        if evidence.qualification_passed is not None
+        else None,
+    }
+    return {
+        rule: None if part is None else decide(part, rules).outcome == "approve"
+        for rule, part in parts.items()
+    }
+
+
+def rule_results_for_study(study: Study) -> dict[int, tuple[Decision, dict[str, bool | None]]]:
+    """Per participant id: the decision and ``rule_results`` (the analysis report reads
+    these: how many passed each rule)."""
+    rules = rules_for(study.spec)
+    return {
+        pid: (decide(e, rules), rule_results(e, rules))
+        for pid, e in evidence_for_study(study).items()
+    }

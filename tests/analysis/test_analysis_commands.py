@@ -111,7 +111,9 @@ def test_judgments_frame_reads_the_canonical_columns(rating_study):
         "assignment_status",
         "attention_passed",
         "attention_check",
+        "control",
     ]
+    assert set(frame.control) == {"", "attention"}  # gold / degraded: none in this study
     checks = frame[frame.attention_passed.notna()]
     assert len(checks) == 12 * 5 and set(checks.attention_check) == {"dismissive-reply"}
     assert set(checks.system) == {"attention-check"} and set(checks.context) == {"dismissive-reply"}
@@ -161,6 +163,7 @@ def _walk_judgments(study) -> pandas.DataFrame:
             if check
             else None,
             "attention_check": check,
+            "control": j.item.control_kind,
         }
         side_a = j.item.candidate
         if pairwise:
