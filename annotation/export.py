@@ -33,6 +33,10 @@ numbers (`-0.5`) are left alone. `escape_formulas=False` writes text as stored, 
 analysis pipelines; JSONL is never escaped. The rule is `core.csv_cells`, whose
 `unescape_formula` undoes it exactly (`import_judgments` uses it), so an escaped export
 re-imports to the original text.
+
+Skipped items (an annotator marked an item distressing: annotation/safety.py) are not
+judgments and are not in this export: `skip_rows` / `write_skip_rows` write them as their
+own CSV (`SKIP_COLUMNS`; the console's Decisions page offers it), escaped the same way.
 """
 
 from __future__ import annotations
@@ -303,3 +307,90 @@ def export_study(
         count = write_rows(rows, out, fmt, escape_formulas=escape_formulas)
     tmp.replace(path)
     return ExportSummary(count, len(unreadable))
+
+
+# ------------------------------------------------------------------ skipped items
+
+#: One row per skipped item (``annotation.models.ItemSkip``; annotation/safety.py): its own
+#: file, since a skip is not a judgment and has no dimension or value.
+SKIP_COLUMNS = [
+    "skip_id",
+    "study",
+    "annotator",
+    "batch",
+    "slot",
+    "position",
+    "item",
+    "output",
+    "control",
+    "context",
+    "system",
+    "system_b",
+    "reason",
+    "skipped_at",
+    "reassigned_to_batch",
+]
+
+
+def skip_rows(study: Study, *, pseudonymise: bool = True, salt: str = "") -> Iterator[dict]:
+    """A study's skipped items (SKIP_COLUMNS), in the order they were skipped; annotators
+    pseudonymised as in the judgments export unless ``pseudonymise=False``."""
+    from .models import ItemSkip
+
+    queryset = (
+        ItemSkip.objects.filter(study=study)
+        .order_by("id")
+        .values_list(
+            "id",
+            "participant__external_id",
+            "assignment__slot__batch__index",
+            "assignment__slot__slot_index",
+            "entry__position",
+            "item_id",
+            "item__output_key",
+            "item__control_kind",
+            "item__context__external_id",
+            "item__candidate__system__name",
+            "item__candidate_b__system__name",
+            "reason",
+            "skipped_at",
+            "reassigned_to__index",
+        )
+    )
+    names: dict[str, str] = {}
+    for row in queryset.iterator(chunk_size=2000):
+        (skip_id, external_id, batch, slot, position, item, output, control, context) = row[:9]
+        system_a, system_b, reason, skipped_at, reassigned = row[9:]
+        annotator = external_id
+        if pseudonymise:
+            if external_id not in names:
+                names[external_id] = pseudonym(external_id, study.name, salt)
+            annotator = names[external_id]
+        yield {
+            "skip_id": skip_id,
+            "study": study.name,
+            "annotator": annotator,
+            "batch": batch,
+            "slot": slot,
+            "position": position,
+            "item": item,
+            "output": output,
+            "control": control or "",
+            "context": context,
+            "system": system_a,
+            "system_b": system_b or "",
+            "reason": reason,
+            "skipped_at": skipped_at.isoformat(),
+            "reassigned_to_batch": reassigned,
+        }
+
+
+def write_skip_rows(rows: Iterable[dict], out: IO[str], *, escape_formulas: bool = True) -> int:
+    """Write skip rows as CSV, formula cells escaped as in the judgments export."""
+    writer = csv.DictWriter(out, fieldnames=SKIP_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    count = 0
+    for row in rows:
+        writer.writerow({k: _csv_value(v, escape_formulas) for k, v in row.items()})
+        count += 1
+    return count
