@@ -296,7 +296,9 @@ def _icc_rows(
     crossed = n_ann >= 2 and n_units >= 2 and len(frame) == n_units * n_ann
     if not crossed:
         try:
-            vc = st.icc_variance_components(frame["unit"], frame["annotator"], frame["value"])
+            vc = st.icc_variance_components(
+                frame["unit"], frame["annotator"], frame["value"], confidence=confidence
+            )
         except ValueError:
             vc = None
         if vc is not None:
@@ -341,12 +343,14 @@ def _variance_component_rows(
     note = (
         f"{vc.n_ratings} of {n_cells} item x rater cells rated: two-way random effects, "
         "absolute agreement, from variance components (moment estimator for missing "
-        "cells); no interval"
+        "cells); approximate F-based interval (McGraw–Wong, Satterthwaite df)"
     )
     if math.isnan(vc.icc_single):
         note = "no variation in the ratings: ICC undefined"
     return [
-        _agreement_row(dim, "ICC(2,1)", vc.icc_single, vc.n_items, vc.n_raters, note),
+        _agreement_row(
+            dim, "ICC(2,1)", vc.icc_single, vc.n_items, vc.n_raters, note, vc.ci_low, vc.ci_high
+        ),
         _agreement_row(
             dim,
             "ICC(2,k)",
@@ -356,6 +360,8 @@ def _variance_component_rows(
             note
             if math.isnan(vc.icc_single)
             else f"{note}; k = {vc.k:.2f} (harmonic mean of ratings per item)",
+            vc.ci_average_low,
+            vc.ci_average_high,
         ),
     ]
 

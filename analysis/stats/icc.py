@@ -267,8 +267,11 @@ class VarianceComponentsICCResult(StatResult):
     ``b ~ (0, var_raters)``, ``e ~ (0, var_residual)``. ``icc_single`` =
     ``var_items / (var_items + var_raters + var_residual)`` (absolute agreement of one
     rating, the estimand of Shrout–Fleiss ICC(2,1)); ``icc_average`` = the same for the
-    mean of ``k`` ratings, ``k`` = the harmonic mean of the ratings per item. No interval:
-    with missing cells the F-based ones do not apply (``ci_low`` / ``ci_high`` NaN).
+    mean of ``k`` ratings, ``k`` = the harmonic mean of the ratings per item.
+    ``ci_low`` / ``ci_high``: approximate interval of ``icc_single`` at ``confidence``
+    (McGraw & Wong's ICC(A,1) interval with Satterthwaite df, generalised to the moment
+    estimator's mean squares; exactly Shrout–Fleiss' on complete data);
+    ``ci_average_low`` / ``ci_average_high``: its Spearman–Brown transform for ``k``.
     ``n_components``: connected groups of items and raters (raters who share no item with
     each other, directly or through others, cannot be compared).
     """
@@ -286,6 +289,63 @@ class VarianceComponentsICCResult(StatResult):
     ci_low: float
     ci_high: float
     method: str
+    ci_average_low: float
+    ci_average_high: float
+    confidence: float
+
+
+def _spearman_brown(r: float, k: float) -> float:
+    """The ICC of the mean of k ratings from one rating's; increasing on r > -1/(k-1)
+    with a pole there: a single-rating bound at or below it means an unbounded bound."""
+    if math.isnan(r):
+        return math.nan
+    if r <= -1.0 / (k - 1.0):
+        return -math.inf
+    return k * r / (1.0 + (k - 1.0) * r)
+
+
+def _interval_general(
+    ms: tuple[float, float, float],
+    df: tuple[float, float, float],
+    coef: tuple[float, float, float],
+    icc_hat: float,
+    confidence: float,
+) -> tuple[float, float]:
+    """McGraw & Wong's (1996) ICC(A,1) interval for general mean-square expectations.
+
+    ``ms`` = (MS_items, MS_raters, MS_error) with expectations ``s_e + c_a s_a + c_ab s_b``,
+    ``s_e + c_b s_b`` and ``s_e``; ``coef`` = (c_a, c_ab, c_b); ``df`` their degrees of
+    freedom. Under ICC = rho, E[MS_items] = a E[MS_raters] + b E[MS_error] with a, b
+    linear in r = rho / (1 - rho); MS_items / (a MS_raters + b MS_error) is referred to F
+    with Satterthwaite's denominator df (a, b at the estimate) and solved for rho. On a
+    complete matrix (c_a = k, c_ab = 0, c_b = n) these are McGraw & Wong's formulas.
+    """
+    msr, msc, mse = ms
+    df_r, df_c, df_e = df
+    c_a, c_ab, c_b = coef
+    if not (math.isfinite(icc_hat) and icc_hat < 1.0 and c_a > 0 and c_b > 0):
+        return math.nan, math.nan
+    r_hat = icc_hat / (1.0 - icc_hat)
+    a = (c_ab + c_a * r_hat) / c_b
+    b = 1.0 + c_a * r_hat - a
+    v_den = (a * msc) ** 2 / df_c + (b * mse) ** 2 / df_e
+    v = (a * msc + b * mse) ** 2 / v_den if v_den > 0 else math.nan
+    if not math.isfinite(v) or v <= 0:
+        return math.nan, math.nan
+    alpha = 1.0 - confidence
+    f_lo = float(sps.f.ppf(1.0 - alpha / 2.0, df_r, v))
+    f_hi = float(sps.f.ppf(1.0 - alpha / 2.0, v, df_r))
+    # E[MS_items] = base + r * slope in the observed mean squares
+    base = mse + c_ab / c_b * (msc - mse)
+    slope = c_a * (msc / c_b + mse * (1.0 - 1.0 / c_b))
+
+    def rho(target: float) -> float:
+        if not math.isfinite(target) or slope <= 0:
+            return math.nan
+        r = (target - base) / slope
+        return r / (1.0 + r) if r != -1.0 else math.nan
+
+    return rho(msr / f_lo), rho(msr * f_hi)
 
 
 def _solve_spd(a: sparse.csr_matrix, b: np.ndarray) -> np.ndarray:
@@ -303,7 +363,7 @@ def _solve_spd(a: sparse.csr_matrix, b: np.ndarray) -> np.ndarray:
 
 
 def icc_variance_components(
-    items: ArrayLike, raters: ArrayLike, values: ArrayLike
+    items: ArrayLike, raters: ArrayLike, values: ArrayLike, *, confidence: float = 0.95
 ) -> VarianceComponentsICCResult:
     """Two-way random-effects ICC from variance components, for designs with missing cells.
 
@@ -320,10 +380,14 @@ def icc_variance_components(
       ``E = (I - 1) s_e + (N - sum n_i^2 / N) s_a + (I - sum n_j^2 / N) s_b``
 
     solved for ``s_e, s_b, s_a`` (not truncated at 0, like the ANOVA ICCs). On a complete
-    items x raters matrix this is exactly Shrout–Fleiss ICC(2,1) and ICC(2,k). Raises
+    items x raters matrix this is exactly Shrout–Fleiss ICC(2,1) and ICC(2,k), and so is
+    the interval (:func:`_interval_general`: the three forms as mean squares; an
+    approximation with missing cells, where they are not independent scaled chi-squares:
+    the tests measure its coverage). Raises
     ValueError when the design cannot separate the components (no item with two ratings,
     no rater with two items, or no residual degrees of freedom).
     """
+    check_confidence(confidence)
     y = np.asarray(values, dtype=np.float64).ravel()
     keep = ~np.isnan(y)
     # hash-based codes: np.unique sorts, which on text ids costs seconds at 100x EmPO size
@@ -372,6 +436,21 @@ def icc_variance_components(
     single = var_a / total if total > 0 else math.nan
     den = var_a + (var_b + var_e) / k
     average = var_a / den if den > 0 else math.nan
+    lo, hi = _interval_general(
+        (
+            ss_items / (n_items - 1) if n_items > 1 else math.nan,
+            reduction / (n_raters - n_comp),
+            var_e,
+        ),
+        (n_items - 1.0, float(n_raters - n_comp), float(df_e)),
+        (
+            k_aa / (n_items - 1) if n_items > 1 else math.nan,
+            k_ab / (n_items - 1) if n_items > 1 else math.nan,
+            (big_n - n_items) / (n_raters - n_comp),
+        ),
+        float(single),
+        confidence,
+    )
     return VarianceComponentsICCResult(
         icc_single=float(single),
         icc_average=float(average),
@@ -383,10 +462,14 @@ def icc_variance_components(
         n_raters=n_raters,
         n_ratings=big_n,
         n_components=int(n_comp),
-        ci_low=math.nan,
-        ci_high=math.nan,
+        ci_low=float(lo),
+        ci_high=float(hi),
         method=(
             "two-way random effects, absolute agreement, from variance components "
-            "(ANOVA-type moment estimator, missing cells allowed)"
+            "(ANOVA-type moment estimator, missing cells allowed); approximate F-based "
+            "interval (McGraw–Wong with Satterthwaite df on the estimator's mean squares)"
         ),
+        ci_average_low=_spearman_brown(float(lo), k) if k > 1 else math.nan,
+        ci_average_high=_spearman_brown(float(hi), k) if k > 1 else math.nan,
+        confidence=confidence,
     )

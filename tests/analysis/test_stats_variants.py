@@ -190,7 +190,64 @@ def test_variance_components_icc_is_shrout_fleiss_on_complete_data():
     sf = icc_all(x)
     assert vc.icc_single == pytest.approx(sf["ICC(2,1)"].value, rel=1e-10)
     assert vc.icc_average == pytest.approx(sf["ICC(2,k)"].value, rel=1e-10)
-    assert vc.k == 4 and vc.n_components == 1 and math.isnan(vc.ci_low)
+    assert vc.k == 4 and vc.n_components == 1
+
+
+# Shrout & Fleiss (1979), Table 2; the ICC(2,1) / ICC(2,4) 95% intervals as pingouin and
+# R psych::ICC print them: [0.02, 0.76] and [0.07, 0.93]
+_SF = np.array(
+    [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]],
+    dtype=float,
+)
+
+
+def _mcgraw_wong_a1(x: np.ndarray, confidence: float) -> tuple[float, float]:
+    """McGraw & Wong (1996) ICC(A,1) interval, written out from the two-way ANOVA."""
+    n, k = x.shape
+    g = x.mean()
+    msr = k * ((x.mean(axis=1) - g) ** 2).sum() / (n - 1)
+    msc = n * ((x.mean(axis=0) - g) ** 2).sum() / (k - 1)
+    res = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + g
+    mse = (res**2).sum() / ((n - 1) * (k - 1))
+    p = (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
+    a = k * p / (n * (1 - p))
+    b = 1 + k * p * (n - 1) / (n * (1 - p))
+    v = (a * msc + b * mse) ** 2 / ((a * msc) ** 2 / (k - 1) + (b * mse) ** 2 / ((n - 1) * (k - 1)))
+    q = 1 - (1 - confidence) / 2
+    fs, fs2 = stats.f.ppf(q, n - 1, v), stats.f.ppf(q, v, n - 1)
+    lo = n * (msr - fs * mse) / (fs * (k * msc + (k * n - k - n) * mse) + n * msr)
+    hi = n * (fs2 * msr - mse) / (k * msc + (k * n - k - n) * mse + n * fs2 * msr)
+    return lo, hi
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.9])
+def test_variance_components_interval_is_mcgraw_wong_on_complete_data(confidence):
+    rng = np.random.default_rng(2)
+    for x in (_SF, rng.normal(0, 1, (15, 1)) + rng.normal(0, 1, (15, 5))):
+        n, k = x.shape
+        vc = icc_variance_components(
+            np.repeat(np.arange(n), k), np.tile(np.arange(k), n), x.ravel(), confidence=confidence
+        )
+        lo, hi = _mcgraw_wong_a1(x, confidence)
+        assert (vc.ci_low, vc.ci_high) == pytest.approx((lo, hi), rel=1e-9)
+        sb = [k * r / (1 + (k - 1) * r) for r in (lo, hi)]
+        assert (vc.ci_average_low, vc.ci_average_high) == pytest.approx(sb, rel=1e-9)
+        assert vc.confidence == confidence
+    sf = icc_variance_components(np.repeat(np.arange(6), 4), np.tile(np.arange(4), 6), _SF.ravel())
+    assert (round(sf.ci_low, 2), round(sf.ci_high, 2)) == (0.02, 0.76)
+    assert (round(sf.ci_average_low, 2), round(sf.ci_average_high, 2)) == (0.07, 0.93)
+
+
+def test_variance_components_interval_covers_the_true_icc_with_missing_cells():
+    # 30 items x 6 raters, 30% of the cells missing at random; ICC(A,1) = 1 / 2.3
+    rng = np.random.default_rng(3)
+    true, hits, reps = 1.0 / 2.3, 0, 250
+    for _ in range(reps):
+        y = rng.normal(0, 1, (30, 1)) + rng.normal(0, 0.3**0.5, (1, 6)) + rng.normal(0, 1, (30, 6))
+        items, raters = np.nonzero(rng.random((30, 6)) > 0.3)
+        vc = icc_variance_components(items, raters, y[items, raters])
+        hits += vc.ci_low <= true <= vc.ci_high
+    assert 0.91 <= hits / reps <= 0.985  # binomial SE at 250 repetitions: 0.014
 
 
 def test_variance_components_icc_recovers_known_components_in_a_sparse_design():

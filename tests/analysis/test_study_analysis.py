@@ -333,6 +333,10 @@ def test_crossed_design_with_one_gap_keeps_the_two_way_icc_and_says_how():
     assert (icc1["n_items"], icc1["n_raters"]) == (29, 3)
     assert "86 of 87" in icc1["note"] and "variance components" in icc1["note"]
     assert "different raters" not in icc1["note"] and "k = 2.9" in icck["note"]
+    # the approximate interval (McGraw–Wong on the estimator's mean squares), labelled
+    assert "approximate F-based interval" in icc1["note"]
+    assert icc1["ci_low"] < icc1["value"] < icc1["ci_high"]
+    assert icck["ci_low"] < icck["value"] < icck["ci_high"]
     x = (
         f[f.dimension == "empathy"]
         .pivot_table(index=["system", "context"], columns="annotator", values="value")
