@@ -24,7 +24,7 @@ def output_counts(
     counts: Counter = Counter()
     for batch in batches:
         for it in batch.items:
-            if it.is_control:  # attention checks and degraded copies are not outputs
+            if it.is_control:  # attention checks, gold items, degraded copies: not outputs
                 continue
             key = tuple(sorted(it.systems)) if batch.kind == PAIRWISE else it.systems
             counts[(it.context_id, key)] += batch.slots
@@ -207,6 +207,7 @@ def design_report_text(report: Mapping[str, Any]) -> str:
         )
     lines += _attention_text(r.get("attention"))
     lines += _degraded_text(r.get("degraded"))
+    lines += _gold_text(r.get("gold"))
     return "\n".join(lines)
 
 
@@ -234,4 +235,13 @@ def _degraded_text(d: Mapping[str, Any] | None) -> list[str]:
         f"Degraded controls: {d['n_items']} copies ({d['share']:.0%} of each batch's real items; "
         f"{', '.join(d['kinds'])}), {d['n_judgments']} control judgments; "
         "never counted as outputs or in any statistic"
+    ]
+
+
+def _gold_text(g: Mapping[str, Any] | None) -> list[str]:
+    if not g:
+        return []
+    return [
+        f"Gold items: {len(g['items'])} in every batch at seeded positions (never first), "
+        f"{g['n_judgments']} gold judgments; never counted as outputs or in any statistic"
     ]

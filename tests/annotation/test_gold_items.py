@@ -58,6 +58,8 @@ def test_gold_in_every_batch_never_first_seeded_and_every_output_keeps_k(seed):
         ]  # real items keep their order
     n = sum(b.slots * len(ids) for b in out.batches)
     assert out.report["gold"]["n_judgments"] == n
+    assert f"Gold items: {len(ids)} in every batch" in design.design_report_text(out.report)
+    assert f"{n} gold judgments" in design.design_report_text(out.report)
     again = design.insert_attention_checks(base, ["x", "y"], 1, seed)
     again = design.insert_gold_items(again, ids, seed)
     if seed % 2:
