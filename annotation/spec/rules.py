@@ -302,4 +302,21 @@ def defaults(spec: Parts) -> dict[str, Any]:
         )
         for check in spec.attention_checks
     )
-    return {"design": d.model_copy(update=filled), "attention_checks": checks}
+    out: dict[str, Any] = {"design": d.model_copy(update=filled), "attention_checks": checks}
+    qc = getattr(spec, "quality_control", None)
+    if qc is not None and qc.gold is not None:
+        # gold items are answered and checked like attention checks: the same normal form
+        gold = tuple(
+            item.model_copy(
+                update={
+                    "expect": freeze(
+                        {k: by_key[k].condition(thaw(c))[0] for k, c in item.expect.items()}
+                    )
+                }
+            )
+            for item in qc.gold.items
+        )
+        out["quality_control"] = qc.model_copy(
+            update={"gold": qc.gold.model_copy(update={"items": gold})}
+        )
+    return out

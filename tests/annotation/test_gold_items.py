@@ -182,3 +182,42 @@ def test_gold_judgments_are_exported_marked_and_never_enter_the_statistics(tmp_p
     assert "gold-item" not in prepared.systems and "gold-item" in set(frame["system"])
     assert prepared.info["n_rows_control"] == int(frame["control"].eq("gold").sum()) > 0
     assert len(prepared.frame) == len(frame) - prepared.info["n_rows_control"]
+
+
+@pytest.mark.django_db
+def test_pairwise_gold_is_stored_in_both_orientations_with_the_answer_in_screen_terms(tmp_path):
+    from tests.annotation.test_spec import pairwise_spec
+
+    ids = [f"c{i}" for i in range(6)]
+    write_jsonl(tmp_path / "data" / "contexts.jsonl", context_rows())
+    write_jsonl(tmp_path / "data" / "a.jsonl", response_rows(ids, "a"))
+    write_jsonl(tmp_path / "data" / "b.jsonl", response_rows(ids, "b"))
+    spec = pairwise_spec()
+    spec["quality_control"] = {
+        "gold": {
+            "items": [
+                {
+                    "id": "g1",
+                    "context": [{"speaker": "Speaker", "text": "I failed my exam."}],
+                    "response_a": "That must hurt; want to talk?",
+                    "response_b": "Study harder, loser.",
+                    "expect": {"respectful": "A"},
+                }
+            ],
+            "placement": "batch",
+        }
+    }
+    study = build_study_from_spec(load_spec(spec, base_dir=tmp_path)).study
+    gold = {
+        it.candidate.text: it.attention_expect
+        for it in Item.objects.filter(study=study, control_kind="gold").select_related("candidate")
+    }
+    assert gold == {
+        "That must hurt; want to talk?": {"respectful": ["a"]},
+        "Study harder, loser.": {"respectful": ["b"]},
+    }
+    for batch in study.batches.all():
+        kinds = list(
+            batch.entries.order_by("position").values_list("item__control_kind", flat=True)
+        )
+        assert kinds[0] == "" and kinds.count("gold") == 1
