@@ -39,12 +39,13 @@ class Column:
     cell: CellFn
     align: str  # l, r, c
     why: WhyFn | None = None  # the reason a missing cell is missing (a footnote)
+    mark: WhyFn | None = None  # a footnote on a present value (e.g. clipped to the scale)
 
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-    """A readable cell: ``text`` (None = missing, shown "–") and the footnote marker
-    explaining a missing value (None when there is none)."""
+    """A readable cell: ``text`` (None = missing, shown "–") and the marker of its
+    footnote: why a value is missing, or what to know about a value shown (None: none)."""
 
     text: str | None
     marker: str | None = None
@@ -55,9 +56,8 @@ class Cell:
 
     def plain(self) -> str:
         """The cell as plain text ("–ᵃ" for a missing value with footnote a)."""
-        if self.text is not None:
-            return self.text
-        return "–" + (superscript(self.marker) if self.marker else "")
+        mark = superscript(self.marker) if self.marker else ""
+        return ("–" if self.text is None else self.text) + mark
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +113,38 @@ def _ci(lo_col: str, hi_col: str, digits: int = 2) -> CellFn:
         return f"[{lo}, {hi}]"
 
     return cell
+
+
+def _clipped(row: pd.Series, ctx: TableContext) -> tuple[float, float, bool] | None:
+    """A mean's interval limited to the ends of its scale, and whether that changed it
+    (a t-interval of 2 item means on a 0-100 slider can reach -154)."""
+    lo, hi = row.get("ci_low"), row.get("ci_high")
+    if fmt.is_missing(lo) or fmt.is_missing(hi):
+        return None
+    bounds = ctx.scale(row.get("dimension"))
+    if bounds is None:
+        return float(lo), float(hi), False
+    a, b = bounds
+    lo_c, hi_c = min(max(float(lo), a), b), min(max(float(hi), a), b)
+    return lo_c, hi_c, (lo_c, hi_c) != (float(lo), float(hi))
+
+
+def _ci_on_scale(row: pd.Series, ctx: TableContext) -> str | None:
+    got = _clipped(row, ctx)
+    if got is None:
+        return None
+    return f"[{fmt.fixed(got[0], 2)}, {fmt.fixed(got[1], 2)}]"
+
+
+def _clipped_why(row: pd.Series, ctx: TableContext) -> str | None:
+    got = _clipped(row, ctx)
+    if got is None or not got[2]:
+        return None
+    a, b = ctx.scale(row.get("dimension")) or (0.0, 0.0)
+    return (
+        f"t-interval clipped to the scale ({fmt.fixed(a, 0)}–{fmt.fixed(b, 0)}); the CSV "
+        "and JSON files keep its unclipped limits"
+    )
 
 
 def _because(text: str) -> WhyFn:
@@ -222,6 +254,13 @@ def _metric(row: pd.Series, ctx: TableContext) -> str | None:
     return METRICS.get(str(row.get("metric")), str(row.get("metric")))
 
 
+def _exact_fit_why(row: pd.Series, ctx: TableContext) -> str | None:
+    se, t = row.get("se"), row.get("statistic")
+    if not fmt.is_missing(se) and float(se) == 0.0 and not fmt.is_missing(t):
+        return "exact fit: the ratings lie on the line, no residual variation (SE 0, t infinite)"
+    return None
+
+
 def _side_why(row: pd.Series, ctx: TableContext) -> str | None:
     if row.get("factor") == "side":
         return "side bias is an exact binomial test of a share: no SE, t statistic or df"
@@ -239,9 +278,10 @@ def _summary_layout(ctx: TableContext) -> list[Column]:
         Column("SD", _col("sd", _f(2)), "r", _because("fewer than 2 items: no SD or interval")),
         Column(
             "{conf} CI",
-            _ci("ci_low", "ci_high"),
+            _ci_on_scale,
             "c",
             _because("fewer than 2 items: no SD or interval"),
+            _clipped_why,
         ),
     ]
     if ctx.protocol != Protocol.PAIRWISE:
@@ -458,8 +498,8 @@ LAYOUTS: dict[str, list[Column]] = {
         Column("Dimension", _dim, "l"),
         Column("Factor", _text("factor", FACTORS), "l"),
         Column("Estimate", _col("estimate", _f(3)), "r"),
-        Column("SE", _col("se", _f(3)), "r", _side_why),
-        Column("t", _col("statistic", _f(2)), "r", _side_why),
+        Column("SE", _col("se", _f(3)), "r", _side_why, _exact_fit_why),
+        Column("t", _col("statistic", _f(2)), "r", _side_why, _exact_fit_why),
         Column("df", _col("df", fmt.df_text), "r", _side_why),
         Column("p", _col("p_value", fmt.p_value), "r"),
         Column("n", _col("n", fmt.integer), "r"),
@@ -501,8 +541,9 @@ def readable(name: str, frame: pd.DataFrame, context: TableContext | None = None
         for col in cols:
             text = col.cell(r, ctx)
             marker = None
-            if text is None and col.why is not None:
-                why = col.why(r, ctx)
+            explain = col.why if text is None else col.mark
+            if explain is not None:
+                why = explain(r, ctx)
                 if why:
                     marker = notes.setdefault(why, _marker(len(notes)))
             cells.append(Cell(text, marker))

@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from core.vocabulary import Protocol
+from core.vocabulary import DimensionType, Protocol
 
 from . import formatting as fmt
 
@@ -71,6 +71,22 @@ class TableContext:
 
     def label(self, key: Any) -> str:
         return fmt.dimension_label(self.dimension(key), str(key))
+
+    def scale(self, key: Any) -> tuple[float, float] | None:
+        """The ends of a dimension's scale as its means are reported: a slider 0-100, a
+        Likert scale 1..points, a checkbox's share 0-1, a pairwise expected score 0-1;
+        None where unknown (a Likert scale without its points)."""
+        if self.protocol == Protocol.PAIRWISE:
+            return (0.0, 1.0)
+        d = self.dimension(key) or {}
+        kind = d.get("type")
+        if kind == DimensionType.SLIDER:
+            return (0.0, 100.0)
+        if kind == DimensionType.CHECKBOX:
+            return (0.0, 1.0)
+        if kind == DimensionType.LIKERT and d.get("points"):
+            return (1.0, float(d["points"]))
+        return None
 
     def kind(self, key: Any) -> str | None:
         d = self.dimension(key)

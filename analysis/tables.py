@@ -215,9 +215,13 @@ def _latex_header(text: str) -> str:
 
 
 def _latex_cell(cell: Cell) -> str:
+    mark = f"\\textsuperscript{{{cell.marker}}}" if cell.marker else ""
     if cell.text is None:
-        return "--" + (f"\\textsuperscript{{{cell.marker}}}" if cell.marker else "")
-    text = cell.text
+        return "--" + mark
+    return _latex_value(cell.text) + mark
+
+
+def _latex_value(text: str) -> str:
     if text == "inf":
         return "$\\infty$"
     if text == "-inf":

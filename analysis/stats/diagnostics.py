@@ -108,6 +108,9 @@ class PositionEffectResult(StatResult):
     method: str
 
 
+_EXACT_FIT = 1e-24  # residual SS / total SS below which a fit is exact up to rounding
+
+
 def position_effect(
     ratings: ArrayLike,
     positions: ArrayLike,
@@ -161,7 +164,13 @@ def position_effect(
         slope = float(np.dot(xs, ys)) / sxx
         intercept = float(y.mean() - slope * x.mean())
         resid = ys - slope * xs
-        s2 = float(np.dot(resid, resid)) / df
+        sse = float(np.dot(resid, resid))
+        # an exact linear fit leaves only rounding noise (SSE ~ 1e-30 of the ratings' SS),
+        # which would print as t = 2e17 with SE 0.000: call it exact (SE 0, t = +/-inf)
+        if sse <= _EXACT_FIT * float(np.dot(ys, ys)):
+            sse = 0.0
+            label += "; exact fit (no residual variation)"
+        s2 = sse / df
         se = math.sqrt(s2 / sxx)
         if se == 0:
             t = math.nan if slope == 0 else math.copysign(math.inf, slope)

@@ -16,6 +16,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from analysis import formatting as fmt
 from analysis import readable_tables as rt
@@ -440,3 +441,79 @@ def test_methods_text_names_a_non_integer_confidence_level(rating_90):
     assert "99.5% percentile bootstrap" in joined and "100%" not in joined
     assert "$" not in joined
     assert "90% F-based intervals" in " ".join(rating_90.methods)
+
+
+# ------------------------------------------- intervals beyond the scale; exact fits
+
+
+def _tiny_study() -> pd.DataFrame:
+    # 2 contexts: item means 0 and 100 (slider), 0 and 1 (checkbox): t-intervals on n = 2
+    rows = []
+    for ann in ("a1", "a2"):
+        for c in range(2):
+            for system in ("A", "B"):
+                for key, v in (("s", 100.0 * c), ("box", float(c))):
+                    rows.append(
+                        {
+                            "annotator": ann,
+                            "context": f"c{c}",
+                            "system": system,
+                            "dimension": key,
+                            "value": v if system == "A" else 50.0 if key == "s" else 1.0,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def test_a_mean_interval_beyond_the_scale_is_clipped_and_says_so():
+    dims = [{"key": "s", "type": "slider"}, {"key": "box", "type": "checkbox"}]
+    res = analyze(_tiny_study(), protocol="rating", dimensions=dims, options=FAST)
+    summary = res.tables()["summary"]
+    ctx = TableContext.from_result(res)
+    table = rt.readable("summary", summary, ctx)
+    ci = table.headers.index("95% CI")
+    notes = dict(table.notes)
+    for (_, r), cells in zip(summary.iterrows(), table.rows, strict=True):
+        lo, hi = (0.0, 100.0) if r["dimension"] == "s" else (0.0, 1.0)
+        if r["system"] == "A":  # the machine table keeps the t-interval as computed
+            assert r["ci_low"] < lo and r["ci_high"] > hi
+            assert cells[ci].text == f"[{fmt.fixed(lo, 2)}, {fmt.fixed(hi, 2)}]"
+            assert "clipped to the scale" in notes[cells[ci].marker]
+            assert f"({fmt.fixed(lo, 0)}–{fmt.fixed(hi, 0)})" in notes[cells[ci].marker]
+        else:  # no variation: an interval of one point, nothing to clip
+            assert cells[ci].marker is None
+    md = tbl.to_markdown("summary", summary, context=ctx)
+    assert "[0.00, 100.00]ᵃ" in md or "[0.00, 100.00]ᵇ" in md
+    assert "-154" not in md and "clipped to the scale" in md
+    tex = tbl.to_latex("summary", summary, context=ctx)
+    assert "100.00]\\textsuperscript{" in tex
+
+
+def test_position_effect_on_a_perfectly_linear_rating_is_an_exact_fit():
+    pos = np.arange(12, dtype=float)
+    y = 3.0 + 0.7 * pos  # rounding noise only in the residuals
+    res = st.position_effect(y, pos)
+    assert res.slope == pytest.approx(0.7) and res.se == 0.0 and res.t == math.inf
+    assert res.p == 0.0 and "exact fit" in res.method
+    noisy = st.position_effect(y + np.tile([0.1, -0.1], 6), pos)  # a real residual
+    assert 0 < noisy.se and math.isfinite(noisy.t)
+    ols = stats.linregress(pos, y + np.tile([0.1, -0.1], 6))
+    assert noisy.se == pytest.approx(ols.stderr, rel=1e-9)
+    frame = pd.DataFrame(
+        [
+            {
+                "dimension": "s",
+                "factor": "position",
+                "estimate": res.slope,
+                "se": res.se,
+                "statistic": res.t,
+                "df": res.df,
+                "p_value": res.p,
+                "n": res.n,
+            }
+        ]
+    )
+    table = rt.readable("position_effects", frame)
+    cells = dict(zip(table.headers, table.rows[0], strict=True))
+    assert cells["t"].text == "inf" and cells["t"].marker and cells["SE"].marker
+    assert "exact fit" in dict(table.notes)[cells["t"].marker]
