@@ -120,6 +120,8 @@ def _ratio(num: float, den: float) -> float:
     return num / den
 
 
+# no variation (MSE = 0): F is inf and its bounds inf/inf, NaN in the result, not a warning
+@np.errstate(invalid="ignore", divide="ignore")
 def icc_all(ratings: ArrayLike | pd.DataFrame, *, confidence: float = 0.95) -> dict[str, ICCResult]:
     """All six Shrout & Fleiss (1979) ICCs, keyed ``"ICC(1,1)" ... "ICC(3,k)"``.
 
