@@ -7,7 +7,7 @@ derived from a fixed hash salt, so the same result gives the same files.
 
 * ``rating_distributions`` -- ratings per system x dimension (EmPO's Figure 6): box plots of
   the individual ratings with the mean marked; checkbox dimensions as the share of Yes answers with
-  its 95% CI.
+  its CI (at the ``confidence`` option).
 * ``winrate_bars`` -- stacked win / tie / loss bars per system pair and dimension (the shares
   of the ProsocialDialog-style pairwise tables).
 * ``bradley_terry_strengths`` -- strengths with bootstrap intervals (log scale).
