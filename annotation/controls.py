@@ -25,9 +25,8 @@ from generation.models import Candidate, Context, Dataset, System
 from . import design as design_module
 from .answers import swap_sides
 from .models import Item, Study
+from .spec.parts import DEGRADED_SYSTEM, GOLD_SYSTEM
 
-DEGRADED_SYSTEM = "degraded-copy"
-GOLD_SYSTEM = "gold-item"
 SOURCE_KEY_CHARS = 300
 OUTPUT_KEY_CHARS = 400
 

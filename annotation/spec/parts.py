@@ -39,6 +39,9 @@ from core.vocabulary import GENERATED_SYSTEM_KINDS, Protocol, SystemKind
 
 __all__ = [
     "ATTENTION_SYSTEM",
+    "DEGRADED_SYSTEM",
+    "GOLD_SYSTEM",
+    "RESERVED_SYSTEMS",
     "COMPLETION_OUTCOMES",
     "DESIGN_FIELDS",
     "SCHEMA_VERSION",
@@ -60,6 +63,15 @@ __all__ = [
 SCHEMA_VERSION = 1
 #: The system name the candidates of attention checks are stored under (reserved).
 ATTENTION_SYSTEM = "attention-check"
+#: The system names of degraded copies and gold items (annotation/controls.py), reserved too.
+DEGRADED_SYSTEM = "degraded-copy"
+GOLD_SYSTEM = "gold-item"
+#: Reserved system name -> what it holds (a spec's systems may not use them).
+RESERVED_SYSTEMS = {
+    ATTENTION_SYSTEM: "the responses of attention checks",
+    DEGRADED_SYSTEM: "the degraded copies of quality control",
+    GOLD_SYSTEM: "the responses of gold items",
+}
 DAY_MINUTES = 24 * 60
 
 #: Where each parameter of the designer's checks lives in a spec; they name it so.

@@ -15,10 +15,10 @@ from annotation import design as _design
 from annotation.dimensions import DimensionBase
 from annotation.spec.data_files import thaw
 from annotation.spec.parts import (
-    ATTENTION_SYSTEM,
     DESIGN_FIELDS,
     PAIRWISE_DESIGN_ONLY,
     RATING_DESIGN_ONLY,
+    RESERVED_SYSTEMS,
     AttentionCheckSpec,
     DesignSpec,
     ExampleSpec,
@@ -176,12 +176,9 @@ def _system_problems(spec: Parts) -> list[Problem]:
                 (f"systems[{i}].name", f"{s.name!r} is already used by systems[{first[s.name]}]")
             )
             continue
-        if s.name == ATTENTION_SYSTEM:
+        if s.name in RESERVED_SYSTEMS:
             found.append(
-                (
-                    f"systems[{i}].name",
-                    f"{ATTENTION_SYSTEM!r} is reserved for the responses of attention checks",
-                )
+                (f"systems[{i}].name", f"{s.name!r} is reserved for {RESERVED_SYSTEMS[s.name]}")
             )
             continue
         first[s.name] = i

@@ -1027,6 +1027,15 @@ def test_no_checks_means_none_per_batch_and_an_unchanged_design(data_dir):
             lambda s: s["systems"].append({"name": "attention-check", "kind": "reference"}),
             "systems[3].name: 'attention-check' is reserved for the responses of attention checks",
         ),
+        (
+            lambda s: s["systems"].append({"name": "gold-item", "kind": "reference"}),
+            "systems[3].name: 'gold-item' is reserved for the responses of gold items",
+        ),
+        (
+            lambda s: s["systems"].append({"name": "degraded-copy", "kind": "reference"}),
+            "systems[3].name: 'degraded-copy' is reserved for the degraded copies of quality "
+            "control",
+        ),
     ],
 )
 def test_attention_check_errors_name_the_place(data_dir, make, expected):
