@@ -55,7 +55,7 @@ from core.csv_cells import strict_number, unescape_formula
 from core.source_map import read_map_item
 from core.vocabulary import Choice, DimensionType, Protocol
 
-from .canonical_frame import OPTIONAL_NUMERIC
+from .canonical_frame import DROPPED_CONTROLS, OPTIONAL_NUMERIC
 from .judgment_file import (
     MAX_FILE_BYTES,
     Unreadable,
@@ -244,6 +244,7 @@ class _Header:
     wide_pos: list[tuple[str, int]]  # wide dimension -> column index
     export: bool  # an evalsite export (``export_judgments``)
     attention_at: int | None = None
+    control_at: int | None = None
     status_at: int | None = None
 
 
@@ -339,6 +340,7 @@ def _read_header(
     )
     if export:
         header.attention_at = names.index("attention_check") if "attention_check" in names else None
+        header.control_at = names.index("control") if "control" in names else None
         header.status_at = names.index("assignment_status")
     return header
 
@@ -422,6 +424,8 @@ def _export_skip_reason(record: list[str], header: _Header) -> str:
     """Why a row of an evalsite export is left out on purpose ("" when it is not)."""
     if header.attention_at is not None and record[header.attention_at].strip():
         return "attention-check rows"
+    if header.control_at is not None and record[header.control_at].strip() in DROPPED_CONTROLS:
+        return "quality-control rows (gold items, degraded copies)"
     if header.status_at is not None and record[header.status_at].strip() == "expired":
         return "rows from expired leases (partial batches)"
     return ""

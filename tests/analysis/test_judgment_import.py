@@ -415,3 +415,19 @@ def test_import_command_refuses_bad_bytes_naming_file_line_and_column(tmp_path: 
         f"{path}:10: time_on_item_ms: contains a NUL character (U+0000) at character 2" in message
     )
     assert ImportedStudy.objects.count() == 0 and ImportedJudgment.objects.count() == 0
+
+
+def test_gold_and_degraded_control_rows_of_an_export_are_left_out():
+    """Re-importing an export must not bring quality-control rows into the statistics."""
+    header = EXPORT_HEADER.format(a="system_a", b="system_b").rstrip("\n") + ",control\n"
+    rows = "".join(row.rstrip("\n") + ",\n" for row in EXPORT_ROWS.splitlines(keepends=True))
+    rows = rows.replace("chk,true,\n", "chk,true,attention\n")
+    rows += "4,s,pairwise,a-1,0,0,completed,3,0,10,g|x~y,g1,,x,gold-item,overall,choice,a,x,,800,,t,,,gold\n"
+    rows += "5,s,pairwise,a-1,0,0,completed,4,0,11,d|x~y,c1,,x,degraded-copy,overall,choice,a,x,,800,,t,,,degraded\n"
+    parsed = parse_judgments(io.StringIO(header + rows), protocol="pairwise")
+    assert parsed.ok, parsed.errors
+    assert parsed.skipped == {
+        "attention-check rows": 1,
+        "quality-control rows (gold items, degraded copies)": 2,
+    }
+    assert [r["context"] for r in parsed.rows] == ["c1", "c2"]
