@@ -178,9 +178,13 @@ def test_prolific_draft_walk_and_sync(page, live_server, settings, shots, axe, m
         annotator.click("#consent-yes")
         annotator.click("#start")
         for _ in range(3):
+            entry = annotator.locator("input[name=entry_id]").get_attribute("value")
             annotator.locator("label:has(input[value='a'])").first.click()
             annotator.click("#submit")
-            annotator.locator("#completion-code, #progress-text").first.wait_for()
+            # the next page, not the one just submitted (whose progress text is still there)
+            annotator.locator(
+                f"input[name=entry_id]:not([value='{entry}']), #completion-code"
+            ).first.wait_for(state="attached")
         assert annotator.locator("#completion-code").inner_text() == "P-OK"
         annotator.goto(
             f"{live_server.url}/a/{study.name}/?PROLIFIC_PID=leaver&STUDY_ID={created['id']}"
