@@ -38,6 +38,7 @@ from scipy import stats as sps
 from scipy.sparse.linalg import splu
 
 from .corrections import correct_p_values
+from .formatting import confidence_level
 from .options import AnalysisOptions
 
 __all__ = [
@@ -495,7 +496,7 @@ def mixed_methods(table: pd.DataFrame, options: AnalysisOptions) -> list[str]:
         )
         out.append(
             f"Model-based comparisons ({kind} dimensions): {label}; estimates in "
-            f"{ESTIMATE_SCALES.get(kind, '')}, {options.confidence:.0%} intervals and "
+            f"{ESTIMATE_SCALES.get(kind, '')}, {confidence_level(options.confidence)} intervals and "
             f"{options.alternative} p-values from {reference}, Holm and Bonferroni within "
             "the same families as the t-tests; fitted on the raw ratings (annotator "
             "differences enter the model instead of z-scores)."
