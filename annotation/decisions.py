@@ -52,6 +52,8 @@ class Decision:
     outcome: Outcome
     reasons: tuple[str, ...] = ()
     reject_reason: str = ""
+    # The rule behind ``reject_reason`` (one of REJECT_RULES), for a platform's category.
+    reject_rule: str = ""
 
 
 @dataclass(frozen=True)
@@ -224,12 +226,20 @@ def chosen_test(evidence: Evidence, rules: Rules) -> DegradedTest | None:
     return None
 
 
+#: The rules that can reject: attention checks, the qualification, gold items, the
+#: degraded-control test (the time rules only ask for a review).
+REJECT_RULES = ("attention", "qualification", "gold", "degraded")
+
+
 @dataclass
 class _Verdict:
     rejects: list[str] = field(default_factory=list)
     reviews: list[str] = field(default_factory=list)
+    first_reject_rule: str = ""
 
-    def add(self, action: Action, reason: str) -> None:
+    def add(self, action: Action, reason: str, rule: str = "") -> None:
+        if action == "reject" and not self.rejects:
+            self.first_reject_rule = rule
         (self.rejects if action == "reject" else self.reviews).append(reason)
 
 
@@ -242,11 +252,11 @@ def decide(evidence: Evidence, rules: Rules) -> Decision:
     if evidence.attention_total:
         said = f"failed {failed} of {evidence.attention_total} attention checks"
         if rules.attention_reject_at is not None and failed >= rules.attention_reject_at:
-            v.add("reject", said)
+            v.add("reject", said, "attention")
         elif rules.attention_review_at is not None and failed >= rules.attention_review_at:
             v.add("review", said)
     if evidence.qualification_passed is False:
-        v.add(rules.qualification_failed, "did not pass the qualification")
+        v.add(rules.qualification_failed, "did not pass the qualification", "qualification")
     accuracy = evidence.gold_accuracy
     if accuracy is not None and rules.gold_threshold is not None:
         if accuracy < rules.gold_threshold:
@@ -254,6 +264,7 @@ def decide(evidence: Evidence, rules: Rules) -> Decision:
                 "reject",
                 f"answered {evidence.gold_correct} of {evidence.gold_total} gold items right "
                 f"({accuracy:.0%}, below {rules.gold_threshold:.0%})",
+                "gold",
             )
     test = chosen_test(evidence, rules)
     if test is not None and not test.significant:
@@ -263,6 +274,7 @@ def decide(evidence: Evidence, rules: Rules) -> Decision:
             f"scores for degraded copies not significantly lower ({test.label}, "
             f"{test.n_pairs} {'copies' if test.test == 'sign' else 'pairs'}, {p}, "
             f"alpha {rules.alpha:g})",
+            "degraded",
         )
     if rules.min_item_seconds is not None and evidence.item_seconds:
         fast = sum(1 for s in evidence.item_seconds if s < rules.min_item_seconds)
@@ -281,7 +293,12 @@ def decide(evidence: Evidence, rules: Rules) -> Decision:
                 f"{rules.min_batch_seconds:g} s (fastest {min(fast_batches):.0f} s)",
             )
     if v.rejects:
-        return Decision("reject", tuple(v.rejects + v.reviews), _platform_text(v.rejects[0]))
+        return Decision(
+            "reject",
+            tuple(v.rejects + v.reviews),
+            _platform_text(v.rejects[0]),
+            v.first_reject_rule,
+        )
     if v.reviews:
         return Decision("review", tuple(v.reviews))
     return Decision("approve")

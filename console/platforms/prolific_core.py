@@ -40,6 +40,15 @@ REJECTION_CATEGORIES = frozenset(
         "OTHER",
     }
 )
+# The category of a rejection by the quality-control rule behind it (annotation.decisions
+# REJECT_RULES): checks with known answers failed, or ratings that do not tell a degraded
+# copy from its original (low effort). Anything else: FAILED_CHECK.
+CATEGORY_OF_RULE = {
+    "attention": "FAILED_CHECK",
+    "qualification": "FAILED_CHECK",
+    "gold": "FAILED_CHECK",
+    "degraded": "LOW_EFFORT",
+}
 # Prolific refuses a rejection whose message is shorter than this.
 MIN_REJECTION_MESSAGE = 100
 
@@ -179,6 +188,11 @@ class Action:
     kind: str  # approve | reject | release | leave
     why: str
     body: Mapping[str, Any] | None = None  # the transition's body (approve / reject)
+
+
+def rejection_category(rule: str) -> str:
+    """Prolific's rejection category for a decision's rejecting rule."""
+    return CATEGORY_OF_RULE.get(rule, "FAILED_CHECK")
 
 
 def rejection_message(reason: str) -> str:

@@ -94,7 +94,7 @@ def _decisions_by_prolific_id(study: Study) -> dict[str, core.DecisionView]:
         ids[pid]: core.DecisionView(
             outcome=decision.outcome,
             reject_reason=decision.reject_reason,
-            rejection_category=getattr(decision, "rejection_category", "") or "FAILED_CHECK",
+            rejection_category=core.rejection_category(getattr(decision, "reject_rule", "")),
         )
         for pid, decision in decided.items()
         if pid in ids

@@ -38,6 +38,7 @@ class _Decision:  # the contract's shape (annotation.decisions.Decision)
     outcome: str
     reasons: tuple[str, ...] = ()
     reject_reason: str = ""
+    reject_rule: str = ""
 
 
 def _participant(study, pid: str) -> Participant:
@@ -228,3 +229,26 @@ def test_the_console_page_creates_the_draft_and_syncs_without_showing_the_token(
     fake.add_submission(created["id"], "gone", "TIMED-OUT")
     page = client.post(url, {"action": "sync"}, follow=True).content.decode()
     assert "Synced with Prolific: release 1" in page
+
+
+def test_a_rejection_carries_the_category_of_its_rule():
+    from annotation.decisions import Evidence, Rules, decide
+    from console.platforms import prolific_core as core
+
+    rules = Rules(degraded_not_significant="reject", attention_reject_at=2)
+    clicker = decide(Evidence(degraded_pairs=((3.0, 4.0),) * 6), rules)
+    careless = decide(Evidence(attention_total=3, attention_failed=2), rules)
+    assert (clicker.outcome, clicker.reject_rule) == ("reject", "degraded")
+    assert (careless.outcome, careless.reject_rule) == ("reject", "attention")
+    views = {
+        pid: core.DecisionView(d.outcome, d.reject_reason, core.rejection_category(d.reject_rule))
+        for pid, d in (("p-clicker", clicker), ("p-careless", careless))
+    }
+    submissions = [
+        core.Submission(id=f"s-{pid}", participant_id=pid, status=core.AWAITING_REVIEW)
+        for pid in views
+    ]
+    bodies = {a.participant_id: a.body for a in core.plan_actions(submissions, views)}
+    assert bodies["p-clicker"]["rejection_category"] == "LOW_EFFORT"
+    assert bodies["p-careless"]["rejection_category"] == "FAILED_CHECK"
+    assert core.rejection_category("") == "FAILED_CHECK"
