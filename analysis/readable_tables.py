@@ -155,9 +155,9 @@ def _because(text: str) -> WhyFn:
 METRICS = {
     "krippendorff_alpha": "Krippendorff's α",
     "fleiss_kappa": "Fleiss' κ",
-    "free_marginal_kappa": "free-marginal κ (Randolph)",
+    "free_marginal_kappa": "Free-marginal κ (Randolph)",
     "fleiss_kappa_as_shown": "Fleiss' κ (as shown)",
-    "free_marginal_kappa_as_shown": "free-marginal κ (as shown)",
+    "free_marginal_kappa_as_shown": "Free-marginal κ (as shown)",
 }
 QUANTITIES = {
     "krippendorff_alpha": "Krippendorff's α",

@@ -133,7 +133,7 @@ def test_study_page_shows_leases_agreement_and_quality_so_far(admin_client):
     assert [r[1] for r in checkbox] == [
         "Krippendorff's α",
         "Fleiss' κ",
-        "free-marginal κ (Randolph)",
+        "Free-marginal κ (Randolph)",
     ]
     assert {r[header.index("Level")] for r in checkbox} == {"nominal"}
     # every missing value says why (here: no item has a second rating yet; alpha and
