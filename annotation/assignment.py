@@ -154,17 +154,24 @@ def work_left_for_newcomers(study: Study, now: datetime | None = None) -> bool:
     return BatchSlot.objects.filter(open_slot, batch__study_id=study.pk).exists()
 
 
-def extend_lease(assignment: Assignment, study: Study, now: datetime | None = None) -> bool:
-    """Push the lease forward after a judgment (inside the judgment transaction), when less
-    than half of the study's lease length is left: most submits then write nothing but the
-    judgment, and a lease still never runs out while its holder keeps judging. The short
-    first lease is always below half, so the first judgment gives the full length.
-    Returns whether the lease was extended."""
-    now = now or timezone.now()
+def lease_renewal(study: Study, now: datetime) -> tuple[datetime, datetime]:
+    """(threshold, new expiry): after a judgment, a lease that expires before `threshold`
+    (less than half of the study's lease length left) is pushed to `new expiry` (the full
+    length from now). Most submits then write nothing but the judgment, and a lease still
+    never runs out while its holder keeps judging; the short first lease is always below
+    half, so the first judgment gives the full length. The one statement of the rule: the
+    ORM path (`extend_lease`) and PostgreSQL's one-round-trip submit (`hot_submit`) apply it."""
     full = lease_length(study)
-    if assignment.lease_expires_at - now >= full / 2:
+    return now + full / 2, now + full
+
+
+def extend_lease(assignment: Assignment, study: Study, now: datetime | None = None) -> bool:
+    """Push the lease forward after a judgment (inside the judgment transaction) when
+    `lease_renewal` says so. Returns whether the lease was extended."""
+    now = now or timezone.now()
+    threshold, expires = lease_renewal(study, now)
+    if assignment.lease_expires_at >= threshold:
         return False
-    expires = now + full
     BatchSlot.objects.filter(id=assignment.slot_id).update(lease_expires_at=expires)
     Assignment.objects.filter(id=assignment.id).update(lease_expires_at=expires)
     assignment.lease_expires_at = expires

@@ -83,17 +83,26 @@ def participant_with_study(study_name: str, external_id: str) -> Participant | N
     return participant  # type: ignore[return-value]
 
 
+def live_assignment_from(select: str) -> str:
+    """`SELECT <select> FROM` the participant's active assignment (alias a) joined to its
+    slot (alias b), still leased to them: two parameters, the participant id twice (with
+    the statuses written in). The one definition of "the live lease" a submit works on."""
+    return (
+        f"SELECT {select} "
+        f"FROM {_q(Assignment._meta.db_table)} a "
+        f"JOIN {_q(BatchSlot._meta.db_table)} b ON b.{_q('id')} = a.{_q('slot_id')} "
+        f"WHERE a.{_q('participant_id')} = %s AND a.{_q('status')} = '{Assignment.Status.ACTIVE}' "
+        f"AND b.{_q('state')} = '{BatchSlot.State.LEASED}' AND b.{_q('participant_id')} = %s "
+        "LIMIT 1"
+    )
+
+
 def _locked_sql() -> str:
     key = "locked:" + connection.vendor
     if key not in _sql:
         lock = " FOR UPDATE OF b" if connection.features.has_select_for_update_of else ""
-        _sql[key] = (
-            f"SELECT {_columns(Assignment, 'a')}, {_columns(BatchSlot, 'b')} "
-            f"FROM {_q(Assignment._meta.db_table)} a "
-            f"JOIN {_q(BatchSlot._meta.db_table)} b ON b.{_q('id')} = a.{_q('slot_id')} "
-            f"WHERE a.{_q('participant_id')} = %s AND a.{_q('status')} = %s "
-            f"AND b.{_q('state')} = %s AND b.{_q('participant_id')} = %s LIMIT 1{lock}"
-        )
+        columns = f"{_columns(Assignment, 'a')}, {_columns(BatchSlot, 'b')}"
+        _sql[key] = live_assignment_from(columns) + lock
     return _sql[key]
 
 
@@ -103,15 +112,7 @@ def locked_live_assignment(participant: Participant) -> Assignment | None:
     `assignment.locked_live_assignment` for why only the slot is locked and why its state is
     in the WHERE clause."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            _locked_sql(),
-            [
-                participant.id,
-                Assignment.Status.ACTIVE,
-                BatchSlot.State.LEASED,
-                participant.id,
-            ],
-        )
+        cursor.execute(_locked_sql(), [participant.id, participant.id])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -121,22 +122,29 @@ def locked_live_assignment(participant: Participant) -> Assignment | None:
     return live  # type: ignore[return-value]
 
 
+def upcoming_select(batch: str, assignment: str, *, join: str = "") -> str:
+    """`SELECT` (entry id, position, item id, block index) of the batch's entries not yet
+    judged nor skipped in the assignment, in batch order — `batch` and `assignment` are SQL
+    expressions (a parameter or a joined column), `join` more FROM items they refer to; the
+    caller appends the LIMIT. The one definition of "what comes next"."""
+    return (
+        f"SELECT e.{_q('id')}, e.{_q('position')}, e.{_q('item_id')}, e.{_q('block_index')} "
+        f"FROM {_q(BatchEntry._meta.db_table)} e{join} "
+        f"WHERE e.{_q('batch_id')} = {batch} AND NOT EXISTS ("
+        f"SELECT 1 FROM {_q(Judgment._meta.db_table)} j "
+        f"WHERE j.{_q('assignment_id')} = {assignment} AND j.{_q('entry_id')} = e.{_q('id')}) "
+        # Skipped entries (annotation/safety.py) are passed over like judged ones.
+        f"AND NOT EXISTS (SELECT 1 FROM {_q(ItemSkip._meta.db_table)} k "
+        f"WHERE k.{_q('assignment_id')} = {assignment} AND k.{_q('entry_id')} = e.{_q('id')}) "
+        f"ORDER BY e.{_q('position')}"
+    )
+
+
 def _upcoming_sql() -> str:
-    vendor = connection.vendor
-    if vendor not in _sql:
-        q = connection.ops.quote_name
-        _sql[vendor] = (
-            f"SELECT e.{q('id')}, e.{q('position')}, e.{q('item_id')}, e.{q('block_index')} "
-            f"FROM {q(BatchEntry._meta.db_table)} e "
-            f"WHERE e.{q('batch_id')} = %s AND NOT EXISTS ("
-            f"SELECT 1 FROM {q(Judgment._meta.db_table)} j "
-            f"WHERE j.{q('assignment_id')} = %s AND j.{q('entry_id')} = e.{q('id')}) "
-            # Skipped entries (annotation/safety.py) are passed over like judged ones.
-            f"AND NOT EXISTS (SELECT 1 FROM {q(ItemSkip._meta.db_table)} k "
-            f"WHERE k.{q('assignment_id')} = %s AND k.{q('entry_id')} = e.{q('id')}) "
-            f"ORDER BY e.{q('position')} LIMIT %s"
-        )
-    return _sql[vendor]
+    key = "upcoming:" + connection.vendor
+    if key not in _sql:
+        _sql[key] = upcoming_select("%s", "%s") + " LIMIT %s"
+    return _sql[key]
 
 
 def upcoming_rows(assignment: Assignment, limit: int) -> list[tuple[int, int, int, int]]:

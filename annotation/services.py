@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import assignment as assignment_module
-from . import hot_path, progress_events
+from . import hot_path, hot_submit, progress_events
 from .answers import clean_answers
 from .models import Assignment, BatchEntry, BatchSlot, Judgment, Participant
 
@@ -77,6 +77,24 @@ def record_judgment(
     if not key or len(key) > 100:
         raise JudgmentRefused(["idempotency key missing or longer than 100 characters"], "bad_key")
     try:
+        fast = (
+            _record_in_one_round_trip(
+                participant,
+                entry_id,
+                values,
+                rationales,
+                key,
+                time_on_item_ms,
+                client_submitted_at,
+                client_time_refused,
+                now,
+                with_next,
+            )
+            if hot_submit.available()
+            else None
+        )
+        if fast is not None:
+            return fast
         with transaction.atomic():
             return _record(
                 participant,
@@ -160,24 +178,22 @@ def _record(
     answers = clean_answers(study.dimensions, values or {}, rationales or {})
     if not answers.ok:
         raise JudgmentRefused(answers.problems, "invalid")
-    if time_on_item_ms is not None:
-        time_on_item_ms = max(0, min(int(time_on_item_ms), 24 * 3600 * 1000))
     judgment = Judgment.objects.create(
-        study_id=participant.study_id,
         assignment=live,
-        participant=participant,
         batch_id=live.slot.batch_id,
         slot_id=live.slot_id,
         entry=expected,
         item_id=expected.item_id,
         position=expected.position,
-        values=answers.values,
-        rationales=answers.rationales,
-        time_on_item_ms=time_on_item_ms,
-        client_submitted_at=client_submitted_at,
-        client_time_refused=client_time_refused[:64],
-        server_received_at=now,
-        idempotency_key=key,
+        **_stored_fields(
+            participant,
+            answers,
+            key,
+            time_on_item_ms,
+            client_submitted_at,
+            client_time_refused,
+            now,
+        ),
     )
     completed = len(upcoming) == 1
     if completed:
@@ -192,6 +208,56 @@ def _record(
         assignment_module.extend_lease(live, study, now)
     transaction.on_commit(lambda: notify_progress(study.name))
     following = upcoming[1] if with_next and not completed else None
+    return RecordedJudgment(judgment, created=True, batch_completed=completed, next_entry=following)
+
+
+def _stored_fields(
+    participant, answers, key, time_on_item_ms, client_submitted_at, client_time_refused, now
+) -> dict:
+    """The judgment's columns that do not come from the lease, as both paths store them."""
+    if time_on_item_ms is not None:
+        time_on_item_ms = max(0, min(int(time_on_item_ms), 24 * 3600 * 1000))
+    return {
+        "study_id": participant.study_id,
+        "participant_id": participant.id,
+        "values": answers.values,
+        "rationales": answers.rationales,
+        "time_on_item_ms": time_on_item_ms,
+        "client_submitted_at": client_submitted_at,
+        "client_time_refused": client_time_refused[:64],
+        "server_received_at": now,
+        "idempotency_key": key,
+    }
+
+
+def _record_in_one_round_trip(
+    participant,
+    entry_id,
+    values,
+    rationales,
+    key,
+    time_on_item_ms,
+    client_submitted_at,
+    client_time_refused,
+    now,
+    with_next,
+) -> RecordedJudgment | None:
+    """PostgreSQL's submit (`hot_submit`): the judgment stored, or None for the ORM path
+    (answers to correct, or a submit that is not the expected one: that path says why)."""
+    answers = clean_answers(participant.study.dimensions, values or {}, rationales or {})
+    if entry_id is None or not answers.ok:
+        return None
+    fields = _stored_fields(
+        participant, answers, key, time_on_item_ms, client_submitted_at, client_time_refused, now
+    )
+    stored = hot_submit.record(
+        participant, entry_id=int(entry_id), fields=fields, now=now, with_next=with_next
+    )
+    if stored is None:
+        return None
+    judgment, completed, following = stored
+    study_name = participant.study.name
+    transaction.on_commit(lambda: notify_progress(study_name))
     return RecordedJudgment(judgment, created=True, batch_completed=completed, next_entry=following)
 
 

@@ -92,7 +92,8 @@ def test_a_submit_is_answered_with_the_next_item_and_a_reload_shows_the_same_one
         for q in queries
         if not q["sql"].upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE"))
     ]
-    assert len(statements) == 4, "\n".join(s[:150] for s in statements)
+    expected = 2 if connection.vendor == "postgresql" else 4
+    assert len(statements) == expected, "\n".join(s[:150] for s in statements)
     assert _field(third, "entry_id") not in {_field(first, "entry_id"), _field(second, "entry_id")}
     done = client.post(f"/a/{study.name}/item/", _answer(third, 62))
     assert done.status_code == 302 and done.url.endswith("/done/")  # the last one: done page

@@ -57,8 +57,10 @@ def _statements(ctx: CaptureQueriesContext) -> int:
 
 @pytest.mark.parametrize("protocol", ["rating", "pairwise"])
 def test_a_submit_takes_at_most_six_statements_and_the_next_item_three(protocol):
-    """Issue targets: submit ≤ 6, next item ≤ 5. A submit is: participant with study, the
-    locked lease, the next entries, the insert (+ two lease rows on the first judgment,
+    """Issue targets: submit ≤ 6, next item ≤ 5. On PostgreSQL a submit is two: the
+    participant with study, and one query string that locks the lease, inserts and writes
+    the lease rows when due (annotation/hot_submit.py). Elsewhere (SQLite): participant,
+    the locked lease, the next entries, the insert (+ two lease rows on the first judgment,
     when less than half the lease is left, or when the batch completes)."""
     study = make_study(n_batches=1, slots=1, batch_length=4, protocol=protocol)
     client = Client()
@@ -75,7 +77,8 @@ def test_a_submit_takes_at_most_six_statements_and_the_next_item_three(protocol)
         if position < 3:
             assert f"{position + 2} of 4" in page
     # first: lease extended to its full length; middle: the judgment alone; last: completion
-    assert [c[0] for c in counts] == [6, 4, 4, 6]
+    expected = [2, 2, 2, 2] if connection.vendor == "postgresql" else [6, 4, 4, 6]
+    assert [c[0] for c in counts] == expected
     assert all(c[1] == 3 for c in counts[:3])
     assert Judgment.objects.count() == 4
 
