@@ -1,14 +1,25 @@
-"""The app's URLs plus /test/hold/: a request that keeps its place for a while.
+"""The app's URLs plus three test views.
 
-`?seconds=N` holds one of the process's request slots for N seconds; with `&db=1` it holds a
-database connection from the pool too (PostgreSQL's pg_sleep), so the tests can exhaust a
-small pool or the request cap on purpose.
+/test/hold/: a request that keeps its place for a while. `?seconds=N` holds one of the
+process's request slots for N seconds; with `&db=1` it holds a database connection from the
+pool too (PostgreSQL's pg_sleep), so the tests can exhaust a small pool or the request cap on
+purpose.
+
+/test/thread/: the name of the thread serving the request and the process id.
+
+/test/stream/?signal=PATH: a streaming response whose second part is produced only once the
+client has read the first (the test creates PATH then): a buffered response would never
+send its first part in time, and says "buffered" instead.
 """
 
+import os
+import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path
 
 from evalsite.urls import urlpatterns as app_urlpatterns
@@ -24,4 +35,29 @@ def hold(request: HttpRequest) -> HttpResponse:
     return HttpResponse("held", content_type="text/plain")
 
 
-urlpatterns = [path("test/hold/", hold), *app_urlpatterns]
+def thread(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"thread": threading.current_thread().name, "pid": os.getpid()})
+
+
+def stream(request: HttpRequest) -> StreamingHttpResponse:
+    signal = Path(request.GET["signal"])
+
+    def parts() -> Iterator[str]:
+        yield "first\n"
+        deadline = time.monotonic() + 20
+        while not signal.exists():
+            if time.monotonic() > deadline:
+                yield "buffered\n"
+                return
+            time.sleep(0.05)
+        yield "second\n"
+
+    return StreamingHttpResponse(parts(), content_type="text/plain")
+
+
+urlpatterns = [
+    path("test/hold/", hold),
+    path("test/thread/", thread),
+    path("test/stream/", stream),
+    *app_urlpatterns,
+]
