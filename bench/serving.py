@@ -19,9 +19,15 @@ a bare one-INSERT view). Then, for each level N:
               bench/serving_client.py, which sends what the page's script adds), the
               completion page. A submit is the POST until the next item's page is in: the
               POST's own answer (the script's next_in_response), or the redirect the last
-              one gets and the page it leads to.
+              one gets and the page it leads to. Each annotator waits at their first
+              item until all N have one (serving_client.Gate), so submits/s measures the
+              judgment cycle alone; the arrivals before it take `arrival_s`. `--no-gate`
+              lets submits start while others still arrive (as before 2026-12-03).
   bare        N clients at the same time, each sending --bare-writes POSTs to a view that
               does one INSERT (through the same server, middleware, pool and cap).
+
+Before the levels, an unmeasured warm-up (WARMUP annotators, as many bare clients) lets
+every worker load its templates and open its connections.
 
 submits/s and writes/s are counted over the window from the first to the last of them;
 latencies are per submit / per write; `statuses` counts every response (redirects
@@ -66,12 +72,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serving_client import Outcome, annotate  # noqa: E402
+from bench.serving_client import Gate, Outcome, annotate  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "first_study.yaml"
 EXAMPLE_DATA = ROOT / "examples" / "data"
 OVERLAP = 3
 BATCH = 6
+WARMUP = 8  # annotators (and bare clients) of the unmeasured warm-up
 
 
 # --- the scratch database and the study -------------------------------------------------------
@@ -228,7 +235,9 @@ def _client(base: str, timeout: float) -> httpx.AsyncClient:
         base_url=base,
         follow_redirects=True,
         timeout=timeout,
-        limits=httpx.Limits(max_connections=1),
+        # Idle connections are dropped before the server would (uvicorn: 5 s), as browsers do:
+        # an annotator waiting at the gate must not send its POST on a closed connection.
+        limits=httpx.Limits(max_connections=1, keepalive_expiry=4.0),
     )
 
 
@@ -247,14 +256,23 @@ def _rate(spans: list[tuple[float, float]]) -> float:
     return round(len(spans) / window, 2) if window > 0 else 0.0
 
 
-async def drive_annotators(base: str, study: str, n: int, timeout: float, seed: int) -> dict:
+async def drive_annotators(
+    base: str, study: str, n: int, timeout: float, seed: int, *, gated: bool = True
+) -> dict:
     rng = random.Random(seed)
     clients = [_client(base, timeout) for _ in range(n)]
+    gate = Gate(n) if gated else None
     started = time.perf_counter()
     try:
         outcomes = await asyncio.gather(
             *(
-                annotate(c, f"/a/{study}/", f"bench-{study}-{i}", rng=random.Random(rng.random()))
+                annotate(
+                    c,
+                    f"/a/{study}/",
+                    f"bench-{study}-{i}",
+                    rng=random.Random(rng.random()),
+                    gate=gate,
+                )
                 for i, c in enumerate(clients)
             )
         )
@@ -269,6 +287,9 @@ async def drive_annotators(base: str, study: str, n: int, timeout: float, seed: 
         "submits": len(seconds),
         "submits_per_s": _rate(spans),
         **percentiles(seconds),
+        "gated": gated,
+        # link, consent, instructions and first item of all N at once, before the gate opens
+        "arrival_s": round(gate.opened_at - started, 2) if gate and gate.opened_at else None,
         "busy_retries": sum(o.busy_retries for o in outcomes),
         "statuses": statuses,
         "errors": errors,
@@ -410,6 +431,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--burst-window", type=float, default=1.0, help="seconds they arrive in")
     parser.add_argument("--bare-writes", type=int, default=BATCH, help="POSTs per bare client")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="let submits start while others still arrive (submits/s then mixes in arrivals)",
+    )
     parser.add_argument("--postgres", default=default_admin_url(), help="admin database URL")
     parser.add_argument("--timeout", type=float, default=120.0, help="per-request timeout (s)")
     parser.add_argument(
@@ -438,6 +464,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
         manage(env, "migrate", "--noinput", "-v0")
         studies = {n: f"bench-{n}" for n in levels}
+        manage(env, "create_study", str(write_study(workdir / "warmup", "bench-warmup", WARMUP)))
         for n, name in studies.items():
             manage(env, "create_study", str(write_study(workdir / name, name, n)))
         if args.burst:
@@ -448,8 +475,13 @@ def main(argv: list[str] | None = None) -> dict:
         server_env.update(kv.split("=", 1) for kv in args.server_env)
         runs, burst = [], None
         with production_server(server_env, args.workers, log) as base:
+            # Warm-up, not measured: every worker's first requests load templates and code.
+            asyncio.run(drive_annotators(base, "bench-warmup", WARMUP, args.timeout, seed=0))
+            asyncio.run(drive_bare(base, WARMUP, args.bare_writes, args.timeout))
             for n, name in studies.items():
-                annotators = asyncio.run(drive_annotators(base, name, n, args.timeout, seed=n))
+                annotators = asyncio.run(
+                    drive_annotators(base, name, n, args.timeout, seed=n, gated=not args.no_gate)
+                )
                 bare = asyncio.run(drive_bare(base, n, args.bare_writes, args.timeout))
                 ratio = (
                     round(annotators["submits_per_s"] / bare["writes_per_s"], 3)

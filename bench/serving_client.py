@@ -173,6 +173,7 @@ class Outcome:
     ended_on: str = ""  # the last page's path
     busy_retries: int = 0
     error: str = ""
+    reached_item: bool = False  # got a first item page (and passed the gate, if any)
 
 
 def _as_the_page_script_does(data: dict[str, list[str]]) -> None:
@@ -194,6 +195,28 @@ async def _post(client: httpx.AsyncClient, url: str, data: dict[str, list[str]])
     return await client.post(url, data=data, headers={"Referer": url})
 
 
+class Gate:
+    """Holds every annotator at their first item until all have one (or stopped): the
+    judgment cycle is then measured on its own, not mixed with other annotators' arrival
+    requests (bench/serving.py reports the arrival phase separately)."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.arrived = 0
+        self.opened = asyncio.Event()
+        self.opened_at = 0.0
+
+    def arrive(self) -> None:
+        self.arrived += 1
+        if self.arrived >= self.expected and not self.opened.is_set():
+            self.opened_at = time.perf_counter()
+            self.opened.set()
+
+    async def wait(self) -> None:
+        self.arrive()
+        await self.opened.wait()
+
+
 async def annotate(
     client: httpx.AsyncClient,
     entry_url: str,
@@ -202,11 +225,32 @@ async def annotate(
     rng: random.Random,
     stop_after_consent: bool = False,
     max_steps: int = 200,
+    gate: Gate | None = None,
 ) -> Outcome:
     """One participant from the study link to the completion page (or, for an arrival, to
     the page after consent). Judgment submits are timed until the next page is in (the
-    POST's answer, or its redirect and the page it leads to), as the annotator waits."""
+    POST's answer, or its redirect and the page it leads to), as the annotator waits.
+    With `gate`, the first submit waits until every annotator is at their first item."""
     outcome = Outcome()
+    try:
+        return await _annotate(
+            client, entry_url, participant, rng, stop_after_consent, max_steps, gate, outcome
+        )
+    finally:
+        if gate is not None and not outcome.reached_item:
+            gate.arrive()  # stopped before any item: nobody waits for them
+
+
+async def _annotate(
+    client: httpx.AsyncClient,
+    entry_url: str,
+    participant: str,
+    rng: random.Random,
+    stop_after_consent: bool,
+    max_steps: int,
+    gate: Gate | None,
+    outcome: Outcome,
+) -> Outcome:
     try:
         response = await client.get(
             entry_url,
@@ -233,6 +277,9 @@ async def annotate(
             data = form.fill(rng)
             url = urljoin(str(response.url), form.action)
             is_submit = "idempotency_key" in data
+            if is_submit and gate is not None and not outcome.reached_item:
+                outcome.reached_item = True
+                await gate.wait()
             if is_submit:
                 _as_the_page_script_does(data)
             started = time.perf_counter()

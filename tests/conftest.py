@@ -31,6 +31,7 @@ DATABASE_FREE = (
     "tests/test_architecture.py",
     "tests/test_demo_script.py",
     "tests/test_limits.py",
+    "tests/serving/test_bench_gate.py",
     "tests/test_readme_commands.py",
     "tests/test_test_script.py",
 )
