@@ -66,8 +66,9 @@ def record_judgment(
 
     A repeated submit with the same `idempotency_key` and the same answers returns the
     stored judgment; the same key with different answers is refused (``key_conflict``).
-    The usual submit is four statements (lock the lease, read the next entries, insert,
-    and — when less than half the lease is left or the batch is done — the lease rows);
+    On PostgreSQL the usual submit is one query string (`hot_submit`); elsewhere it is four
+    statements (lock the lease, read the next entries, insert, and — when less than half
+    the lease is left or the batch is done — the lease rows);
     the key is looked up only when a submit cannot be stored as it stands. With
     `with_next`, the entries read are read for display, so the result carries the next
     entry (``next_entry``) at no extra statement.
@@ -76,38 +77,25 @@ def record_judgment(
     key = (idempotency_key or "").strip()
     if not key or len(key) > 100:
         raise JudgmentRefused(["idempotency key missing or longer than 100 characters"], "bad_key")
+    # The same submit for both paths (positional: their signatures are the same).
+    submitted = (
+        participant,
+        entry_id,
+        values,
+        rationales,
+        key,
+        time_on_item_ms,
+        client_submitted_at,
+        client_time_refused,
+        now,
+        with_next,
+    )
     try:
-        fast = (
-            _record_in_one_round_trip(
-                participant,
-                entry_id,
-                values,
-                rationales,
-                key,
-                time_on_item_ms,
-                client_submitted_at,
-                client_time_refused,
-                now,
-                with_next,
-            )
-            if hot_submit.available()
-            else None
-        )
+        fast = _record_in_one_round_trip(*submitted) if hot_submit.available() else None
         if fast is not None:
             return fast
         with transaction.atomic():
-            return _record(
-                participant,
-                entry_id,
-                values,
-                rationales,
-                key,
-                time_on_item_ms,
-                client_submitted_at,
-                client_time_refused,
-                now,
-                with_next,
-            )
+            return _record(*submitted)
     except JudgmentRefused:
         # A retry of a submit that was stored (network retry, reload, the busy page's
         # replay) finds the batch moved on: it is answered with what was stored.
