@@ -44,25 +44,60 @@ def _columns(model: type[Model], alias: str) -> str:
     return ", ".join(f"{alias}.{_q(f.column)}" for f in model._meta.concrete_fields)
 
 
-def _instance(model: type[Model], values: tuple[Any, ...] | list[Any]) -> Model:
-    """A model instance from its concrete columns' raw values, converted as the ORM does."""
-    fields = model._meta.concrete_fields
+_converters: dict[tuple[Any, ...], list[list[Any]]] = {}
+
+# Never read on the annotator's path: the spec as written and the design report are loaded
+# only where asked for (Django's deferred fields), so a request does not carry them.
+_STUDY_DEFERRED = ("spec_source", "design_report")
+
+
+def _fields(model: type[Model], leave_out: tuple[str, ...] = ()) -> list[Any]:
+    return [f for f in model._meta.concrete_fields if f.name not in leave_out]
+
+
+def _instance(
+    model: type[Model], values: tuple[Any, ...] | list[Any], leave_out: tuple[str, ...] = ()
+) -> Model:
+    """A model instance from its concrete columns' raw values, converted as the ORM does
+    (`leave_out`: fields not selected, deferred on the instance)."""
+    fields = _fields(model, leave_out)
+    key = (model, leave_out, connection.vendor)
+    if key not in _converters:  # the converters of each column, looked up once per process
+        table = model._meta.db_table
+        _converters[key] = [
+            connection.ops.get_db_converters(f.get_col(table)) + f.get_db_converters(connection)
+            for f in fields
+        ]
     converted = []
-    for field, value in zip(fields, values, strict=True):
-        column = field.get_col(model._meta.db_table)
-        for convert in connection.ops.get_db_converters(column) + field.get_db_converters(
-            connection
-        ):
+    for field, converters, value in zip(fields, _converters[key], values, strict=True):
+        column = field.get_col(model._meta.db_table) if converters else None
+        for convert in converters:
             value = convert(value, column, connection)
         converted.append(value)
     return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
+# The parsed spec of each study a process serves, by (study id, created_at, spec_hash): a
+# spec never changes under the same hash, and a spec can be large (its instructions), so a
+# request reads and parses it only when this process has not yet.
+_specs: dict[tuple[Any, ...], Any] = {}
+_last_spec_key: dict[str, tuple[Any, ...]] = {}
+
+
 def _participant_sql() -> str:
     key = "participant:" + connection.vendor
     if key not in _sql:
+        study = []
+        for f in _fields(Study, _STUDY_DEFERRED):
+            column = f"s.{_q(f.column)}"
+            if f.name == "spec":  # NULL when the caller holds this spec already (parameters 1-2)
+                column = (
+                    f"CASE WHEN s.{_q('id')} = %s AND s.{_q('spec_hash')} = %s "
+                    f"THEN NULL ELSE {column} END"
+                )
+            study.append(column)
         _sql[key] = (
-            f"SELECT {_columns(Participant, 'p')}, {_columns(Study, 's')} "
+            f"SELECT {_columns(Participant, 'p')}, {', '.join(study)} "
             f"FROM {_q(Participant._meta.db_table)} p "
             f"JOIN {_q(Study._meta.db_table)} s ON s.{_q('id')} = p.{_q('study_id')} "
             f"WHERE s.{_q('name')} = %s AND p.{_q('external_id')} = %s LIMIT 1"
@@ -71,15 +106,33 @@ def _participant_sql() -> str:
 
 
 def participant_with_study(study_name: str, external_id: str) -> Participant | None:
-    """The study's participant with this external id, their study loaded: one statement."""
+    """The study's participant with this external id, their study loaded (its spec shared
+    per process and read-only; spec_source and design_report deferred): one statement."""
+    held = _last_spec_key.get(study_name)
     with connection.cursor() as cursor:
-        cursor.execute(_participant_sql(), [study_name, external_id])
+        cursor.execute(
+            _participant_sql(),
+            [held[0] if held else -1, held[2] if held else "", study_name, external_id],
+        )
         row = cursor.fetchone()
     if row is None:
         return None
     n = len(Participant._meta.concrete_fields)
     participant = _instance(Participant, row[:n])
-    participant.study = _instance(Study, row[n:])  # type: ignore[attr-defined]
+    study: Any = _instance(Study, row[n:], _STUDY_DEFERRED)
+    key = (study.id, study.created_at, study.spec_hash)
+    if study.spec is None:  # this process holds it (never NULL in the table)
+        spec = _specs.get(key) if key == held else None
+        if spec is None:  # dropped meanwhile, or another study under a reused id: read it
+            _last_spec_key.pop(study_name, None)
+            return participant_with_study(study_name, external_id)
+        study.spec = spec
+    else:
+        if len(_specs) >= CACHE_BATCHES:
+            _specs.clear()
+        _specs[key] = study.spec
+        _last_spec_key[study_name] = key
+    participant.study = study  # type: ignore[attr-defined]
     return participant  # type: ignore[return-value]
 
 
@@ -189,6 +242,8 @@ def shown_entries(study: Any, batch_id: int) -> dict[int, BatchEntry]:
 def clear() -> None:
     with _cache_lock:
         _cache.clear()
+    _specs.clear()
+    _last_spec_key.clear()
 
 
 def next_entries(assignment: Assignment, limit: int = 1, *, study: Any = None) -> list[BatchEntry]:

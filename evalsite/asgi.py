@@ -11,10 +11,10 @@ Why WSGI inside ASGI: every view and middleware of the app is synchronous. Djang
 ASGI handler runs each request in a new thread (a thread per request context) and crosses
 between that thread and the event loop about six times per request; measured on the
 production command, that was half of the server's CPU time for a small request
-(bench/RESULTS.md). a2wsgi runs Django's WSGI handler on a fixed pool of threads, one
-crossing in and one per response part out, and streams a streaming response (the
-judgments CSV) as it is produced. The pool has as many threads as the request cap lets
-requests in, so a request the cap admits never waits for a thread.
+(bench/RESULTS.md). evalsite/wsgi_bridge.py runs Django's WSGI handler on a fixed pool of
+threads with one hand-off in and one out for an ordinary request, and streams a streaming
+response (the judgments CSV) as it is produced. The pool has as many threads as the request
+cap lets requests in, so a request the cap admits never waits for a thread.
 """
 
 import os
@@ -24,7 +24,6 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalsite.settings")
 django_wsgi_app = get_wsgi_application()
 
-from a2wsgi import WSGIMiddleware  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
@@ -33,6 +32,7 @@ from django.urls import get_resolver  # noqa: E402
 
 from evalsite.overload import CloseWebSocketOnOverload, cap_from_settings  # noqa: E402
 from evalsite.routing import websocket_urlpatterns  # noqa: E402
+from evalsite.wsgi_bridge import WSGIBridge  # noqa: E402
 
 # Load every view module now, not on a worker's first request (seconds of imports: the
 # analysis stack), so a worker that says it started serves at once.
@@ -42,7 +42,7 @@ http_threads = settings.MAX_CONCURRENT_REQUESTS or settings.DB_POOL_MAX or 8
 
 application = ProtocolTypeRouter(
     {
-        "http": cap_from_settings(WSGIMiddleware(django_wsgi_app, workers=http_threads)),
+        "http": cap_from_settings(WSGIBridge(django_wsgi_app, threads=http_threads)),
         # A WebSocket from a page of another site is refused: its Origin must be one of
         # ALLOWED_HOSTS (the browser sends the session cookie with it, so without this check
         # any page a researcher visits could read their study's live feed).

@@ -157,6 +157,38 @@ def test_the_hand_written_reads_return_ordinary_instances():
     assert entries[0].batch_length == 2 and entries[0].item.context.turns
 
 
+def test_the_spec_is_read_once_per_process_and_again_when_it_changes():
+    study = make_study(n_batches=1, slots=1, batch_length=2)
+    study.spec_hash = "a" * 64
+    study.save(update_fields=["spec_hash"])
+    get_or_create_participant(study, "reader", "cookie")
+    with CaptureQueriesContext(connection) as first:
+        one = hot_path.participant_with_study(study.name, "reader")
+    with CaptureQueriesContext(connection) as second:
+        two = hot_path.participant_with_study(study.name, "reader")
+    assert len(first) == len(second) == 1  # one statement, with or without the spec
+    # The second names the spec it holds, so the database leaves the spec column empty.
+    held = study.spec_hash
+    assert held not in first.captured_queries[0]["sql"]
+    assert held in second.captured_queries[0]["sql"]
+    assert one.study.spec == study.spec and two.study.spec is one.study.spec  # not re-parsed
+    # The spec as written and the design report never travel with an annotator's request;
+    # they are still there when asked for (one query).
+    assert {"spec_source", "design_report"} <= two.study.get_deferred_fields()
+    with CaptureQueriesContext(connection) as deferred:
+        assert two.study.spec_source == study.spec_source
+    assert len(deferred) == 1
+    # A draft designed again has a new spec and hash: the next request reads it.
+    changed = {**study.spec, "title": "A new title"}
+    type(study).objects.filter(pk=study.pk).update(spec=changed, spec_hash="f" * 64)
+    three = hot_path.participant_with_study(study.name, "reader")
+    assert three.study.spec["title"] == "A new title" and three.study.spec_hash == "f" * 64
+    # A cache emptied meanwhile (another thread's clear()): read again, not a NULL spec.
+    hot_path._specs.clear()
+    four = hot_path.participant_with_study(study.name, "reader")
+    assert four.study.spec == changed
+
+
 def test_progress_events_are_throttled_and_the_last_change_arrives(monkeypatch):
     sent: list[float] = []
     arrived = threading.Event()

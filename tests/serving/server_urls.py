@@ -7,11 +7,15 @@ purpose.
 
 /test/thread/: the name of the thread serving the request and the process id.
 
+/test/echo/: the length and SHA-256 of the request body (POST, no CSRF check), read as
+Django's request.body reads it.
+
 /test/stream/?signal=PATH: a streaming response whose second part is produced only once the
 client has read the first (the test creates PATH then): a buffered response would never
 send its first part in time, and says "buffered" instead.
 """
 
+import hashlib
 import os
 import threading
 import time
@@ -21,6 +25,7 @@ from pathlib import Path
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 
 from evalsite.urls import urlpatterns as app_urlpatterns
 
@@ -37,6 +42,12 @@ def hold(request: HttpRequest) -> HttpResponse:
 
 def thread(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"thread": threading.current_thread().name, "pid": os.getpid()})
+
+
+@csrf_exempt
+def echo(request: HttpRequest) -> JsonResponse:
+    body = request.body
+    return JsonResponse({"length": len(body), "sha256": hashlib.sha256(body).hexdigest()})
 
 
 def stream(request: HttpRequest) -> StreamingHttpResponse:
@@ -58,6 +69,7 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
 urlpatterns = [
     path("test/hold/", hold),
     path("test/thread/", thread),
+    path("test/echo/", echo),
     path("test/stream/", stream),
     *app_urlpatterns,
 ]
