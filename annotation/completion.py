@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .models import Participant, Study
-from .quality_control import decision_for
+from .quality_control import can_reject, decision_for
 from .spec.parts import COMPLETION_OUTCOMES
 
 __all__ = ["OUTCOMES", "completion_for", "completion_of_spec", "finished_outcome"]
@@ -50,5 +50,7 @@ def no_work_completion(study: Study) -> tuple[str | None, str | None]:
 def finished_outcome(participant: Participant) -> str:
     """The completion outcome of a participant who finished: "failed_checks" when their
     quality-control decision is reject, else "completed" (review is the researcher's call,
-    after the annotator has left)."""
+    after the annotator has left). No query for a study whose rules cannot reject."""
+    if not can_reject(participant.study.spec):
+        return "completed"
     return "failed_checks" if decision_for(participant).outcome == "reject" else "completed"

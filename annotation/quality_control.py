@@ -22,6 +22,7 @@ from .models import Assignment, Judgment, Participant, QualificationAnswer, Stud
 
 __all__ = [
     "RULES",
+    "can_reject",
     "decision_for",
     "decisions_for_study",
     "evidence_for_study",
@@ -63,6 +64,21 @@ def rules_for(spec: dict[str, Any]) -> Rules:
         alpha=float(degraded.get("alpha", 0.05)),
         min_item_seconds=min_time.get("per_item_seconds"),
         min_batch_seconds=min_time.get("per_batch_seconds"),
+    )
+
+
+def can_reject(spec: dict[str, Any]) -> bool:
+    """Could any rule reject an annotator of this spec? Each rejecting rule of ``decide``
+    needs evidence that only a control of the spec produces (attention checks, gold items,
+    degraded copies, the qualification); without one the decision is never reject, so a
+    finished annotator's outcome needs no evidence read (completion.finished_outcome)."""
+    rules = rules_for(spec)
+    qc = spec.get("quality_control") or {}
+    return bool(
+        (rules.attention_reject_at is not None and spec.get("attention_checks"))
+        or (rules.gold_threshold is not None and qc.get("gold") is not None)
+        or (rules.degraded_not_significant == "reject" and qc.get("degraded") is not None)
+        or (rules.qualification_failed == "reject" and qualification.required(spec))
     )
 
 

@@ -17,11 +17,13 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 
 urlpatterns = [
+    # First: the annotators' pages (all under a/<study>/) are most of the requests, and Django
+    # tries the patterns in order, noting every one that failed (the admin's alone are 161).
+    path("", include("annotation.urls")),
     path("favicon.svg", favicon, name="favicon"),
     path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),  # the REST API and its docs (api/urls.py)
     path("accounts/tokens/", include(token_urlpatterns)),  # a researcher's API tokens
     path("", include("console.urls")),
-    path("", include("annotation.urls")),
 ]

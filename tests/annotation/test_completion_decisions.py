@@ -96,7 +96,13 @@ def _value(item: Item, careful: bool) -> int:
 @pytest.mark.parametrize(("careful", "code"), [(True, "PASS-1"), (False, "FAIL-2")])
 def test_a_careful_annotator_gets_the_passed_code_and_a_clicker_the_failed_one(careful, code):
     study = make_study(n_batches=1, slots=1, batch_length=5, completion={"codes": CODES})
-    spec = dict(study.spec, quality_control={"decision": {"degraded_not_significant": "reject"}})
+    # The controls _add_controls stores, declared as a real study's spec declares them.
+    controls = {
+        "decision": {"degraded_not_significant": "reject"},
+        "degraded": {"share": 1.0},
+        "gold": {"placement": "batch", "items": []},
+    }
+    spec = dict(study.spec, quality_control=controls)
     Study.objects.filter(pk=study.pk).update(spec=spec)
     _add_controls(study)
     client = Client()

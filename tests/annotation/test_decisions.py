@@ -211,3 +211,36 @@ def test_decisions_for_a_study_follow_attention_checks_and_the_rules() -> None:
     assert completion_for(good, "failed_checks") == ("FAILED1", None)
     with pytest.raises(ValueError):
         completion_for(good, "paid")
+
+
+@pytest.mark.django_db
+def test_a_study_whose_rules_cannot_reject_finishes_without_reading_evidence() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotation.completion import finished_outcome
+    from annotation.quality_control import can_reject
+    from annotation.services import get_or_create_participant
+    from tests.factories import make_study
+
+    study = make_study(n_batches=1, slots=1, batch_length=2)
+    assert not can_reject(study.spec)
+    participant = get_or_create_participant(study, "plain", "prolific")
+    with CaptureQueriesContext(connection) as queries:
+        assert finished_outcome(participant) == "completed"
+    assert len(queries) == 0
+    # Every control that can reject turns the evidence back on.
+    qc = {"decision": {}}
+    for spec in (
+        {**study.spec, "attention_checks": [{"id": "a1"}]},
+        {**study.spec, "quality_control": {**qc, "gold": {"items": []}}},
+        {
+            **study.spec,
+            "quality_control": {"decision": {"degraded_not_significant": "reject"}, "degraded": {}},
+        },
+    ):
+        assert can_reject(spec), spec
+    # ... unless its rule is off.
+    off = {"decision": {"attention_reject_at": 0}}
+    assert not can_reject({**study.spec, "attention_checks": [{"id": "a1"}], "quality_control": off})
+    assert not can_reject({**study.spec, "quality_control": {"degraded": {"share": 0.1}}})

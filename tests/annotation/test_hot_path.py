@@ -157,6 +157,17 @@ def test_the_hand_written_reads_return_ordinary_instances():
     assert entries[0].batch_length == 2 and entries[0].item.context.turns
 
 
+def test_an_annotator_page_resolves_before_the_admin_console_and_api_patterns():
+    from django.urls import resolve
+
+    # Django notes every pattern it tried before the match: the admin's 161 alone were most
+    # of the request handling of an annotator's page.
+    for page in ("", "consent/", "instructions/", "item/", "done/"):
+        match = resolve(f"/a/some-study/{page}")
+        assert match.app_name == "annotation"
+        assert len(match.tried) <= 12, [str(t) for t in match.tried]
+
+
 def test_the_spec_is_read_once_per_process_and_again_when_it_changes():
     study = make_study(n_batches=1, slots=1, batch_length=2)
     study.spec_hash = "a" * 64
