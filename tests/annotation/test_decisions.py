@@ -242,5 +242,7 @@ def test_a_study_whose_rules_cannot_reject_finishes_without_reading_evidence() -
         assert can_reject(spec), spec
     # ... unless its rule is off.
     off = {"decision": {"attention_reject_at": 0}}
-    assert not can_reject({**study.spec, "attention_checks": [{"id": "a1"}], "quality_control": off})
+    assert not can_reject(
+        {**study.spec, "attention_checks": [{"id": "a1"}], "quality_control": off}
+    )
     assert not can_reject({**study.spec, "quality_control": {"degraded": {"share": 0.1}}})
