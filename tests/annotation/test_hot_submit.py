@@ -224,3 +224,42 @@ def test_the_submit_path_is_chosen_by_the_database(monkeypatch):
         participant, entry_id=entry.id, values={"empathy": 3}, rationales={}, idempotency_key="o"
     )
     assert stored.created and not calls
+
+
+def _prepared_names() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        return {name for (name,) in cursor.fetchall()}
+
+
+def test_with_the_pool_the_submit_is_prepared_once_per_connection_and_again_if_dropped(
+    monkeypatch,
+):
+    monkeypatch.setattr(hot_submit, "_uses_prepared", lambda: True)
+    hot_submit._prepared_on.clear()
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    when = timezone.now()
+    stored = _judge_batch(make_study(n_batches=1, slots=1, batch_length=3), "prep", when)
+    assert [j.values["empathy"] for j in stored] == [40, 41, 42]
+    names = {hot_submit._PREPARED, hot_submit._PREPARED + "_lock"}
+    assert names <= _prepared_names()
+    with CaptureQueriesContext(connection) as queries:  # prepared already: no PREPARE
+        _judge_batch(make_study(n_batches=1, slots=1, batch_length=3), "again", when)
+    sent = [q["sql"] for q in queries if hot_submit._PREPARED in q["sql"]]
+    assert len(sent) == 3 and all(s.startswith("EXECUTE") for s in sent)
+    # Dropped behind its back (a DISCARD ALL, say): prepared again, the submit still stored.
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    third = _judge_batch(make_study(n_batches=1, slots=1, batch_length=3), "dropped", when)
+    assert len(third) == 3 and names <= _prepared_names()
+
+
+def test_without_the_pool_the_plain_statement_is_sent(monkeypatch):
+    monkeypatch.setattr(hot_submit, "_uses_prepared", lambda: False)
+    with CaptureQueriesContext(connection) as queries:
+        stored = _judge_batch(
+            make_study(n_batches=1, slots=1, batch_length=3), "plain", timezone.now()
+        )
+    assert len(stored) == 3
+    assert not any(hot_submit._PREPARED in q["sql"] for q in queries)
