@@ -32,6 +32,9 @@ every worker load its templates and open its connections.
 submits/s and writes/s are counted over the window from the first to the last of them;
 latencies are per submit / per write; `statuses` counts every response (redirects
 included) and `errors` those >= 400. `ratio` = submits/s / bare writes/s.
+`cpu_ms_per_submit` / `cpu_ms_per_write`: CPU milliseconds per operation of the server's
+processes, PostgreSQL's and the load generator (from /proc; null elsewhere), from the gate
+on: as both share the machine's cores, they show what the ratio is made of.
 
 The burst: --burst participants (each its own PROLIFIC_PID) arrive at random moments within
 --burst-window seconds, open the study link and consent; every status is counted.
@@ -187,8 +190,54 @@ def server_command(port: int, workers: int) -> list[str]:
     ]
 
 
+# --- CPU time by part ---------------------------------------------------------------------
+# Where a level's CPU went, per submit / per bare write: the server's processes (the
+# uvicorn group), PostgreSQL's (every `postgres` process: the pool's backends live through a
+# level) and this load generator. Both sides share two cores, so these say what the ratio
+# is made of. Read from /proc; elsewhere the figures are null.
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: str) -> tuple[str, int, float] | None:
+    """(command, process group, CPU seconds) of one process, from /proc/PID/stat."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    command = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
+    # after the command: state ppid pgrp session ... utime (12th) stime (13th)
+    return command, int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_seconds(server_group: int) -> dict[str, float] | None:
+    if not Path("/proc/self/stat").exists():
+        return None
+    server = database = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        stat = _proc_stat(pid)
+        if stat is None:
+            continue
+        command, group, seconds = stat
+        if group == server_group:
+            server += seconds
+        elif command == "postgres":
+            database += seconds
+    own = os.times()
+    return {"server": server, "database": database, "client": own.user + own.system}
+
+
+def cpu_per(before: dict | None, after: dict | None, count: int) -> dict[str, float] | None:
+    """Milliseconds of CPU per operation by part, between two cpu_seconds()."""
+    if before is None or after is None or not count:
+        return None
+    return {k: round(1000 * (after[k] - before[k]) / count, 2) for k in before}
+
+
 @contextlib.contextmanager
-def production_server(env: dict[str, str], workers: int, log: Path) -> Iterator[str]:
+def production_server(env: dict[str, str], workers: int, log: Path) -> Iterator[tuple[str, int]]:
     port = _free_port()
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -205,7 +254,7 @@ def production_server(env: dict[str, str], workers: int, log: Path) -> Iterator[
             if process.poll() is not None or time.time() > deadline:
                 raise SystemExit("the server did not start:\n" + log.read_text()[-3000:])
             time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid  # its own session: the group's id
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -257,11 +306,21 @@ def _rate(spans: list[tuple[float, float]]) -> float:
 
 
 async def drive_annotators(
-    base: str, study: str, n: int, timeout: float, seed: int, *, gated: bool = True
+    base: str,
+    study: str,
+    n: int,
+    timeout: float,
+    seed: int,
+    *,
+    gated: bool = True,
+    server_group: int | None = None,
 ) -> dict:
     rng = random.Random(seed)
     clients = [_client(base, timeout) for _ in range(n)]
     gate = Gate(n) if gated else None
+    cpu_at_gate: list[dict | None] = []  # from the gate to the end: submits, no arrivals
+    if gate is not None and server_group is not None:
+        gate.on_open = lambda: cpu_at_gate.append(cpu_seconds(server_group))
     started = time.perf_counter()
     try:
         outcomes = await asyncio.gather(
@@ -296,10 +355,17 @@ async def drive_annotators(
         "client_errors": Counter(o.error for o in outcomes if o.error).most_common(3),
         "not_finished_on": Counter(o.ended_on for o in outcomes if not o.finished).most_common(3),
         "wall_s": round(time.perf_counter() - started, 2),
+        "cpu_ms_per_submit": cpu_per(
+            cpu_at_gate[0] if cpu_at_gate else None,
+            cpu_seconds(server_group) if server_group is not None else None,
+            len(seconds),
+        ),
     }
 
 
-async def drive_bare(base: str, n: int, writes: int, timeout: float) -> dict:
+async def drive_bare(
+    base: str, n: int, writes: int, timeout: float, server_group: int | None = None
+) -> dict:
     clients = [_client(base, timeout) for _ in range(n)]
     statuses: Counter[int] = Counter()
     seconds: list[float] = []
@@ -320,10 +386,12 @@ async def drive_bare(base: str, n: int, writes: int, timeout: float) -> dict:
                 seconds.append(end - start)
                 spans.append((start, end))
 
+    before = cpu_seconds(server_group) if server_group is not None else None
     try:
         await asyncio.gather(*(writer(i, c) for i, c in enumerate(clients)))
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
+    after = cpu_seconds(server_group) if server_group is not None else None
     return {
         "clients": n,
         "writes": len(seconds),
@@ -332,6 +400,7 @@ async def drive_bare(base: str, n: int, writes: int, timeout: float) -> dict:
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "errors": {str(k): v for k, v in sorted(statuses.items()) if k >= 400},
         "client_errors": dict(failures),
+        "cpu_ms_per_write": cpu_per(before, after, len(seconds)),
     }
 
 
@@ -474,15 +543,23 @@ def main(argv: list[str] | None = None) -> dict:
         server_env = dict(env, DJANGO_SETTINGS_MODULE="bench.serving_settings")
         server_env.update(kv.split("=", 1) for kv in args.server_env)
         runs, burst = [], None
-        with production_server(server_env, args.workers, log) as base:
+        with production_server(server_env, args.workers, log) as (base, group):
             # Warm-up, not measured: every worker's first requests load templates and code.
             asyncio.run(drive_annotators(base, "bench-warmup", WARMUP, args.timeout, seed=0))
             asyncio.run(drive_bare(base, WARMUP, args.bare_writes, args.timeout))
             for n, name in studies.items():
                 annotators = asyncio.run(
-                    drive_annotators(base, name, n, args.timeout, seed=n, gated=not args.no_gate)
+                    drive_annotators(
+                        base,
+                        name,
+                        n,
+                        args.timeout,
+                        seed=n,
+                        gated=not args.no_gate,
+                        server_group=group,
+                    )
                 )
-                bare = asyncio.run(drive_bare(base, n, args.bare_writes, args.timeout))
+                bare = asyncio.run(drive_bare(base, n, args.bare_writes, args.timeout, group))
                 ratio = (
                     round(annotators["submits_per_s"] / bare["writes_per_s"], 3)
                     if bare["writes_per_s"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -205,11 +206,14 @@ class Gate:
         self.arrived = 0
         self.opened = asyncio.Event()
         self.opened_at = 0.0
+        self.on_open: Callable[[], object] | None = None  # called once, as the gate opens
 
     def arrive(self) -> None:
         self.arrived += 1
         if self.arrived >= self.expected and not self.opened.is_set():
             self.opened_at = time.perf_counter()
+            if self.on_open is not None:
+                self.on_open()
             self.opened.set()
 
     async def wait(self) -> None:

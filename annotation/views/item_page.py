@@ -1,19 +1,31 @@
-"""The item page of an unanswered entry, rendered once per entry and process.
+"""The item page of an unanswered entry, from a per-study frame and a per-item dialogue.
 
 The page an annotator gets for an entry with an empty form (no errors, no notice) is the same
-for every annotator of that entry but for three values: the CSRF token, the CSP nonce and the
-submit's idempotency key. Rendering it with Django's templates was the largest remaining part
-of a judgment's server time (bench/RESULTS.md), so it is rendered once with placeholders for
-those three, kept in a bounded per-process cache, and filled in per request. What it shows
-is frozen with the study (its spec and items never change once it exists), and the key
-holds the study's creation time and spec hash, as `hot_path`'s entry cache does.
+for every entry of a study but for what is per item (the conversation and the response(s)),
+per entry (its id, its place in the batch) and per request (the CSRF token, the CSP nonce,
+the submit's idempotency key). Rendering it with Django's templates was the largest part of a
+judgment's server time (bench/RESULTS.md), and a design gives each annotator a batch of their
+own (block-randomised orders), so one entry is rarely shown twice: a page kept per entry was
+rendered again for nearly every submit. So:
 
-Nothing per annotator or per request may enter item.html beyond those three values (a test
-renders one entry for two annotators and compares).
+* the frame — item.html rendered once per study and batch length, with placeholders where
+  the per-item, per-entry and per-request values go — is split at those placeholders once;
+* the dialogue — annotation/_dialogue.html, what item.html itself includes — is rendered once
+  per item and process;
+* a request joins the frame's parts with its values: the dialogue, the entry id, the
+  position, the bar (`presentation.progress`, the one rule for both paths), the three
+  per-request values.
+
+What a page shows is frozen with the study (its spec and items never change once it exists);
+the keys hold the study's creation time and spec hash, as `hot_path`'s entry cache does.
+Nothing else per entry, annotator or request may enter item.html: a test compares this page
+with item.html rendered whole for entries at every position, both protocols and safety
+controls.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -25,54 +37,107 @@ from django.template.loader import render_to_string
 
 from . import presentation
 
-CACHE_PAGES = 2048  # a few KB each
+CACHE_DIALOGUES = 4096  # one item's conversation and response(s): a few KB
+CACHE_FRAMES = 64  # one per study and batch length a process serves
 
-# Placeholders that cannot occur in a page (no markup, no spec text contains them by chance:
-# they are checked to occur exactly where expected when a page is rendered).
-_CSRF = "evalsite-placeholder-csrf-6d1f0a"
-_NONCE = "evalsite-placeholder-nonce-93b7c2"
-_KEY = "evalsite-placeholder-key-4e8a15"
+# Placeholders that cannot occur in a page by chance (lower-case letters, digits and dashes
+# only: nothing escapes them); each is checked to occur where expected when a frame is made.
+_SLOTS = {
+    "csrf": "evalsite-slot-csrf-6d1f0a",
+    "nonce": "evalsite-slot-nonce-93b7c2",
+    "key": "evalsite-slot-key-4e8a15",
+    "dialogue": "evalsite-slot-dialogue-0c7e21",
+    "entry": "evalsite-slot-entry-5b2d90",
+    "position": "evalsite-slot-position-a41f3e",
+    "answered": "evalsite-slot-answered-7e9b04",
+    "percent": "evalsite-slot-percent-2c6d18",
+    "submit_label": "evalsite-slot-label-f03a77",
+}
+_BY_PLACEHOLDER = {v: k for k, v in _SLOTS.items()}
+_SPLIT = re.compile("(" + "|".join(map(re.escape, _SLOTS.values())) + ")")
+# Each must be in the frame (csrf: the judgment form's, and the safety forms' when shown).
+_ONCE = ("key", "dialogue", "position", "answered", "percent", "submit_label")
 
-_pages: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+# A frame: the page's text at even indices, slot names at odd ones.
+_frames: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
+_dialogues: OrderedDict[tuple[Any, ...], str] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _render(study: Any, entry: Any, rows: list[dict[str, Any]]) -> str:
+def _study_key(study: Any) -> tuple[Any, ...]:
+    return (study.id, study.created_at, study.spec_hash)
+
+
+def _make_frame(study: Any, entry: Any, total: int, rows: list[dict[str, Any]]) -> list[str]:
     context = {
         "study": study,
         "spec": study.spec,
         "wording": presentation.wording(study.spec),
-        **presentation.item_context(study, entry, entry.batch_length, rows, idempotency_key=_KEY),
-        "csrf_token": _CSRF,
-        "CSP_NONCE": _NONCE,
+        **presentation.item_context(study, entry, total, rows, idempotency_key=_SLOTS["key"]),
+        "dialogue_html": _SLOTS["dialogue"],
+        "entry": {"id": _SLOTS["entry"]},
+        "position": _SLOTS["position"],
+        "answered": _SLOTS["answered"],
+        "percent": _SLOTS["percent"],
+        "submit_label": _SLOTS["submit_label"],
+        "csrf_token": _SLOTS["csrf"],
+        "CSP_NONCE": _SLOTS["nonce"],
     }
-    html = render_to_string("annotation/item.html", context)
-    if html.count(_KEY) != 1 or _CSRF not in html:  # pragma: no cover - the template's shape
-        raise RuntimeError("item.html must hold one idempotency key and a CSRF token")
-    return html
+    parts = _SPLIT.split(render_to_string("annotation/item.html", context))
+    parts[1::2] = [_BY_PLACEHOLDER[p] for p in parts[1::2]]
+    found = parts[1::2]
+    if any(found.count(slot) < 1 for slot in _ONCE) or "csrf" not in found:  # pragma: no cover
+        raise RuntimeError("item.html must show every per-entry value through its context")
+    return parts
+
+
+def _cached(cache: OrderedDict, key: tuple[Any, ...], limit: int, make) -> Any:
+    with _lock:
+        found = cache.get(key)
+        if found is not None:
+            cache.move_to_end(key)
+            return found
+    made = make()
+    with _lock:
+        cache[key] = made
+        while len(cache) > limit:
+            cache.popitem(last=False)
+    return made
 
 
 def clear() -> None:
     with _lock:
-        _pages.clear()
+        _frames.clear()
+        _dialogues.clear()
 
 
 def fresh_item_page(request: HttpRequest, study: Any, entry: Any, rows: list[dict[str, Any]]):
     """The item page of `entry` with an empty form (`rows`: the form's rows, unanswered)."""
-    key = (entry.id, study.id, study.created_at, study.spec_hash)
-    with _lock:
-        html = _pages.get(key)
-        if html is not None:
-            _pages.move_to_end(key)
-    if html is None:
-        html = _render(study, entry, rows)
-        with _lock:
-            _pages[key] = html
-            while len(_pages) > CACHE_PAGES:
-                _pages.popitem(last=False)
-    page = (
-        html.replace(_KEY, uuid.uuid4().hex)
-        .replace(_CSRF, get_token(request))  # also sets the CSRF cookie when needed
-        .replace(_NONCE, str(getattr(request, "csp_nonce", "")))  # the header carries it
+    total = entry.batch_length
+    frame = _cached(
+        _frames,
+        (*_study_key(study), total),
+        CACHE_FRAMES,
+        lambda: _make_frame(study, entry, total, rows),
     )
-    return HttpResponse(page)
+    item = entry.item
+    dialogue = _cached(
+        _dialogues,
+        (*_study_key(study), item.id),
+        CACHE_DIALOGUES,
+        lambda: render_to_string(
+            "annotation/_dialogue.html",
+            presentation.dialogue_context(study, item, item.context.turns),
+        ),
+    )
+    values = {
+        **{k: str(v) for k, v in presentation.progress(entry.position, total).items()},
+        "dialogue": dialogue,
+        "entry": str(entry.id),
+        "key": uuid.uuid4().hex,
+        "csrf": get_token(request),  # also sets the CSRF cookie when needed
+        "nonce": str(getattr(request, "csp_nonce", "")),  # the header carries it
+    }
+    page = frame.copy()
+    page[1::2] = [values[slot] for slot in frame[1::2]]
+    return HttpResponse("".join(page))

@@ -68,6 +68,30 @@ def solved_example(spec: Mapping[str, Any]) -> dict | None:
     }
 
 
+def progress(index: int, total: int, *, qualification: bool = False) -> dict[str, Any]:
+    """Where the annotator is in the batch (``index``: 0-based) as item.html shows it: the
+    item's number, how many are done before it, the bar's width, the button's label."""
+    return {
+        "position": index + 1,
+        "total": total,
+        "answered": index,
+        "percent": round(100 * index / total) if total else 0,
+        "submit_label": "Finish" if index + 1 == total and not qualification else "Next",
+    }
+
+
+def dialogue_context(study: Any, item: Any, turns: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What ``annotation/_dialogue.html`` (the conversation and the response(s)) is given."""
+    words = wording(study.spec)
+    return {
+        "item": item,
+        "turns": shown_turns(turns, words),
+        "response_speaker": response_speaker(turns, words),
+        "pairwise": study.protocol == Protocol.PAIRWISE,
+        "wording": words,
+    }
+
+
 def item_context(
     study: Any,
     entry: Any,
@@ -80,19 +104,12 @@ def item_context(
 ) -> dict[str, Any]:
     """What ``annotation/item.html`` is given for one batch entry: the annotator's item view
     and the researcher's preview of it draw the same page from this."""
-    words = wording(study.spec)
-    turns = entry.item.context.turns
     return {
         "entry": entry,
-        "item": entry.item,
-        "turns": shown_turns(turns, words),
-        "response_speaker": response_speaker(turns, words),
-        "position": entry.position + 1,
-        "total": total,
-        "percent": round(100 * entry.position / total) if total else 0,
+        **dialogue_context(study, entry.item, entry.item.context.turns),
+        **progress(entry.position, total),
         "dimensions": dimensions,
         "errors": list(errors),
         "notice": notice,
         "idempotency_key": idempotency_key,
-        "pairwise": study.protocol == Protocol.PAIRWISE,
     }

@@ -59,7 +59,6 @@ def _page(request, participant, template, context, status=200) -> HttpResponse:
 def _gold_page(request, participant, st, form, errors=(), status=200) -> HttpResponse:
     spec = participant.study.spec
     position, gold = qualification.next_gold(spec, st.answered)
-    words = presentation.wording(spec)
     turns = gold.get("context") or []
     if gold.get("response_a") is not None:
         item = {
@@ -70,19 +69,15 @@ def _gold_page(request, participant, st, form, errors=(), status=200) -> HttpRes
         item = {"candidate": {"text": gold["response"]}}
     context = {
         "entry": {"id": gold["id"]},
-        "item": item,
-        "turns": presentation.shown_turns(turns, words),
-        "response_speaker": presentation.response_speaker(turns, words),
-        "position": position + 1,
-        "total": st.total,
-        "percent": round(100 * position / st.total) if st.total else 0,
+        **presentation.dialogue_context(participant.study, item, turns),
+        **presentation.progress(position, st.total, qualification=True),
         "dimensions": form.rows(),
         "errors": list(errors),
         "notice": (INTRO if position == 0 else f"Qualification item {position + 1} of {st.total}.")
         if not errors
         else "",
         "idempotency_key": uuid.uuid4().hex,
-        "pairwise": gold.get("response_a") is not None,
+        "pairwise": gold.get("response_a") is not None,  # the gold item's own form
         "qualification": True,
     }
     return _page(request, participant, "item.html", context, status=status)

@@ -1,5 +1,6 @@
 """The judgment cycle's fast path: a submit answered with the next item's page, the item page
-rendered once per entry, the hand-written reads, throttled progress events.
+from a per-study frame and a per-item dialogue, the hand-written reads, throttled progress
+events.
 
 What must not change: the same judgments are stored, a reload shows the item the server
 expects, the last submit still ends on the done page, and nothing of one annotator's page
@@ -139,6 +140,42 @@ def test_two_annotators_get_the_same_page_of_an_entry_but_for_their_own_values()
         return page
 
     assert blank(page_one, own[0]) == blank(page_two, own[1])
+
+
+@pytest.mark.parametrize("protocol", ["rating", "pairwise"])
+def test_the_cached_item_page_is_item_html_rendered_whole_for_every_entry(rf, protocol):
+    # The same outputs in every batch, in other orders: an item at several positions, pages
+    # of every position (the last one's "Finish"), with the safety forms (the entry id twice).
+    study = make_study(n_batches=3, slots=1, batch_length=3, protocol=protocol, shared_outputs=True)
+    study.spec["annotator_safety"] = {"skip_distressing": True}
+    study.save(update_fields=["spec"])
+    from django.shortcuts import render
+
+    from annotation.views import presentation
+    from annotation.views.forms import JudgmentForm
+
+    token = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+    rows = JudgmentForm(study.dimensions).rows()
+    seen = set()
+    for batch in study.batches.all():
+        for entry in hot_path.shown_entries(study, batch.id).values():
+            request = rf.get("/")
+            request.csp_nonce = "nonce-of-this-request"
+            cached = item_page.fresh_item_page(request, study, entry, rows).content.decode()
+            key = _field(cached, "idempotency_key")
+            context = {
+                "study": study,
+                "spec": study.spec,
+                "wording": presentation.wording(study.spec),
+                **presentation.item_context(
+                    study, entry, entry.batch_length, rows, idempotency_key=key
+                ),
+            }
+            whole = render(request, "annotation/item.html", context).content.decode()
+            assert token.sub("TOKEN", cached) == token.sub("TOKEN", whole)
+            assert cached.count(f'value="{entry.id}"') == 2  # the judgment and the skip form
+            seen.add((entry.item_id, entry.position))
+    assert len({item for item, _ in seen}) == 3 and len(seen) > 3  # items at several places
 
 
 def test_the_hand_written_reads_return_ordinary_instances():
