@@ -25,6 +25,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Model
 
+from . import prepared
+from .dimensions import DimensionBase, dimensions_of
 from .models import Assignment, BatchEntry, BatchSlot, ItemSkip, Judgment, Participant, Study
 
 # Batches whose display is kept per process: a batch's entries are a few KB, and the busiest
@@ -84,6 +86,22 @@ _specs: dict[tuple[Any, ...], Any] = {}
 _last_spec_key: dict[str, tuple[Any, ...]] = {}
 
 
+_dimension_types: dict[tuple[Any, ...], list[DimensionBase]] = {}
+
+
+def dimension_types(study: Any) -> list[DimensionBase]:
+    """The study's dimensions parsed (`dimensions.dimensions_of`: pydantic's validation of
+    each), once per process and spec rather than for each form of each request. Shared,
+    read-only instances."""
+    key = (study.id, study.created_at, study.spec_hash)
+    found = _dimension_types.get(key)
+    if found is None:
+        if len(_dimension_types) >= CACHE_BATCHES:
+            _dimension_types.clear()
+        found = _dimension_types[key] = dimensions_of(study.dimensions)
+    return found
+
+
 def _participant_sql() -> str:
     key = "participant:" + connection.vendor
     if key not in _sql:
@@ -102,19 +120,36 @@ def _participant_sql() -> str:
             f"JOIN {_q(Study._meta.db_table)} s ON s.{_q('id')} = p.{_q('study_id')} "
             f"WHERE s.{_q('name')} = %s AND p.{_q('external_id')} = %s LIMIT 1"
         )
+        if connection.vendor == "postgresql":  # with the pool, prepared (prepared.py)
+            _sql["participant-execute"] = prepared.register(_PARTICIPANT, _sql[key])
     return _sql[key]
+
+
+_PARTICIPANT = "evalsite_participant_v1"
+
+
+def _fetch_participant_row(params: list[Any]) -> tuple[Any, ...] | None:
+    sql = _participant_sql()
+    if prepared.uses_prepared():
+        text = _sql["participant-execute"]
+
+        def fetch(cursor: Any) -> tuple[Any, ...] | None:
+            cursor.execute(text, params)
+            return cursor.fetchone()
+
+        return prepared.run((_PARTICIPANT,), fetch)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 def participant_with_study(study_name: str, external_id: str) -> Participant | None:
     """The study's participant with this external id, their study loaded (its spec shared
     per process and read-only; spec_source and design_report deferred): one statement."""
     held = _last_spec_key.get(study_name)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _participant_sql(),
-            [held[0] if held else -1, held[2] if held else "", study_name, external_id],
-        )
-        row = cursor.fetchone()
+    row = _fetch_participant_row(
+        [held[0] if held else -1, held[2] if held else "", study_name, external_id]
+    )
     if row is None:
         return None
     n = len(Participant._meta.concrete_fields)
@@ -244,6 +279,7 @@ def clear() -> None:
         _cache.clear()
     _specs.clear()
     _last_spec_key.clear()
+    _dimension_types.clear()
 
 
 def next_entries(assignment: Assignment, limit: int = 1, *, study: Any = None) -> list[BatchEntry]:

@@ -32,13 +32,12 @@ atomic block) the string runs in a savepoint, so a failure leaves the outer one 
 from __future__ import annotations
 
 import contextlib
-import weakref
 from datetime import datetime
 from typing import Any
 
-from django.db import ProgrammingError, connection, transaction
+from django.db import connection, transaction
 
-from . import hot_path
+from . import hot_path, prepared
 from .assignment import lease_renewal
 from .models import Assignment, BatchEntry, BatchSlot, Judgment, Participant
 
@@ -124,66 +123,36 @@ def _statement() -> tuple[str, list[str]]:
     )
     _sql["submit"] = (sql, params)
     lock_sql, main_sql = sql.split("; ", 1)
-    # The same two statements, prepared once per pooled connection (see `_prepared`).
-    _sql["prepare"] = (
-        f"PREPARE {_PREPARED}_lock AS {_numbered(lock_sql)}; "
-        f"PREPARE {_PREPARED} AS {_numbered(main_sql)}",
-        [],
-    )
-    n_lock, n_main = lock_sql.count("%s"), main_sql.count("%s")
+    # The same two statements, prepared once per pooled connection (annotation/prepared.py).
     _sql["execute"] = (
-        f"EXECUTE {_PREPARED}_lock({', '.join(['%s'] * n_lock)}); "
-        f"EXECUTE {_PREPARED}({', '.join(['%s'] * n_main)})",
+        prepared.register(_PREPARED + "_lock", lock_sql)
+        + "; "
+        + prepared.register(_PREPARED, main_sql),
         params,
     )
     return _sql["submit"]
 
 
 # PostgreSQL plans a statement on every simple-protocol query; for the submit's that was
-# most of the database's time of a submit. Prepared once per connection of the pool, it is
-# planned once (SQL PREPARE / EXECUTE keep the one query string and its implicit
-# transaction). Without the pool (EVALSITE_DB_POOL=0, e.g. behind PgBouncer in transaction
-# mode, where a session's prepared statements do not follow it) the plain string is sent.
+# most of the database's time of a submit, so with the pool it is prepared (prepared.py).
 _PREPARED = "evalsite_submit_v1"
-_prepared_on: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _run(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with_prepared = prepared.uses_prepared()
+    text = _sql["execute"][0] if with_prepared else sql
+
+    def send(cursor: Any) -> list[tuple[Any, ...]]:
+        cursor.execute(text, params)
+        cursor.nextset()  # past the lock's row
+        return cursor.fetchall()
+
+    if with_prepared:
+        return prepared.run((_PREPARED + "_lock", _PREPARED), send)
     # In autocommit the query string is its own transaction.
     with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
         with connection.cursor() as cursor:
-            if _uses_prepared():
-                _prepare(cursor)
-                sql = _sql["execute"][0]
-            cursor.execute(sql, params)
-            cursor.nextset()  # past the lock's row
-            return cursor.fetchall()
-
-
-def _numbered(sql: str) -> str:
-    """`sql` with its %s placeholders as PREPARE's $1, $2, …"""
-    parts = sql.split("%s")
-    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
-
-
-def _uses_prepared() -> bool:
-    return bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
-
-
-def _prepare(cursor: Any) -> None:
-    """Prepare the submit on this connection unless it holds it already (once per
-    connection: a prepared statement outlives transactions and their rollbacks)."""
-    raw = connection.connection
-    if raw in _prepared_on:
-        return
-    cursor.execute(
-        "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE %s",
-        [_PREPARED + "%"],
-    )
-    if cursor.fetchone()[0] < 2:
-        cursor.execute("DEALLOCATE ALL")  # a half-prepared pair (never expected)
-        cursor.execute(_sql["prepare"][0])
-    _prepared_on.add(raw)
+            return send(cursor)
 
 
 def record(
@@ -219,13 +188,7 @@ def record(
         renewed,
         renewed,
     ]
-    try:
-        rows = _run(sql, params)
-    except ProgrammingError as error:  # the prepared pair was dropped (DEALLOCATE, DISCARD)
-        if _PREPARED not in str(error):
-            raise
-        _prepared_on.discard(connection.connection)
-        rows = _run(sql, params)
+    rows = _run(sql, params)
     if not rows or rows[0][0] is None:
         return None
     judgment_id, assignment_id, slot_id, batch_id = rows[0][:4]

@@ -119,7 +119,9 @@ def _stored_with_key(
         return None
     if judgment.participant_id != participant.id:
         raise JudgmentRefused(["idempotency key belongs to another submission"], "bad_key")
-    answers = clean_answers(participant.study.dimensions, values or {}, rationales or {})
+    answers = clean_answers(
+        hot_path.dimension_types(participant.study), values or {}, rationales or {}
+    )
     if not answers.ok or (answers.values, answers.rationales) != (
         judgment.values,
         judgment.rationales or {},
@@ -163,7 +165,7 @@ def _record(
             "unexpected_item",
         )
     study = participant.study
-    answers = clean_answers(study.dimensions, values or {}, rationales or {})
+    answers = clean_answers(hot_path.dimension_types(study), values or {}, rationales or {})
     if not answers.ok:
         raise JudgmentRefused(answers.problems, "invalid")
     judgment = Judgment.objects.create(
@@ -232,7 +234,9 @@ def _record_in_one_round_trip(
 ) -> RecordedJudgment | None:
     """PostgreSQL's submit (`hot_submit`): the judgment stored, or None for the ORM path
     (answers to correct, or a submit that is not the expected one: that path says why)."""
-    answers = clean_answers(participant.study.dimensions, values or {}, rationales or {})
+    answers = clean_answers(
+        hot_path.dimension_types(participant.study), values or {}, rationales or {}
+    )
     if entry_id is None or not answers.ok:
         return None
     fields = _stored_fields(

@@ -45,6 +45,15 @@ def cookie_name(study_name: str) -> str:
 
 
 def read(request: HttpRequest, study_name: str) -> Visitor | None:
+    """The visitor of the request's signed cookie for this study (checked once per request:
+    the view and annotation.views.mturk's middleware both ask)."""
+    seen: dict[str, Visitor | None] = request.__dict__.setdefault("_evalsite_visitors", {})
+    if study_name not in seen:
+        seen[study_name] = _from_cookie(request, study_name)
+    return seen[study_name]
+
+
+def _from_cookie(request: HttpRequest, study_name: str) -> Visitor | None:
     raw = request.get_signed_cookie(cookie_name(study_name), default=None, salt=COOKIE_SALT)
     if raw is None:
         return None

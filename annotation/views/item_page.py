@@ -29,6 +29,7 @@ import re
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -68,12 +69,14 @@ def _study_key(study: Any) -> tuple[Any, ...]:
     return (study.id, study.created_at, study.spec_hash)
 
 
-def _make_frame(study: Any, entry: Any, total: int, rows: list[dict[str, Any]]) -> list[str]:
+def _make_frame(
+    study: Any, entry: Any, total: int, rows: Callable[[], list[dict[str, Any]]]
+) -> list[str]:
     context = {
         "study": study,
         "spec": study.spec,
         "wording": presentation.wording(study.spec),
-        **presentation.item_context(study, entry, total, rows, idempotency_key=_SLOTS["key"]),
+        **presentation.item_context(study, entry, total, rows(), idempotency_key=_SLOTS["key"]),
         "dialogue_html": _SLOTS["dialogue"],
         "entry": {"id": _SLOTS["entry"]},
         "position": _SLOTS["position"],
@@ -91,7 +94,7 @@ def _make_frame(study: Any, entry: Any, total: int, rows: list[dict[str, Any]]) 
     return parts
 
 
-def _cached(cache: OrderedDict, key: tuple[Any, ...], limit: int, make) -> Any:
+def _cached(cache: OrderedDict, key: tuple[Any, ...], limit: int, make: Callable[[], Any]) -> Any:
     with _lock:
         found = cache.get(key)
         if found is not None:
@@ -111,8 +114,11 @@ def clear() -> None:
         _dialogues.clear()
 
 
-def fresh_item_page(request: HttpRequest, study: Any, entry: Any, rows: list[dict[str, Any]]):
-    """The item page of `entry` with an empty form (`rows`: the form's rows, unanswered)."""
+def fresh_item_page(
+    request: HttpRequest, study: Any, entry: Any, rows: Callable[[], list[dict[str, Any]]]
+) -> HttpResponse:
+    """The item page of `entry` with an empty form (`rows`: the unanswered form's rows, asked
+    for only when the study's frame is made)."""
     total = entry.batch_length
     frame = _cached(
         _frames,

@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from .. import completion, safety, services
+from .. import completion, hot_path, safety, services
 from ..assignment import live_assignment, request_work, work_available, work_left_for_newcomers
 from ..invitations import InvalidInvitation, read_invitation
 from ..models import Assignment, Judgment, Participant, Study
@@ -326,7 +326,9 @@ def item(request: HttpRequest, study_name: str) -> HttpResponse:
         held = safety_views.hold(request, participant)
         if held is not None:
             return held
-    form = JudgmentForm(study.dimensions, request.POST if request.method == "POST" else None)
+    form = JudgmentForm(
+        hot_path.dimension_types(study), request.POST if request.method == "POST" else None
+    )
     errors: list[str] = []
     notice = ""
     now = timezone.now()
@@ -368,7 +370,7 @@ def _submit(request: HttpRequest, participant: Participant, form: JudgmentForm, 
         # The page's script asked for the next item in this response: one request per
         # judgment, not a redirect and a GET (the page then replaces its history entry, so
         # a reload is a GET, as after a redirect).
-        return _entry_page(request, study, recorded.next_entry, JudgmentForm(study.dimensions))
+        return _entry_page(request, study, recorded.next_entry, None)
     return _go(study.name, "done" if recorded.batch_completed else "item")
 
 
@@ -426,7 +428,7 @@ def _item_page(
         request,
         study,
         entry_row,
-        JudgmentForm(study.dimensions) if notice else form,
+        None if notice else form,
         errors=errors,
         notice=notice,
     )
@@ -436,14 +438,21 @@ def _entry_page(
     request: HttpRequest,
     study: Study,
     entry_row,
-    form: JudgmentForm,
+    form: JudgmentForm | None,
     *,
     errors: list[str] | None = None,
     notice: str = "",
 ) -> HttpResponse:
-    """One batch entry's item page: 400 with the answers to correct, 409 with a notice."""
-    if not errors and not notice and not form.is_bound:
-        return item_page.fresh_item_page(request, study, entry_row, form.rows())
+    """One batch entry's item page (`form`: the answers sent, None for an empty form): 400
+    with the answers to correct, 409 with a notice."""
+    dimensions = hot_path.dimension_types(study)
+    if not errors and not notice and (form is None or not form.is_bound):
+        # the empty form's rows are only drawn when the study's page frame is made
+        return item_page.fresh_item_page(
+            request, study, entry_row, lambda: JudgmentForm(dimensions).rows()
+        )
+    if form is None:
+        form = JudgmentForm(dimensions)
     context = presentation.item_context(
         study,
         entry_row,

@@ -161,7 +161,7 @@ def test_the_cached_item_page_is_item_html_rendered_whole_for_every_entry(rf, pr
         for entry in hot_path.shown_entries(study, batch.id).values():
             request = rf.get("/")
             request.csp_nonce = "nonce-of-this-request"
-            cached = item_page.fresh_item_page(request, study, entry, rows).content.decode()
+            cached = item_page.fresh_item_page(request, study, entry, lambda: rows).content.decode()
             key = _field(cached, "idempotency_key")
             context = {
                 "study": study,

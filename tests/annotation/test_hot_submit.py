@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from annotation import hot_submit, services
+from annotation import hot_path, hot_submit, prepared, services
 from annotation.assignment import lease_length, request_work
 from annotation.models import Assignment, BatchSlot, Judgment
 from annotation.services import (
@@ -235,8 +235,8 @@ def _prepared_names() -> set[str]:
 def test_with_the_pool_the_submit_is_prepared_once_per_connection_and_again_if_dropped(
     monkeypatch,
 ):
-    monkeypatch.setattr(hot_submit, "_uses_prepared", lambda: True)
-    hot_submit._prepared_on.clear()
+    monkeypatch.setattr(prepared, "uses_prepared", lambda: True)
+    prepared.forget()
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
     when = timezone.now()
@@ -255,8 +255,26 @@ def test_with_the_pool_the_submit_is_prepared_once_per_connection_and_again_if_d
     assert len(third) == 3 and names <= _prepared_names()
 
 
+def test_with_the_pool_the_annotators_read_is_prepared_too(monkeypatch):
+    monkeypatch.setattr(prepared, "uses_prepared", lambda: True)
+    prepared.forget()
+    study = make_study(n_batches=1, slots=1, batch_length=3)
+    participant = get_or_create_participant(study, "reader", "cookie")
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    for _ in range(2):  # prepared, then (dropped behind its back) prepared again
+        with CaptureQueriesContext(connection) as queries:
+            found = hot_path.participant_with_study(study.name, "reader")
+        assert found is not None and found.pk == participant.pk and found.study.pk == study.pk
+        assert any(q["sql"].startswith("EXECUTE " + hot_path._PARTICIPANT) for q in queries)
+        assert hot_path._PARTICIPANT in _prepared_names()
+        with connection.cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")
+    assert hot_path.participant_with_study(study.name, "nobody") is None
+
+
 def test_without_the_pool_the_plain_statement_is_sent(monkeypatch):
-    monkeypatch.setattr(hot_submit, "_uses_prepared", lambda: False)
+    monkeypatch.setattr(prepared, "uses_prepared", lambda: False)
     with CaptureQueriesContext(connection) as queries:
         stored = _judge_batch(
             make_study(n_batches=1, slots=1, batch_length=3), "plain", timezone.now()
