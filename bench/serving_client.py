@@ -198,6 +198,16 @@ def _as_the_page_script_does(data: dict[str, list[str]]) -> None:
         data["next_in_response"] = ["1"]
 
 
+_PAGE_URL = re.compile(r'data-page-url="([^"]*)"')
+
+
+def _address(response: httpx.Response) -> str:
+    """The path the browser shows: a page that says its own address (the done page answering
+    the last submit) has its script put it in the address bar."""
+    own = _PAGE_URL.search(response.text) if response.status_code == 200 else None
+    return own.group(1) if own else response.url.path
+
+
 def _record(outcome: Outcome, response: httpx.Response) -> None:
     outcome.statuses.extend(r.status_code for r in response.history)
     outcome.statuses.append(response.status_code)
@@ -273,8 +283,8 @@ async def _annotate(
         )
         for _ in range(max_steps):
             _record(outcome, response)
-            outcome.ended_on = response.url.path
-            if response.url.path.endswith("/done/"):
+            outcome.ended_on = _address(response)
+            if outcome.ended_on.endswith("/done/"):
                 outcome.finished = True
                 return outcome
             form = post_form(response.text) if response.status_code < 500 else None

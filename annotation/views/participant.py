@@ -349,6 +349,7 @@ def _submit(request: HttpRequest, participant: Participant, form: JudgmentForm, 
     sent_time = request.POST.get("client_submitted_at", "")
     client_time = _client_time(sent_time, now)
     entry_id = _int(request.POST.get("entry_id"))
+    in_response = request.POST.get(NEXT_IN_RESPONSE) == "1"
     try:
         recorded = services.record_judgment(
             participant,
@@ -361,16 +362,17 @@ def _submit(request: HttpRequest, participant: Participant, form: JudgmentForm, 
             client_time_refused="" if client_time or not sent_time else sent_time[:64],
             now=now,
             # A study with breaks or a daily cap shows its next item through a GET (the checks).
-            with_next=request.POST.get(NEXT_IN_RESPONSE) == "1"
-            and not safety.holds_work(study.spec),
+            with_next=in_response and not safety.holds_work(study.spec),
         )
     except services.JudgmentRefused as refused:
         return _refusal(participant, refused, entry_id)
+    # The page's script asked for what comes next in this response: one request per
+    # judgment, not a redirect and a GET (the page then replaces its history entry — the
+    # done page with its own address — so a reload is a GET, as after a redirect).
     if recorded.next_entry is not None:
-        # The page's script asked for the next item in this response: one request per
-        # judgment, not a redirect and a GET (the page then replaces its history entry, so
-        # a reload is a GET, as after a redirect).
         return _entry_page(request, study, recorded.next_entry, None)
+    if recorded.batch_completed and in_response:
+        return _done_page(request, participant)
     return _go(study.name, "done" if recorded.batch_completed else "item")
 
 
@@ -474,12 +476,17 @@ def done(request: HttpRequest, study_name: str) -> HttpResponse:
     study = participant.study
     if not has_completed_batch(participant):
         return _go(study.name, _next_step(study, participant, None))
+    return _done_page(request, participant)
+
+
+def _done_page(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """The completion page of a participant who has completed a batch."""
     code, redirect_url = completion.completion_for(
         participant, completion.finished_outcome(participant)
     )
     return _page(
         request,
-        study,
+        participant.study,
         "done.html",
         {
             "code": code,

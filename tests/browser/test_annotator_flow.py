@@ -57,6 +57,8 @@ def test_rating_batch_with_sliders_and_checkbox(page, live_server):
             submit.click()
     code = study.spec["completion"].get("code")
     assert page.locator("#completion-code").inner_text() == code
+    # the last submit's own answer was the done page; its script shows the page's address
+    assert page.url.endswith(f"/a/{study.name}/done/")
     judgments = list(Judgment.objects.filter(study=study).select_related("item"))
     assert len(judgments) == total
     # the demo's attention check was one of them, never the first, judged like the rest
