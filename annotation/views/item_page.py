@@ -114,6 +114,19 @@ def clear() -> None:
         _dialogues.clear()
 
 
+def _csrf_token(request: HttpRequest) -> str:
+    """The form's CSRF token; the CSRF cookie is sent only when the request brought none.
+    Django sends it again with every page that shows a token to renew its expiry (a year);
+    an annotator's pages follow each other within the hour, and resending it was a cookie
+    header written and read for every item."""
+    brought = "CSRF_COOKIE" in request.META
+    renewing = request.META.get("CSRF_COOKIE_NEEDS_UPDATE", False)
+    token = get_token(request)
+    if brought and not renewing:
+        request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
+    return token
+
+
 def fresh_item_page(
     request: HttpRequest, study: Any, entry: Any, rows: Callable[[], list[dict[str, Any]]]
 ) -> HttpResponse:
@@ -141,7 +154,7 @@ def fresh_item_page(
         "dialogue": dialogue,
         "entry": str(entry.id),
         "key": uuid.uuid4().hex,
-        "csrf": get_token(request),  # also sets the CSRF cookie when needed
+        "csrf": _csrf_token(request),
         "nonce": str(getattr(request, "csp_nonce", "")),  # the header carries it
     }
     page = frame.copy()

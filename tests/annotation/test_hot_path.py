@@ -80,6 +80,8 @@ def test_a_submit_is_answered_with_the_next_item_and_a_reload_shows_the_same_one
     # the page's script nonce is the one the CSP header allows
     nonce = NONCE.search(second).group(1)
     assert f"'nonce-{nonce}'" in response.headers["Content-Security-Policy"]
+    # the CSRF cookie was set once, not again with every item page
+    assert "csrftoken" not in response.cookies
     # a reload is a GET of the item URL and shows the same item
     reload = client.get(f"/a/{study.name}/item/").content.decode()
     assert _field(reload, "entry_id") == _field(second, "entry_id")
