@@ -86,6 +86,13 @@ _specs: dict[tuple[Any, ...], Any] = {}
 _last_spec_key: dict[str, tuple[Any, ...]] = {}
 
 
+def study_key(study: Any) -> tuple[Any, ...]:
+    """What identifies a study's frozen content in this process's caches: its id with its
+    creation time and spec hash, so an id reused after a rollback (tests, a restored
+    database) or a changed spec never finds another study's entries or pages."""
+    return (study.id, study.created_at, study.spec_hash)
+
+
 _dimension_types: dict[tuple[Any, ...], list[DimensionBase]] = {}
 
 
@@ -93,7 +100,7 @@ def dimension_types(study: Any) -> list[DimensionBase]:
     """The study's dimensions parsed (`dimensions.dimensions_of`: pydantic's validation of
     each), once per process and spec rather than for each form of each request. Shared,
     read-only instances."""
-    key = (study.id, study.created_at, study.spec_hash)
+    key = study_key(study)
     found = _dimension_types.get(key)
     if found is None:
         if len(_dimension_types) >= CACHE_BATCHES:
@@ -155,7 +162,7 @@ def participant_with_study(study_name: str, external_id: str) -> Participant | N
     n = len(Participant._meta.concrete_fields)
     participant = _instance(Participant, row[:n])
     study: Any = _instance(Study, row[n:], _STUDY_DEFERRED)
-    key = (study.id, study.created_at, study.spec_hash)
+    key = study_key(study)
     if study.spec is None:  # this process holds it (never NULL in the table)
         spec = _specs.get(key) if key == held else None
         if spec is None:  # dropped meanwhile, or another study under a reused id: read it
@@ -260,7 +267,7 @@ def shown_entries(study: Any, batch_id: int) -> dict[int, BatchEntry]:
     """entry id → the entry with its item, context and candidates and ``batch_length``.
 
     Shared, read-only instances: callers must not change them."""
-    key = (batch_id, study.id, study.created_at, study.spec_hash)
+    key = (batch_id, *study_key(study))
     with _cache_lock:
         found = _cache.get(key)
         if found is not None:

@@ -36,6 +36,7 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 
+from .. import hot_path
 from . import presentation
 
 CACHE_DIALOGUES = 4096  # one item's conversation and response(s): a few KB
@@ -65,10 +66,6 @@ _dialogues: OrderedDict[tuple[Any, ...], str] = OrderedDict()
 _lock = threading.Lock()
 
 
-def _study_key(study: Any) -> tuple[Any, ...]:
-    return (study.id, study.created_at, study.spec_hash)
-
-
 def _make_frame(
     study: Any, entry: Any, total: int, rows: Callable[[], list[dict[str, Any]]]
 ) -> list[str]:
@@ -88,8 +85,8 @@ def _make_frame(
     }
     parts = _SPLIT.split(render_to_string("annotation/item.html", context))
     parts[1::2] = [_BY_PLACEHOLDER[p] for p in parts[1::2]]
-    found = parts[1::2]
-    if any(found.count(slot) < 1 for slot in _ONCE) or "csrf" not in found:  # pragma: no cover
+    found = set(parts[1::2])
+    if not found.issuperset(_ONCE) or "csrf" not in found:  # pragma: no cover
         raise RuntimeError("item.html must show every per-entry value through its context")
     return parts
 
@@ -135,14 +132,14 @@ def fresh_item_page(
     total = entry.batch_length
     frame = _cached(
         _frames,
-        (*_study_key(study), total),
+        (*hot_path.study_key(study), total),
         CACHE_FRAMES,
         lambda: _make_frame(study, entry, total, rows),
     )
     item = entry.item
     dialogue = _cached(
         _dialogues,
-        (*_study_key(study), item.id),
+        (*hot_path.study_key(study), item.id),
         CACHE_DIALOGUES,
         lambda: render_to_string(
             "annotation/_dialogue.html",
