@@ -289,7 +289,11 @@ class Judgment(models.Model):
     """An append-only fact: one annotator's answers for one item in one assignment."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="judgments")
-    assignment = models.ForeignKey(Assignment, on_delete=models.PROTECT, related_name="judgments")
+    # No index of its own: judgment_once_per_entry (assignment first) serves its lookups, and
+    # every index is one more write in each submit.
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.PROTECT, related_name="judgments", db_index=False
+    )
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="judgments")
     batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="judgments")
     slot = models.ForeignKey(BatchSlot, on_delete=models.PROTECT, related_name="judgments")
@@ -307,11 +311,14 @@ class Judgment(models.Model):
         "zone, or over a day from the server's); client_submitted_at is then empty",
     )
     server_received_at = models.DateTimeField()
-    idempotency_key = models.CharField(max_length=100, unique=True)
+    # Unique through a constraint, not unique=True: on PostgreSQL that adds a second index
+    # for LIKE searches (varchar_pattern_ops), which no key is ever searched with.
+    idempotency_key = models.CharField(max_length=100)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["assignment", "entry"], name="judgment_once_per_entry")
+            models.UniqueConstraint(fields=["assignment", "entry"], name="judgment_once_per_entry"),
+            models.UniqueConstraint(fields=["idempotency_key"], name="judgment_key_once"),
         ]
         ordering = ["id"]
 

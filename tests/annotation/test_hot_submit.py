@@ -4,6 +4,7 @@ store to the ORM path, which refuses it for the right reason."""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import timedelta
 
@@ -281,3 +282,19 @@ def test_without_the_pool_the_plain_statement_is_sent(monkeypatch):
         )
     assert len(stored) == 3
     assert not any(hot_submit._PREPARED in q["sql"] for q in queries)
+
+
+def test_a_judgment_writes_no_index_that_no_query_reads():
+    """Every index of the judgment table is one more write in each submit: the assignment's
+    lookups are served by judgment_once_per_entry (assignment first), and no key is searched
+    with LIKE (unique=True on a CharField would add a varchar_pattern_ops index for that)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = %s", [Judgment._meta.db_table]
+        )
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert not [d for d in definitions if "pattern_ops" in d]
+    leading_assignment = [d for d in definitions if re.search(r'\("?assignment_id"?[,)]', d)]
+    assert len(leading_assignment) == 1 and "UNIQUE" in leading_assignment[0]
+    keys = [d for d in definitions if "idempotency_key" in d]
+    assert len(keys) == 1 and "UNIQUE" in keys[0]
