@@ -42,8 +42,14 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+def _column(field: Any) -> str:
+    if field.column is None:  # pragma: no cover - a concrete field always has its column
+        raise ValueError(f"{field} has no database column")
+    return field.column
+
+
 def _columns(model: type[Model], alias: str) -> str:
-    return ", ".join(f"{alias}.{_q(f.column)}" for f in model._meta.concrete_fields)
+    return ", ".join(f"{alias}.{_q(_column(f))}" for f in model._meta.concrete_fields)
 
 
 _converters: dict[tuple[Any, ...], list[list[Any]]] = {}
@@ -114,7 +120,7 @@ def _participant_sql() -> str:
     if key not in _sql:
         study = []
         for f in _fields(Study, _STUDY_DEFERRED):
-            column = f"s.{_q(f.column)}"
+            column = f"s.{_q(_column(f))}"
             if f.name == "spec":  # NULL when the caller holds this spec already (parameters 1-2)
                 column = (
                     f"CASE WHEN s.{_q('id')} = %s AND s.{_q('spec_hash')} = %s "
