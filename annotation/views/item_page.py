@@ -114,20 +114,17 @@ def clear() -> None:
 
 def _csrf_token(request: HttpRequest) -> str:
     """The form's CSRF token; the CSRF cookie is sent only when the request brought none.
-    Django sends it again with every page that shows a token to renew its expiry (a year);
-    an annotator's pages follow each other within the hour, and resending it was a cookie
-    header written and read for every item."""
+    Django's get_token marks the cookie to be sent again with every page that shows a token,
+    to renew its expiry (a year); an annotator's pages follow each other within the hour,
+    and resending it was a cookie header written and read for every item. So a request
+    that brought a valid cookie gets a token masked here, and only the others ask Django
+    (which then sets a new cookie)."""
     secret = request.META.get("CSRF_COOKIE")
     if secret and not request.META.get("CSRF_COOKIE_NEEDS_UPDATE", False):
         masked = masked_csrf_token(secret)
         if masked is not None:
             return masked
-    brought = "CSRF_COOKIE" in request.META
-    renewing = request.META.get("CSRF_COOKIE_NEEDS_UPDATE", False)
-    token = get_token(request)
-    if brought and not renewing:
-        request.META["CSRF_COOKIE_NEEDS_UPDATE"] = False
-    return token
+    return get_token(request)
 
 
 # Hand-written, for speed: Django masks a form's token (BREACH: no two pages carry the same
